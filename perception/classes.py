@@ -1,0 +1,57 @@
+"""The BDD100K detection classes: one global index used by labels, predictions and metrics."""
+
+BDD100K_CLASSES = (
+    "pedestrian",
+    "rider",
+    "car",
+    "truck",
+    "bus",
+    "train",
+    "motorcycle",
+    "bicycle",
+    "traffic light",
+    "traffic sign",
+)
+CLASS_INDEX = {name: i for i, name in enumerate(BDD100K_CLASSES)}
+
+# The pedestrian head owns vulnerable road users; the object head everything else, so the two heads
+# together cover all 10 classes without ever emitting the same person twice.
+PEDESTRIAN_CLASSES = (0, 1)
+OBJECT_CLASSES = (2, 3, 4, 5, 6, 7, 8, 9)
+
+# YOLOP/HybridNets/YOLOPv2 merge these into one "vehicle" class for their published tables.
+VEHICLE_CLASSES = (2, 3, 4, 5)
+
+# Names that other datasets and older BDD100K releases use for the same classes.
+CLASS_ALIASES = {
+    "person": "pedestrian",
+    "bike": "bicycle",
+    "motor": "motorcycle",
+    "motorbike": "motorcycle",
+    "traffic_light": "traffic light",
+    "traffic_sign": "traffic sign",
+}
+
+DRIVABLE_CLASSES = ("direct", "alternative", "background")
+DRIVABLE_IGNORE = 255
+
+# BGR colours for drawing, one per global class.
+CLASS_COLORS_BGR = (
+    (60, 20, 220),
+    (0, 0, 255),
+    (142, 0, 0),
+    (70, 0, 0),
+    (100, 60, 0),
+    (100, 80, 0),
+    (230, 0, 0),
+    (32, 11, 119),
+    (30, 170, 250),
+    (0, 220, 220),
+)
+
+
+def class_index(name: str) -> int:
+    """Global index of a class name (BDD100K spelling or a known alias); KeyError if unknown."""
+    key = name.strip().lower()
+    key = CLASS_ALIASES.get(key, key)
+    return CLASS_INDEX[key]

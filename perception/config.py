@@ -1,0 +1,146 @@
+"""Model configuration as data: one dataclass, validated on load, saved with every run and checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perception.classes import BDD100K_CLASSES, OBJECT_CLASSES, PEDESTRIAN_CLASSES
+
+TASKS = ("objects", "pedestrians", "lanes", "drivable")
+
+# width multiplier, depth multiplier per named scale (YOLO-style); `s` is the default.
+SCALES = {
+    "n": (0.25, 0.33),
+    "s": (0.375, 0.33),
+    "m": (0.5, 0.67),
+}
+
+BACKBONES = (
+    "csp",
+    "resnet18",
+    "resnet34",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "regnet_y_400mf",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names the field."""
+
+
+@dataclass
+class ModelConfig:
+    scale: str = "s"
+    backbone: str = "csp"
+    # None, a local file holding a state dict, or a torchvision weights enum name (IMAGENET1K_V1).
+    backbone_weights: str | None = None
+    imgsz: tuple[int, int] = (384, 640)
+    heads: dict[str, bool] = field(default_factory=lambda: {t: True for t in TASKS})
+    object_classes: tuple[int, ...] = OBJECT_CLASSES
+    pedestrian_classes: tuple[int, ...] = PEDESTRIAN_CLASSES
+    object_strides: tuple[int, ...] = (8, 16, 32)
+    pedestrian_strides: tuple[int, ...] = (4, 8, 16)
+    lane_slots: int = 6
+    activation: str = "relu"
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    # Postprocess defaults, stored with the model so every runtime decodes alike.
+    conf_threshold: float = 0.25
+    iou_threshold: float = 0.6
+    max_detections: int = 300
+    lane_threshold: float = 0.5
+    lane_min_rows: int = 6
+
+    def __post_init__(self) -> None:
+        self.imgsz = tuple(int(v) for v in self.imgsz)
+        self.object_classes = tuple(int(c) for c in self.object_classes)
+        self.pedestrian_classes = tuple(int(c) for c in self.pedestrian_classes)
+        self.object_strides = tuple(int(s) for s in self.object_strides)
+        self.pedestrian_strides = tuple(int(s) for s in self.pedestrian_strides)
+        self.mean = tuple(float(v) for v in self.mean)
+        self.std = tuple(float(v) for v in self.std)
+        self.heads = {t: bool(self.heads.get(t, False)) for t in TASKS} | {
+            k: v for k, v in self.heads.items() if k not in TASKS
+        }
+        self.validate()
+
+    def validate(self) -> None:
+        if self.scale not in SCALES:
+            raise ConfigError(f"model.scale: {self.scale!r} is not one of {sorted(SCALES)}")
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"model.backbone: {self.backbone!r} is not one of {list(BACKBONES)}")
+        if len(self.imgsz) != 2 or any(v <= 0 or v % 32 for v in self.imgsz):
+            raise ConfigError(f"model.imgsz: {self.imgsz} must be two positive multiples of 32 (H W)")
+        unknown = set(self.heads) - set(TASKS)
+        if unknown:
+            raise ConfigError(f"model.heads: unknown task(s) {sorted(unknown)}; tasks are {list(TASKS)}")
+        if not any(self.heads.values()):
+            raise ConfigError("model.heads: at least one head must be enabled")
+        for name in ("object_classes", "pedestrian_classes"):
+            bad = [c for c in getattr(self, name) if not 0 <= c < len(BDD100K_CLASSES)]
+            if bad:
+                raise ConfigError(f"model.{name}: class indices {bad} are outside 0..{len(BDD100K_CLASSES) - 1}")
+        if set(self.object_classes) & set(self.pedestrian_classes):
+            raise ConfigError("model.object_classes and model.pedestrian_classes overlap; a class belongs to one head")
+        for name in ("object_strides", "pedestrian_strides"):
+            bad = [s for s in getattr(self, name) if s not in (4, 8, 16, 32)]
+            if bad or not getattr(self, name):
+                raise ConfigError(f"model.{name}: {getattr(self, name)} must be a non-empty subset of 4, 8, 16, 32")
+        if self.lane_slots < 2 or self.lane_slots % 2:
+            raise ConfigError(f"model.lane_slots: {self.lane_slots} must be an even number >= 2")
+        if self.activation not in ("relu", "silu"):
+            raise ConfigError(f"model.activation: {self.activation!r} must be 'relu' or 'silu'")
+
+    @property
+    def width(self) -> float:
+        return SCALES[self.scale][0]
+
+    @property
+    def depth(self) -> float:
+        return SCALES[self.scale][1]
+
+    @property
+    def enabled_tasks(self) -> list[str]:
+        return [t for t in TASKS if self.heads.get(t)]
+
+    @property
+    def lane_channels(self) -> int:
+        return self.lane_slots + 2
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists, not tuples) so it survives YAML, JSON and weights_only checkpoints."""
+        out = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "ModelConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(f"{source}: unknown model field(s) {sorted(unknown)}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise ConfigError(f"{source}: {exc}") from None
+            raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_model_config(path: str | Path) -> ModelConfig:
+    """Read a model YAML (`model:` section or a flat mapping) with errors that name the file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: model config not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return ModelConfig.from_dict(data.get("model", data), source=str(path))
