@@ -13,8 +13,8 @@ TASKS = ("objects", "pedestrians", "lanes", "drivable")
 
 # width multiplier, depth multiplier per named scale (YOLO-style); `s` is the default.
 SCALES = {
-    "n": (0.25, 0.33),
-    "s": (0.375, 0.33),
+    "n": (0.1875, 0.33),
+    "s": (0.3125, 0.33),
     "m": (0.5, 0.67),
 }
 

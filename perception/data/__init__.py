@@ -1,0 +1,1 @@
+"""Data sources, the synthetic world, transforms, targets and collation."""

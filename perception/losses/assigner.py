@@ -1,0 +1,103 @@
+"""Task-aligned label assignment for anchor-free points (TOOD, Feng et al. 2021; as used in YOLOv8).
+
+Each ground-truth box picks the `topk` anchor points inside it with the highest alignment
+`t = s^alpha * IoU^beta` (s: the predicted score of the box's class, IoU: of the predicted box), so
+the points that already classify AND localise well become positives. The soft class target of a
+positive is `t` rescaled so that the best point of each box gets that box's best IoU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torchvision.ops import box_iou
+
+
+@dataclass
+class AssignResult:
+    """Targets for one head. B images, A anchor points, C classes.
+
+    fg_mask        bool (B, A): the point is a positive
+    target_boxes   float (B, A, 4) xyxy input pixels (zeros where not positive)
+    target_scores  float (B, A, C) soft one-hot targets for the class logits
+    target_gt_idx  int64 (B, A) index of the assigned ground truth (0 where not positive)
+    """
+
+    fg_mask: torch.Tensor
+    target_boxes: torch.Tensor
+    target_scores: torch.Tensor
+    target_gt_idx: torch.Tensor
+
+
+class TaskAlignedAssigner:
+    def __init__(self, topk: int = 10, alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9) -> None:
+        self.topk = topk
+        self.alpha = alpha
+        self.beta = beta
+        self.eps = eps
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        pred_scores: torch.Tensor,
+        pred_boxes: torch.Tensor,
+        points: torch.Tensor,
+        gt_labels: torch.Tensor,
+        gt_boxes: torch.Tensor,
+        gt_mask: torch.Tensor,
+    ) -> AssignResult:
+        """pred_scores (B, A, C) probabilities; pred_boxes (B, A, 4) xyxy pixels; points (A, 2) xy pixels;
+        gt_labels int64 (B, M) local class; gt_boxes (B, M, 4) xyxy pixels; gt_mask bool (B, M) valid rows."""
+        batch, num_points, num_classes = pred_scores.shape
+        num_gt = gt_boxes.shape[1]
+        device = pred_scores.device
+        if num_gt == 0 or not bool(gt_mask.any()):
+            return AssignResult(
+                fg_mask=torch.zeros(batch, num_points, dtype=torch.bool, device=device),
+                target_boxes=torch.zeros(batch, num_points, 4, device=device),
+                target_scores=torch.zeros(batch, num_points, num_classes, device=device),
+                target_gt_idx=torch.zeros(batch, num_points, dtype=torch.long, device=device),
+            )
+        pred_scores, pred_boxes, gt_boxes = pred_scores.float(), pred_boxes.float(), gt_boxes.float()
+
+        # (B, M, A): the point lies strictly inside the box.
+        lt = points[None, None] - gt_boxes[:, :, None, :2]
+        rb = gt_boxes[:, :, None, 2:] - points[None, None]
+        inside = torch.cat([lt, rb], dim=-1).amin(dim=-1) > self.eps
+        candidate = inside & gt_mask[:, :, None]
+
+        ious = torch.stack([box_iou(gt_boxes[b], pred_boxes[b]) for b in range(batch)]).clamp_(min=0)  # (B, M, A)
+        labels = gt_labels.clamp(min=0, max=num_classes - 1)
+        scores = pred_scores.gather(2, labels[:, None, :].expand(batch, num_points, num_gt)).permute(0, 2, 1)
+        align = scores.pow(self.alpha) * ious.pow(self.beta) * candidate
+        ious = ious * candidate
+
+        # Top-k points per box by alignment, kept only where they are real candidates.
+        k = min(self.topk, num_points)
+        # Non-candidates rank last, so a box whose candidates all score 0 early in training still gets them.
+        top_idx = torch.where(candidate, align, torch.full_like(align, -1.0)).topk(k, dim=-1).indices
+        in_topk = torch.zeros_like(candidate).scatter_(-1, top_idx, True)
+        positive = in_topk & candidate
+
+        # A point claimed by several boxes keeps the one its prediction overlaps most.
+        multi = positive.sum(dim=1, keepdim=True) > 1
+        if bool(multi.any()):
+            best = ious.argmax(dim=1, keepdim=True)
+            best_onehot = torch.zeros_like(positive).scatter_(1, best, True)
+            positive = torch.where(multi, best_onehot & candidate, positive)
+
+        fg_mask = positive.any(dim=1)
+        target_gt_idx = positive.float().argmax(dim=1)
+        batch_idx = torch.arange(batch, device=device)[:, None]
+        target_boxes = gt_boxes[batch_idx, target_gt_idx] * fg_mask[..., None]
+        target_labels = labels[batch_idx, target_gt_idx]
+
+        align = align * positive
+        max_align = align.amax(dim=-1, keepdim=True)
+        max_iou = (ious * positive).amax(dim=-1, keepdim=True)
+        norm_align = (align * max_iou / (max_align + self.eps)).amax(dim=1)  # (B, A)
+        target_scores = torch.zeros(batch, num_points, num_classes, device=device)
+        target_scores.scatter_(2, target_labels[..., None], 1.0)
+        target_scores = target_scores * (norm_align * fg_mask)[..., None]
+        return AssignResult(fg_mask, target_boxes, target_scores, target_gt_idx)

@@ -1,0 +1,45 @@
+"""Build a model from a config, a named scale or a YAML file; load one from a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from perception.config import SCALES, ModelConfig, load_model_config
+from perception.models.network import MultiTaskNet
+
+
+def model_config_from_arg(arg: str | ModelConfig | None, **overrides) -> ModelConfig:
+    """'n' | 's' | 'm' | path/to/model.yaml | ModelConfig -> ModelConfig, with keyword overrides applied."""
+    if isinstance(arg, ModelConfig):
+        base = arg.to_dict()
+    elif arg is None or arg in SCALES:
+        base = ModelConfig(scale=arg or "s").to_dict()
+    else:
+        base = load_model_config(arg).to_dict()
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return ModelConfig.from_dict(base, source=str(arg))
+
+
+def build_model(config: ModelConfig | str | None = None) -> MultiTaskNet:
+    return MultiTaskNet(config if isinstance(config, ModelConfig) else model_config_from_arg(config))
+
+
+def load_model(path: str | Path, use_ema: bool = True, map_location: str = "cpu") -> tuple[MultiTaskNet, ModelConfig]:
+    """Model and config from a checkpoint (EMA weights when present), in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+    if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
+        raise ValueError(f"{path}: not a perception checkpoint (needs 'model' and 'config' entries)")
+    config = ModelConfig.from_dict(ckpt["config"], source=str(path))
+    config.backbone_weights = None  # the checkpoint already holds the trained backbone
+    model = MultiTaskNet(config)
+    state = ckpt.get("ema") if use_ema and ckpt.get("ema") is not None else ckpt["model"]
+    model.load_state_dict(state)
+    return model.eval(), config

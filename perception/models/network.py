@@ -1,0 +1,89 @@
+"""MultiTaskNet: one encoder (backbone + neck) and up to four heads, returning a dict of raw tensors."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from perception.config import ModelConfig
+from perception.models.backbone import CSPBackbone
+from perception.models.heads import DetectionHead, DrivableHead, LaneHead
+from perception.models.layers import fuse_batchnorm, scaled_channels
+from perception.models.neck import FPNPAN
+
+OUTPUT_NAMES = ("obj_reg", "obj_cls", "ped_reg", "ped_cls", "lane", "drivable")
+# Neck widths before the width multiplier, per stride.
+NECK_BASE = {4: 128, 8: 256, 16: 512, 32: 1024}
+
+
+class MultiTaskNet(nn.Module):
+    """forward(x: (B, 3, H, W) normalised) -> dict of raw outputs (docs/architecture.md).
+
+    H and W must be multiples of 32. There is no data-dependent control flow: which heads exist is fixed
+    at construction, so the graph traces and exports to ONNX as is.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        act = config.activation
+        if config.backbone == "csp":
+            self.backbone: nn.Module = CSPBackbone(config.width, config.depth, act)
+        else:
+            from perception.models.torchvision_backbone import TorchvisionBackbone
+
+            self.backbone = TorchvisionBackbone(config.backbone, config.backbone_weights)
+        neck_channels = {s: scaled_channels(b, config.width) for s, b in NECK_BASE.items()}
+        neck_channels[4] = scaled_channels(NECK_BASE[4], config.width * 0.75)
+        self.neck = FPNPAN(self.backbone.channels, neck_channels, config.depth, act)
+        c = self.neck.channels
+        head_hidden = scaled_channels(192, config.width)
+        fine_hidden = scaled_channels(96, config.width)
+        heads = config.heads
+        self.object_head = (
+            DetectionHead(c, config.object_strides, len(config.object_classes), head_hidden, act)
+            if heads["objects"]
+            else None
+        )
+        self.pedestrian_head = (
+            DetectionHead(c, config.pedestrian_strides, len(config.pedestrian_classes), fine_hidden, act)
+            if heads["pedestrians"]
+            else None
+        )
+        self.lane_head = LaneHead(c[4], fine_hidden, config.lane_channels, act) if heads["lanes"] else None
+        self.drivable_head = DrivableHead(c[4], c[8], fine_hidden, act) if heads["drivable"] else None
+
+    @property
+    def output_names(self) -> list[str]:
+        names = []
+        if self.object_head is not None:
+            names += ["obj_reg", "obj_cls"]
+        if self.pedestrian_head is not None:
+            names += ["ped_reg", "ped_cls"]
+        if self.lane_head is not None:
+            names.append("lane")
+        if self.drivable_head is not None:
+            names.append("drivable")
+        return names
+
+    def encode(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        return self.neck(self.backbone(x))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.encode(x)
+        out: dict[str, torch.Tensor] = {}
+        if self.object_head is not None:
+            out["obj_reg"], out["obj_cls"] = self.object_head(feats)
+        if self.pedestrian_head is not None:
+            out["ped_reg"], out["ped_cls"] = self.pedestrian_head(feats)
+        if self.lane_head is not None:
+            out["lane"] = self.lane_head(feats[4])
+        if self.drivable_head is not None:
+            out["drivable"] = self.drivable_head(feats[4], feats[8])
+        return out
+
+    def fuse(self) -> "MultiTaskNet":
+        """Fold BatchNorm into convolutions for inference and export (call in eval mode)."""
+        self.eval()
+        fuse_batchnorm(self)
+        return self
