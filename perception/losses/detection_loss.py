@@ -19,17 +19,8 @@ def anchor_grid(imgsz: Sequence[int], strides: Sequence[int], device: torch.devi
     """Anchor points (A, 2) xy input pixels and each point's stride (A,), in the order of the head's outputs."""
     from perception.postprocess.boxes import anchor_points
 
-    points = anchor_points(tuple(imgsz), tuple(strides))
-    if isinstance(points, tuple):
-        points = points[0]
-    points = torch.as_tensor(points, dtype=torch.float32, device=device).reshape(-1, 2)
-    height, width = imgsz
-    per_point = torch.cat(
-        [torch.full(((height // s) * (width // s),), float(s), device=device) for s in strides]
-    )
-    if len(per_point) != len(points):
-        raise ValueError(f"anchor_points returned {len(points)} points, expected {len(per_point)} for {imgsz} {strides}")
-    return points, per_point
+    points, point_strides = anchor_points(tuple(imgsz), tuple(strides))
+    return torch.as_tensor(points, device=device), torch.as_tensor(point_strides, device=device)
 
 
 def decode_boxes(points: torch.Tensor, strides: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:

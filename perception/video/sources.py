@@ -82,12 +82,14 @@ class FrameSource:
         self._stop.set()
 
     def __iter__(self) -> Iterator[Frame]:
-        for frame in self._frames():
-            self.decoded_frames += 1
-            yield frame
-            if self._stop.is_set():
-                break
-        self.close()
+        try:
+            for frame in self._frames():
+                self.decoded_frames += 1
+                yield frame
+                if self._stop.is_set():
+                    break
+        finally:
+            self.close()
 
     def _frames(self) -> Iterator[Frame]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -1,0 +1,139 @@
+"""Dataset YAML (datasets/*.yaml): which sources one run mixes, validated on load.
+
+    name: mixed
+    sources:
+      - type: bdd100k              # a key of perception.data.sources.SOURCE_TYPES
+        root: data/bdd100k          # relative roots resolve against the current working directory
+        splits: {train: train, val: val}   # split -> folder / list file(s) / {annotations, images}
+        tasks: [objects, pedestrians, lanes, drivable]   # optional: restrict what this source labels
+        classes: {trailer: truck}   # optional: source category -> global class, 'ignore' or null (drop)
+        weight: 1.0                 # optional: sampling weight of this source in training
+
+`--data` may also be a directory, taken as a BDD100K-layout root (what `perception synth` writes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perception.classes import class_index
+from perception.config import ConfigError
+from perception.data.sources import SOURCE_TYPES
+from perception.structures import TASKS
+
+SOURCE_KEYS = {"type", "root", "splits", "tasks", "classes", "weight", "name"}
+
+
+@dataclass
+class SourceConfig:
+    type: str
+    root: Path
+    splits: dict[str, Any]
+    tasks: tuple[str, ...] | None = None
+    classes: dict[str, str | None] = field(default_factory=dict)
+    weight: float = 1.0
+    name: str | None = None
+
+
+@dataclass
+class DatasetConfig:
+    name: str
+    sources: list[SourceConfig]
+    path: str = "<directory>"
+
+    def split_names(self) -> set[str]:
+        return {s for src in self.sources for s in src.splits}
+
+
+def _source(entry: Any, where: str) -> SourceConfig:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a mapping with type, root, splits")
+    unknown = set(entry) - SOURCE_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(SOURCE_KEYS)}")
+    for key in ("type", "root"):
+        if key not in entry:
+            raise ConfigError(f"{where}.{key}: missing")
+    if entry["type"] not in SOURCE_TYPES:
+        raise ConfigError(f"{where}.type: {entry['type']!r} is not one of {sorted(SOURCE_TYPES)}")
+    splits = entry.get("splits", {"train": "train", "val": "val"})
+    if not isinstance(splits, dict) or not splits:
+        raise ConfigError(f"{where}.splits: expected a mapping split -> folder / list file(s)")
+    tasks = entry.get("tasks")
+    if tasks is not None:
+        if isinstance(tasks, str):
+            tasks = [tasks]
+        supported = SOURCE_TYPES[entry["type"]].supported_tasks
+        bad = [t for t in tasks if t not in TASKS]
+        if bad:
+            raise ConfigError(f"{where}.tasks: unknown task(s) {bad}; tasks are {list(TASKS)}")
+        unsupported = [t for t in tasks if t not in supported]
+        if unsupported:
+            raise ConfigError(f"{where}.tasks: a {entry['type']} source cannot label {unsupported}; it labels {list(supported)}")
+        tasks = tuple(tasks)
+    classes = entry.get("classes") or {}
+    if not isinstance(classes, dict):
+        raise ConfigError(f"{where}.classes: expected a mapping source category -> class name, 'ignore' or null")
+    for src_name, target in classes.items():
+        if target not in (None, "ignore"):
+            try:
+                class_index(str(target))
+            except KeyError:
+                raise ConfigError(f"{where}.classes.{src_name}: {target!r} is not a BDD100K class, 'ignore' or null") from None
+    try:
+        weight = float(entry.get("weight", 1.0))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}.weight: {entry.get('weight')!r} is not a number") from None
+    if weight <= 0:
+        raise ConfigError(f"{where}.weight: must be > 0")
+    return SourceConfig(type=entry["type"], root=Path(str(entry["root"])).expanduser(), splits=dict(splits),
+                        tasks=tasks, classes=dict(classes), weight=weight, name=entry.get("name"))
+
+
+def dataset_config_from_dict(data: Any, path: str) -> DatasetConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    unknown = set(data) - {"name", "sources"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: name, sources")
+    sources = data.get("sources")
+    if not isinstance(sources, list) or not sources:
+        raise ConfigError(f"{path}: sources: expected a non-empty list")
+    parsed = [_source(entry, f"{path}: sources[{i}]") for i, entry in enumerate(sources)]
+    return DatasetConfig(name=str(data.get("name", Path(path).stem)), sources=parsed, path=path)
+
+
+def load_dataset_config(path: str | Path) -> DatasetConfig:
+    """Read and validate a dataset YAML; errors name the file and the key."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: dataset config not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    return dataset_config_from_dict(data, str(path))
+
+
+def bdd_directory_config(root: str | Path) -> DatasetConfig:
+    """A directory taken as one BDD100K-layout root (e.g. `perception synth` output)."""
+    root = Path(root)
+    return DatasetConfig(name=root.name or "bdd100k",
+                         sources=[SourceConfig(type="bdd100k", root=root, splits={"train": "train", "val": "val", "test": "test"})],
+                         path=str(root))
+
+
+def resolve_data_arg(data: str | Path | DatasetConfig) -> DatasetConfig:
+    """`--data` value -> DatasetConfig: a YAML file, a BDD100K-layout directory, or an already-built config."""
+    if isinstance(data, DatasetConfig):
+        return data
+    path = Path(data)
+    if path.is_dir():
+        return bdd_directory_config(path)
+    if path.suffix.lower() in (".yaml", ".yml") or path.is_file():
+        return load_dataset_config(path)
+    raise FileNotFoundError(f"{path}: --data must be a dataset YAML or a BDD100K-layout directory")

@@ -1,0 +1,120 @@
+"""BDD100K official layout (also what `perception synth` writes).
+
+    root/images/100k/{split}/*.jpg                       (images/{split}/ accepted too)
+    root/labels/det_20/det_{split}.json                  box2d per label -> objects + pedestrians
+    root/labels/lane/polygons/lane_{split}.json          poly2d lanes -> lanes + lane_attrs
+    root/labels/lane/masks/{split}/*.png                 official lane bytes -> lane_mask (no slots)
+    root/labels/drivable/masks/{split}/*.png             0 direct, 1 alternative, 2 background
+    root/labels/drivable/polygons/drivable_{split}.json  direct/alternative polygons
+
+Each image's `labelled` flags say which of these exist for that image; an image that appears in no label
+source is counted in `unlabelled_images` and left out. Lane polylines win over lane masks when both exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from perception.data.errors import LabelError
+from perception.data.sources import bdd_labels
+from perception.data.sources.base import SourceAdapter, list_images, read_image, read_mask
+from perception.structures import Sample
+
+
+@dataclass
+class BDDRecord:
+    name: str
+    image_path: Path
+    det: dict | None
+    lane: dict | None
+    drivable_json: dict | None
+    lane_mask: Path | None
+    drivable_mask: Path | None
+
+
+class BDD100KSource(SourceAdapter):
+    type_name = "bdd100k"
+    default_class_map = bdd_labels.BDD_CLASS_MAP
+
+    def _paths(self) -> dict[str, Path]:
+        split = str(self.split_spec)
+        labels = self.root / "labels"
+        image_dir = self.root / "images" / "100k" / split
+        if not image_dir.is_dir() and (self.root / "images" / split).is_dir():
+            image_dir = self.root / "images" / split
+        return {
+            "images": image_dir,
+            "det": labels / "det_20" / f"det_{split}.json",
+            "lane_json": labels / "lane" / "polygons" / f"lane_{split}.json",
+            "lane_masks": labels / "lane" / "masks" / split,
+            "drivable_masks": labels / "drivable" / "masks" / split,
+            "drivable_json": labels / "drivable" / "polygons" / f"drivable_{split}.json",
+        }
+
+    def _index(self) -> list[BDDRecord]:
+        p = self._paths()
+        self.label_files = {k: v for k, v in p.items() if k != "images" and v.exists()}
+        if not p["images"].is_dir():
+            raise FileNotFoundError(f"{p['images']}: BDD100K image folder for split '{self.split_spec}' not found")
+        want = set(self.tasks)
+        det = bdd_labels.load_frames(p["det"]) if p["det"].is_file() and want & {"objects", "pedestrians"} else {}
+        lane = bdd_labels.load_frames(p["lane_json"]) if p["lane_json"].is_file() and "lanes" in want else {}
+        drv = bdd_labels.load_frames(p["drivable_json"]) if p["drivable_json"].is_file() and "drivable" in want else {}
+        lane_masks = {m.stem: m for m in list_images(p["lane_masks"])} if "lanes" in want else {}
+        drv_masks = {m.stem: m for m in list_images(p["drivable_masks"])} if "drivable" in want else {}
+        images = {img.name: img for img in list_images(p["images"])}
+        # A label without its image is a data error, reported by name (strict) or counted (lenient).
+        for table, label_path in ((det, p["det"]), (lane, p["lane_json"]), (drv, p["drivable_json"])):
+            for name in sorted(set(table) - set(images)):
+                self.policy.report(LabelError(str(label_path), "labelled image not found in " + str(p["images"]),
+                                              kind="missing_image", item=name))
+        records, self.unlabelled_images = [], 0
+        for name, path in images.items():
+            stem = Path(name).stem
+            rec = BDDRecord(name, path, det.get(name), lane.get(name), drv.get(name), lane_masks.get(stem), drv_masks.get(stem))
+            if any(v is not None for v in (rec.det, rec.lane, rec.drivable_json, rec.lane_mask, rec.drivable_mask)):
+                records.append(rec)
+            else:
+                self.unlabelled_images += 1
+        return records
+
+    def _load(self, rec: BDDRecord) -> Sample:
+        image = read_image(rec.image_path)
+        h, w = image.shape[:2]
+        sample = Sample(image=image, path=str(rec.image_path))
+        labelled = {}
+        if rec.det is not None:
+            src = str(self._paths()["det"])
+            labels = bdd_labels.frame_labels(rec.det, src)
+            sample.boxes, sample.classes, sample.ignore_boxes = bdd_labels.parse_boxes(self, labels, w, h, src, rec.name)
+            sample.track_ids = np.full(len(sample.boxes), -1, np.int64)
+            sample.visibility = np.ones(len(sample.boxes), np.float32)
+            labelled["objects"] = labelled["pedestrians"] = True
+        if rec.lane is not None:
+            src = str(self._paths()["lane_json"])
+            sample.lanes, sample.lane_attrs = bdd_labels.parse_lanes(self, bdd_labels.frame_labels(rec.lane, src), src, rec.name)
+            labelled["lanes"] = True
+        elif rec.lane_mask is not None:
+            sample.lane_mask = bdd_labels.decode_lane_mask(read_mask(rec.lane_mask, (h, w)))["lane"]
+            labelled["lanes"] = True
+        if rec.drivable_mask is not None:
+            sample.drivable = self._check_drivable(read_mask(rec.drivable_mask, (h, w)), rec.drivable_mask)
+            labelled["drivable"] = True
+        elif rec.drivable_json is not None:
+            src = str(self._paths()["drivable_json"])
+            labels = bdd_labels.frame_labels(rec.drivable_json, src)
+            sample.drivable = bdd_labels.parse_drivable_polygons(self, labels, w, h, src, rec.name)
+            labelled["drivable"] = True
+        sample.labelled = labelled
+        return sample
+
+    @staticmethod
+    def _check_drivable(mask: np.ndarray, path: Path) -> np.ndarray:
+        bad = np.setdiff1d(np.unique(mask), [0, 1, 2, 255])
+        if bad.size:
+            raise LabelError(str(path), f"drivable mask has values {bad.tolist()[:5]}; expected 0 direct, 1 alternative, 2 background",
+                             kind="bad_mask")
+        return mask

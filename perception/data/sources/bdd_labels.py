@@ -1,0 +1,174 @@
+"""Parsers for BDD100K (Scalabel) label JSON: detection boxes, lane polylines, drivable polygons, masks.
+
+Shared by the BDD100K official layout and the YOLOP layout (which stores the same JSON per image).
+Bit layout of the official lane masks (bdd100k/eval/lane.py): bits 0-2 category, bit 3 background,
+bit 4 style (0 solid, 1 dashed), bit 5 direction (0 parallel, 1 vertical); 255 is background.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from perception.data.errors import LabelError
+from perception.data.sources.base import DROP, IGNORE, SourceAdapter, check_box, poly2d_points
+
+LANE_CATEGORIES = (
+    "crosswalk", "double other", "double white", "double yellow",
+    "road curb", "single other", "single white", "single yellow",
+)
+LANE_DIRECTIONS = ("parallel", "vertical")
+LANE_STYLES = ("solid", "dashed")
+DRIVABLE_IDS = {"direct": 0, "area/drivable": 0, "alternative": 1, "area/alternative": 1}
+
+# BDD100K det_20 categories outside the 10 evaluated classes become ignore regions (as in the official
+# evaluation, which does not count detections on them as false positives).
+BDD_CLASS_MAP: dict[str, str | None] = {
+    "other person": IGNORE,
+    "other vehicle": IGNORE,
+    "trailer": IGNORE,
+    "person": "pedestrian",
+    "bike": "bicycle",
+    "motor": "motorcycle",
+}
+
+
+def load_frames(path: Path) -> dict[str, dict[str, Any]]:
+    """A Scalabel JSON (list of frames, or {"frames": [...]}) -> {image name: frame}; errors name the file."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabelError(str(path), f"cannot read label file ({exc.__class__.__name__})", kind="unreadable_json") from None
+    except json.JSONDecodeError as exc:
+        raise LabelError(str(path), f"not valid JSON (line {exc.lineno}: {exc.msg})", kind="bad_json") from None
+    frames = data.get("frames") if isinstance(data, dict) else data
+    if isinstance(data, dict) and frames is None and "name" in data:
+        frames = [data]  # one per-image file
+    if not isinstance(frames, list):
+        raise LabelError(str(path), "expected a list of frames (or a mapping with 'frames')", kind="bad_json")
+    out: dict[str, dict[str, Any]] = {}
+    for i, frame in enumerate(frames):
+        if not isinstance(frame, dict) or "name" not in frame:
+            raise LabelError(str(path), f"frame {i} has no 'name' key", kind="missing_key", item=f"frame {i}")
+        out[Path(str(frame["name"])).name] = frame
+    return out
+
+
+def frame_labels(frame: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    """The label list of a frame. BDD100K omits 'labels' on images with none; older files nest 'objects'."""
+    labels = frame.get("labels")
+    if labels is None and isinstance(frame.get("frames"), list) and frame["frames"]:
+        labels = frame["frames"][0].get("objects")
+    labels = labels or []
+    if not isinstance(labels, list):
+        raise LabelError(path, "'labels' is not a list", kind="bad_json", item=str(frame.get("name")))
+    return labels
+
+
+def _is_lane_or_area(category: str) -> bool:
+    return category.startswith("lane") or category.startswith("area/") or category in DRIVABLE_IDS
+
+
+def parse_boxes(adapter: SourceAdapter, labels: list[dict], width: int, height: int, path: str, image: str):
+    """Detection labels -> (boxes (N,4), classes (N,), ignore_boxes (M,4)) in image pixels.
+
+    box2d gives the box; a label with only poly2d (instance segmentation) uses the vertex bounds (an
+    upper bound for Bezier segments). crowd=True and categories mapped to 'ignore' become ignore boxes.
+    """
+    boxes, classes, ignores = [], [], []
+    for label in labels:
+        item = f"{image} label {label.get('id', '?')}"
+        try:
+            category = label.get("category")
+            if category is None:
+                raise LabelError(path, "label has no 'category'", kind="missing_key", item=item)
+            if _is_lane_or_area(str(category).lower()):
+                continue  # lane/drivable labels of the old all-in-one files are parsed by their own task
+            target = adapter.map_category(category, path, item)
+            if target is DROP:
+                continue
+            if "box2d" in label and label["box2d"] is not None:
+                b = label["box2d"]
+                missing = [k for k in ("x1", "y1", "x2", "y2") if k not in b]
+                if missing:
+                    raise LabelError(path, f"box2d is missing {missing}", kind="missing_key", item=item)
+                raw = (b["x1"], b["y1"], b["x2"], b["y2"])
+            elif label.get("poly2d"):
+                pts = np.concatenate([poly2d_points(p.get("vertices"), None, path, item, min_points=1)
+                                      for p in label["poly2d"]])
+                raw = (*pts.min(0), *pts.max(0))
+            else:
+                raise LabelError(path, "label has neither 'box2d' nor 'poly2d'", kind="missing_key", item=item)
+            box = check_box(raw, width, height, path, item)
+        except LabelError as err:
+            adapter.policy.report(err)
+            continue
+        crowd = bool((label.get("attributes") or {}).get("crowd", False))
+        if target == IGNORE or crowd:
+            ignores.append(box)
+        else:
+            boxes.append(box)
+            classes.append(target)
+    return (np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int64),
+            np.array(ignores, np.float32).reshape(-1, 4))
+
+
+def parse_lanes(adapter: SourceAdapter, labels: list[dict], path: str, image: str):
+    """Lane labels (poly2d + laneDirection/laneStyle/laneTypes) -> (polylines, attrs)."""
+    lanes, attrs = [], []
+    for label in labels:
+        category = str(label.get("category", "")).lower()
+        if label.get("box2d") is not None or (category and not category.startswith("lane") and category not in LANE_CATEGORIES):
+            continue
+        item = f"{image} label {label.get('id', '?')}"
+        a = label.get("attributes") or {}
+        try:
+            polys = label.get("poly2d")
+            if not polys:
+                raise LabelError(path, "lane label has no 'poly2d'", kind="missing_key", item=item)
+            for poly in polys:
+                if "vertices" not in poly:
+                    raise LabelError(path, "poly2d has no 'vertices'", kind="missing_key", item=item)
+                pts = poly2d_points(poly["vertices"], poly.get("types"), path, item)
+                lanes.append(pts)
+                lane_type = a.get("laneTypes") or a.get("laneType") or category.removeprefix("lane/")
+                attrs.append({
+                    "direction": str(a.get("laneDirection", "parallel")),
+                    "style": str(a.get("laneStyle", "solid")),
+                    "category": str(lane_type or "lane"),
+                })
+        except LabelError as err:
+            adapter.policy.report(err)
+    return lanes, attrs
+
+
+def parse_drivable_polygons(adapter: SourceAdapter, labels: list[dict], width: int, height: int, path: str, image: str):
+    """Drivable polygons (category direct/alternative) -> (H, W) uint8 0 direct, 1 alternative, 2 background."""
+    mask = np.full((height, width), 2, np.uint8)
+    for label in labels:
+        category = str(label.get("category", "")).lower()
+        if category not in DRIVABLE_IDS:
+            continue
+        item = f"{image} label {label.get('id', '?')}"
+        try:
+            for poly in label.get("poly2d") or []:
+                pts = poly2d_points(poly.get("vertices"), poly.get("types"), path, item, min_points=3)
+                cv2.fillPoly(mask, [np.round(pts * 16).astype(np.int32)], DRIVABLE_IDS[category], shift=4)
+        except LabelError as err:
+            adapter.policy.report(err)
+    return mask
+
+
+def decode_lane_mask(raw: np.ndarray) -> dict[str, np.ndarray]:
+    """Official BDD100K lane mask bytes -> {'lane': {0,1}, 'category': 0..7, 'style': 0/1, 'direction': 0/1}."""
+    raw = np.asarray(raw, np.uint8)
+    return {
+        "lane": ((raw >> 3) & 1 == 0).astype(np.uint8),
+        "category": raw & 7,
+        "style": (raw >> 4) & 1,
+        "direction": (raw >> 5) & 1,
+    }

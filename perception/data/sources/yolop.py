@@ -1,0 +1,79 @@
+"""YOLOP / HybridNets layout: per-image BDD JSON and binary masks.
+
+    root/images/{split}/*.jpg
+    root/det_annotations/{split}/<stem>.json    BDD per-image JSON (frames[0].objects or labels)
+    root/da_seg_annotations/{split}/<stem>.png  drivable: nonzero = drivable, 0 = background
+    root/ll_seg_annotations/{split}/<stem>.png  lane lines: nonzero = lane
+(the mask folders may also hold the PNGs directly, without a split folder)
+
+YOLOP's drivable masks merge direct and alternative, so nonzero pixels become class 0 (direct) and the
+rest class 2 (background); alternative is never produced by this source. Lane masks have no polylines,
+so these images train the binary lane term only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from perception.data.sources import bdd_labels
+from perception.data.sources.base import SourceAdapter, list_images, read_image, read_mask
+from perception.structures import Sample
+
+
+@dataclass
+class YOLOPRecord:
+    image_path: Path
+    det: Path | None
+    drivable: Path | None
+    lane: Path | None
+
+
+class YOLOPSource(SourceAdapter):
+    type_name = "yolop"
+    default_class_map = bdd_labels.BDD_CLASS_MAP
+
+    def _folder(self, name: str) -> Path:
+        split_dir = self.root / name / str(self.split_spec)
+        return split_dir if split_dir.is_dir() else self.root / name
+
+    def _index(self) -> list[YOLOPRecord]:
+        image_dir = self.root / "images" / str(self.split_spec)
+        if not image_dir.is_dir():
+            raise FileNotFoundError(f"{image_dir}: YOLOP-layout image folder for split '{self.split_spec}' not found")
+        det_dir, da_dir, ll_dir = (self._folder(n) for n in ("det_annotations", "da_seg_annotations", "ll_seg_annotations"))
+        records = []
+        self.unlabelled_images = 0
+        for img in list_images(image_dir):
+            det = det_dir / f"{img.stem}.json"
+            da = da_dir / f"{img.stem}.png"
+            ll = ll_dir / f"{img.stem}.png"
+            rec = YOLOPRecord(img, det if det.is_file() else None, da if da.is_file() else None, ll if ll.is_file() else None)
+            if rec.det or rec.drivable or rec.lane:
+                records.append(rec)
+            else:
+                self.unlabelled_images += 1
+        return records
+
+    def _load(self, rec: YOLOPRecord) -> Sample:
+        image = read_image(rec.image_path)
+        h, w = image.shape[:2]
+        sample = Sample(image=image, path=str(rec.image_path))
+        labelled = {}
+        if rec.det is not None:
+            frame = next(iter(bdd_labels.load_frames(rec.det).values()), {})
+            labels = bdd_labels.frame_labels(frame, str(rec.det))
+            sample.boxes, sample.classes, sample.ignore_boxes = bdd_labels.parse_boxes(self, labels, w, h, str(rec.det), rec.image_path.name)
+            sample.track_ids = np.full(len(sample.boxes), -1, np.int64)
+            sample.visibility = np.ones(len(sample.boxes), np.float32)
+            labelled["objects"] = labelled["pedestrians"] = True
+        if rec.drivable is not None:
+            sample.drivable = np.where(read_mask(rec.drivable, (h, w)) > 0, 0, 2).astype(np.uint8)
+            labelled["drivable"] = True
+        if rec.lane is not None:
+            sample.lane_mask = (read_mask(rec.lane, (h, w)) > 0).astype(np.uint8)
+            labelled["lanes"] = True
+        sample.labelled = labelled
+        return sample

@@ -1,0 +1,94 @@
+"""What a run leaves behind besides checkpoints: results.csv (one row per epoch), TensorBoard event
+files, and PNG plots of the losses and metrics. Only rank 0 creates one."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+class RunLogger:
+    def __init__(self, out_dir: str | Path, tensorboard: bool = True) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.csv_path = self.out_dir / "results.csv"
+        self.rows: list[dict[str, Any]] = self._read_rows()
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=str(self.out_dir / "tensorboard"))
+
+    def _read_rows(self) -> list[dict[str, Any]]:
+        """A resumed run appends to the rows of the run it continues."""
+        if not self.csv_path.is_file():
+            return []
+        with self.csv_path.open(newline="") as handle:
+            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+    def log_step(self, step: int, values: dict[str, float]) -> None:
+        if self.writer is not None:
+            for name, value in values.items():
+                self.writer.add_scalar(f"train/{name}", value, step)
+
+    def log_epoch(self, row: dict[str, Any]) -> None:
+        """row: epoch, step, train/<loss>..., val/<metric>..., lr. Rewrites results.csv atomically."""
+        self.rows = [r for r in self.rows if int(r.get("epoch", -1)) != int(row["epoch"])] + [row]
+        columns: list[str] = []
+        for r in self.rows:
+            columns += [k for k in r if k not in columns]
+        fd, tmp = tempfile.mkstemp(dir=self.out_dir, prefix=".results.csv.", suffix=".tmp")
+        with os.fdopen(fd, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(tmp, self.csv_path)
+        if self.writer is not None:
+            for name, value in row.items():
+                if name not in ("epoch", "step") and isinstance(value, (int, float)) and math.isfinite(value):
+                    self.writer.add_scalar(f"epoch/{name}", value, int(row["epoch"]))
+            self.writer.flush()
+        self.plot()
+
+    def plot(self) -> None:
+        """results.png: one panel per logged quantity against epoch."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        names = [k for k in self.rows[-1] if k not in ("epoch", "step") and isinstance(self.rows[-1][k], (int, float))]
+        if not names:
+            return
+        cols = min(4, len(names))
+        rows = math.ceil(len(names) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+        epochs = [r["epoch"] for r in self.rows]
+        for ax, name in zip(axes.flat, names):
+            ax.plot(epochs, [r.get(name, float("nan")) for r in self.rows], marker="o", markersize=3)
+            ax.set_title(name, fontsize=8)
+            ax.tick_params(labelsize=7)
+        for ax in list(axes.flat)[len(names) :]:
+            ax.axis("off")
+        fig.tight_layout()
+        fd, tmp = tempfile.mkstemp(dir=self.out_dir, prefix=".results.png.", suffix=".png")
+        os.close(fd)
+        fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+        os.replace(tmp, self.out_dir / "results.png")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _number(text: str) -> Any:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return text
+    return int(value) if value.is_integer() and "." not in str(text) else value

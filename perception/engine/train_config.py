@@ -1,0 +1,149 @@
+"""Training configuration as data: one dataclass, validated, saved with every run and checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perception.config import TASKS, ConfigError
+
+AMP_MODES = ("bf16", "fp16", "off")
+BALANCING_MODES = ("fixed", "uncertainty")
+CLS_LOSSES = ("bce", "focal")
+LANE_BINARY_LOSSES = ("focal", "wbce")
+DEFAULT_LOSS_WEIGHTS = {"objects": 1.0, "pedestrians": 1.0, "lanes": 1.0, "drivable": 1.0}
+
+
+@dataclass
+class TrainConfig:
+    data: str = "datasets/synthetic.yaml"
+    model: str = "s"  # named scale (n, s, m) or a model YAML
+    imgsz: tuple[int, int] = (384, 640)
+    epochs: int = 30
+    batch: int = 16  # global batch; each of N processes takes batch / N
+    lr: float = 2e-3  # AdamW peak learning rate, reached after warm-up
+    min_lr_ratio: float = 0.05  # cosine floor as a fraction of lr
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    warmup_steps_min: int = 20  # short runs still warm up over at least this many steps
+    loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
+    balancing: str = "fixed"
+    cls_loss: str = "bce"
+    box_loss: str = "ciou"
+    lane_binary: str = "focal"
+    amp: str = "bf16"  # used on CUDA only; CPU trains in float32
+    ema: bool = True
+    ema_decay: float = 0.9998
+    ema_tau: float = 2000.0  # EMA warm-up in steps: decay * (1 - exp(-updates / tau))
+    clip_grad: float = 10.0  # max gradient norm; 0 disables
+    channels_last: bool = True
+    compile: bool = False
+    sync_bn: bool = False
+    save_period: int = 500  # steps between mid-epoch last.pt saves; 0 disables
+    val_period: int = 1  # epochs between validations
+    workers: int = 4
+    seed: int = 0
+    out: str = "runs/train"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    max_steps: int = 0  # stop after this many optimizer steps in total; 0 = no limit
+    max_val_batches: int = 0  # 0 = the whole validation split
+    augment: bool = True
+
+    def __post_init__(self) -> None:
+        self.imgsz = tuple(int(v) for v in self.imgsz)
+        self.loss_weights = {str(k): float(v) for k, v in dict(self.loss_weights).items()}
+        self.validate()
+
+    def validate(self) -> None:
+        def fail(name: str, message: str) -> None:
+            raise ConfigError(f"train.{name}: {getattr(self, name)!r} {message}")
+
+        if len(self.imgsz) != 2 or any(v <= 0 or v % 32 for v in self.imgsz):
+            fail("imgsz", "must be two positive multiples of 32 (H W)")
+        for name in ("epochs", "batch"):
+            if int(getattr(self, name)) < 1:
+                fail(name, "must be >= 1")
+        for name in ("save_period", "max_steps", "workers", "warmup_steps_min", "max_val_batches"):
+            if int(getattr(self, name)) < 0:
+                fail(name, "must be >= 0")
+        if self.val_period < 1:
+            fail("val_period", "must be >= 1")
+        for name in ("lr", "ema_tau"):
+            if not float(getattr(self, name)) > 0:
+                fail(name, "must be > 0")
+        for name in ("weight_decay", "warmup_epochs", "clip_grad"):
+            if float(getattr(self, name)) < 0:
+                fail(name, "must be >= 0")
+        if not 0 <= self.min_lr_ratio <= 1:
+            fail("min_lr_ratio", "must be in [0, 1]")
+        if not 0 < self.ema_decay < 1:
+            fail("ema_decay", "must be in (0, 1)")
+        choices = {
+            "amp": AMP_MODES,
+            "balancing": BALANCING_MODES,
+            "cls_loss": CLS_LOSSES,
+            "box_loss": ("ciou", "giou"),
+            "lane_binary": LANE_BINARY_LOSSES,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                fail(name, f"is not one of {list(allowed)}")
+        unknown = set(self.loss_weights) - set(TASKS)
+        if unknown:
+            raise ConfigError(f"train.loss_weights: unknown task(s) {sorted(unknown)}; tasks are {list(TASKS)}")
+        if any(v < 0 for v in self.loss_weights.values()):
+            fail("loss_weights", "must be >= 0")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            fail("device", "must be auto, cpu, cuda or cuda:N")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists, not tuples): YAML, JSON and weights_only checkpoints all accept it."""
+        out = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "train config") -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(f"{source}: unknown train field(s) {sorted(unknown)}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read a train YAML (`train:` section or a flat mapping); errors name the file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: train config not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return TrainConfig.from_dict(data.get("train", data), source=str(path))
+
+
+def save_train_config(config: TrainConfig, path: str | Path, model_config: dict[str, Any] | None = None) -> None:
+    """Write `train:` (and the resolved `model:`) as YAML, atomically."""
+    import os
+    import tempfile
+
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data: dict[str, Any] = {"train": config.to_dict()}
+    if model_config is not None:
+        data["model"] = model_config
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        yaml.safe_dump(data, handle, sort_keys=False)
+    os.replace(tmp, path)

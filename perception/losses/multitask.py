@@ -1,0 +1,78 @@
+"""All heads' losses from one forward pass, combined by the balancer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from perception.config import ModelConfig
+from perception.losses.balancing import build_balancer
+from perception.losses.detection_loss import DetectionLoss
+from perception.losses.drivable_loss import DrivableLoss
+from perception.losses.lane_loss import LaneLoss
+
+
+class MultiTaskLoss(nn.Module):
+    """forward(outputs, batch) -> (total scalar, {name: float-able detached scalar}).
+
+    outputs: the raw dict of MultiTaskNet.forward; batch: the training batch of docs/architecture.md.
+    A task none of whose images is labelled contributes exactly zero (never NaN) and is reported as 0.
+    The balancer is an nn.Module: with `uncertainty` its parameters must be optimised with the model's.
+    """
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        balancing: str = "fixed",
+        weights: Mapping[str, float] | None = None,
+        cls_loss: str = "bce",
+        box_loss: str = "ciou",
+        lane_binary: str = "focal",
+    ) -> None:
+        super().__init__()
+        self.tasks = model_config.enabled_tasks
+        imgsz = model_config.imgsz
+        self.detection: dict[str, tuple[str, DetectionLoss]] = {}
+        if "objects" in self.tasks:
+            self.detection["objects"] = (
+                "obj",
+                DetectionLoss(model_config.object_classes, model_config.object_strides, imgsz, cls_loss, box_loss),
+            )
+        if "pedestrians" in self.tasks:
+            self.detection["pedestrians"] = (
+                "ped",
+                DetectionLoss(model_config.pedestrian_classes, model_config.pedestrian_strides, imgsz, cls_loss, box_loss),
+            )
+        self.lane = LaneLoss(binary=lane_binary)
+        self.drivable = DrivableLoss()
+        self.balancer = build_balancer(balancing, self.tasks, dict(weights or {}))
+
+    def forward(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        labelled = batch["labelled"]
+        imgsz = tuple(batch["images"].shape[-2:])
+        losses: dict[str, torch.Tensor] = {}
+        parts: dict[str, torch.Tensor] = {}
+        active: dict[str, bool] = {}
+        for task, (prefix, loss_fn) in self.detection.items():
+            out = loss_fn(
+                outputs[f"{prefix}_reg"], outputs[f"{prefix}_cls"], batch["boxes"], batch["classes"], labelled[task], imgsz
+            )
+            losses[task] = out["total"]
+            parts.update({f"{task}/box": out["box"], f"{task}/cls": out["cls"]})
+        if "lanes" in self.tasks:
+            out = self.lane(outputs["lane"], batch["lane_target"], labelled["lanes"], batch["lane_instances"])
+            losses["lanes"] = out["total"]
+            parts.update({f"lanes/{k}": v for k, v in out.items() if k != "total"})
+        if "drivable" in self.tasks:
+            out = self.drivable(outputs["drivable"], batch["drivable_target"], labelled["drivable"])
+            losses["drivable"] = out["total"]
+            parts.update({f"drivable/{k}": v for k, v in out.items() if k != "total"})
+        for task in losses:
+            active[task] = bool(torch.as_tensor(labelled[task]).any())
+        total = self.balancer(losses, active)
+        report = {task: loss.detach() for task, loss in losses.items()} | parts
+        report["total"] = total.detach()
+        return total, report

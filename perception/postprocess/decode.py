@@ -1,0 +1,109 @@
+"""Raw outputs of a batch -> one FrameResult per image, in original-image pixels."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from perception.config import ModelConfig
+from perception.postprocess.boxes import anchor_points, decode_distances
+from perception.postprocess.lanes import decode_lanes
+from perception.postprocess.nms import batched_nms
+from perception.preprocess import LetterboxInfo
+from perception.structures import Detections, FrameResult, Lane
+
+# Candidates kept before NMS: bounds NMS cost when the confidence threshold is low (0.001 for mAP).
+PRE_NMS_TOPK = 1000
+
+
+@lru_cache(maxsize=16)
+def _cached_points(imgsz: tuple[int, int], strides: tuple[int, ...]):
+    return anchor_points(imgsz, strides)
+
+
+def decode_detections(
+    reg: np.ndarray,
+    cls_logits: np.ndarray,
+    imgsz: tuple[int, int],
+    strides: tuple[int, ...],
+    class_ids: tuple[int, ...],
+    conf_threshold: float,
+    iou_threshold: float,
+    max_detections: int,
+) -> Detections:
+    """One image: reg (A, 4), cls_logits (A, C) -> Detections in input pixels, best class per point."""
+    points, point_strides = _cached_points(tuple(imgsz), tuple(strides))
+    best = cls_logits.argmax(1)
+    logit = cls_logits[np.arange(len(best)), best]
+    # Threshold on logits: sigmoid is monotone, so only survivors pay for it.
+    keep = np.flatnonzero(logit > np.log(conf_threshold / max(1.0 - conf_threshold, 1e-12)))
+    if keep.size > PRE_NMS_TOPK:
+        keep = keep[np.argpartition(-logit[keep], PRE_NMS_TOPK)[:PRE_NMS_TOPK]]
+    scores = 1.0 / (1.0 + np.exp(-logit[keep].astype(np.float32)))
+    boxes = decode_distances(points[keep], point_strides[keep], reg[keep])
+    local = best[keep]
+    kept = batched_nms(boxes, scores, local, iou_threshold)[:max_detections]
+    global_ids = np.asarray(class_ids, np.int64)[local[kept]]
+    return Detections(boxes=boxes[kept], scores=scores[kept], classes=global_ids)
+
+
+def _to_original(dets: Detections, info: LetterboxInfo) -> Detections:
+    h, w = info.orig_size
+    boxes = info.to_original(dets.boxes)
+    boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, w)
+    boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h)
+    return Detections(boxes=boxes, scores=dets.scores, classes=dets.classes)
+
+
+def decode_outputs(
+    outputs: dict[str, np.ndarray],
+    config: ModelConfig,
+    infos: list[LetterboxInfo],
+    conf_threshold: float | None = None,
+    iou_threshold: float | None = None,
+    max_detections: int | None = None,
+    masks: bool = True,
+) -> list[FrameResult]:
+    """Decode a batch of raw outputs (numpy, names as in docs/architecture.md).
+
+    Thresholds default to the model config's. `masks=False` skips the drivable and lane masks (the video
+    tool at high rates only needs polylines and boxes).
+    """
+    conf = config.conf_threshold if conf_threshold is None else conf_threshold
+    iou = config.iou_threshold if iou_threshold is None else iou_threshold
+    max_det = config.max_detections if max_detections is None else max_detections
+    results = []
+    for b, info in enumerate(infos):
+        imgsz = info.input_size
+        result = FrameResult()
+        if "obj_reg" in outputs:
+            dets = decode_detections(
+                outputs["obj_reg"][b], outputs["obj_cls"][b], imgsz, config.object_strides,
+                config.object_classes, conf, iou, max_det,
+            )
+            result.objects = _to_original(dets, info)
+        if "ped_reg" in outputs:
+            dets = decode_detections(
+                outputs["ped_reg"][b], outputs["ped_cls"][b], imgsz, config.pedestrian_strides,
+                config.pedestrian_classes, conf, iou, max_det,
+            )
+            result.pedestrians = _to_original(dets, info)
+        if "lane" in outputs:
+            lanes, lane_mask = decode_lanes(outputs["lane"][b], config.lane_threshold, config.lane_min_rows)
+            result.lanes = [_lane_to_original(points, score, slot, info) for points, score, slot in lanes]
+            if masks:
+                result.lane_mask = info.crop_mask(lane_mask)
+        if "drivable" in outputs and masks:
+            result.drivable = info.crop_mask(outputs["drivable"][b].argmax(0).astype(np.uint8))
+        results.append(result)
+    return results
+
+
+def _lane_to_original(points: np.ndarray, score: float, slot: int, info: LetterboxInfo) -> Lane:
+    h, w = info.orig_size
+    pts = info.to_original(points)
+    inside = (pts[:, 1] >= 0) & (pts[:, 1] <= h - 1)
+    pts = pts[inside]
+    pts[:, 0] = np.clip(pts[:, 0], 0, w - 1)
+    return Lane(points=pts, score=score, slot=slot)

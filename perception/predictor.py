@@ -1,0 +1,89 @@
+"""One predictor interface over PyTorch checkpoints and ONNX models.
+
+`load_predictor(path)` returns an object with `predict(images) -> list[FrameResult]` and the three stages
+(`preprocess`, `infer`, `postprocess`) so the video pipeline can run them in separate threads. Importing
+this module does not import torch: `.onnx` models run without it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from perception.config import ModelConfig
+from perception.postprocess import decode_outputs
+from perception.preprocess import LetterboxInfo, prepare_batch
+from perception.structures import FrameResult
+
+
+class BasePredictor:
+    """Letterbox + normalise, run the model (`infer`, per subclass), decode with the shared postprocess."""
+
+    def __init__(self, config: ModelConfig, conf_threshold=None, iou_threshold=None, max_detections=None, masks=True):
+        self.config = config
+        self.imgsz = tuple(config.imgsz)
+        self.conf_threshold = config.conf_threshold if conf_threshold is None else conf_threshold
+        self.iou_threshold = config.iou_threshold if iou_threshold is None else iou_threshold
+        self.max_detections = config.max_detections if max_detections is None else max_detections
+        self.masks = masks
+        # Milliseconds per call of each stage, for latency reports.
+        self.timings: dict[str, list[float]] = defaultdict(list)
+
+    def preprocess(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[LetterboxInfo]]:
+        """RGB uint8 images of any size -> (B, 3, H, W) float32 batch and the letterbox of each."""
+        start = time.perf_counter()
+        batch, infos = prepare_batch(images, self.imgsz, self.config.mean, self.config.std)
+        self.timings["preprocess"].append((time.perf_counter() - start) * 1000)
+        return batch, infos
+
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def timed_infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        start = time.perf_counter()
+        out = self.infer(batch)
+        self.timings["inference"].append((time.perf_counter() - start) * 1000)
+        return out
+
+    def postprocess(self, outputs: dict[str, np.ndarray], infos: list[LetterboxInfo]) -> list[FrameResult]:
+        start = time.perf_counter()
+        results = decode_outputs(
+            outputs, self.config, infos, self.conf_threshold, self.iou_threshold, self.max_detections, self.masks
+        )
+        self.timings["postprocess"].append((time.perf_counter() - start) * 1000)
+        return results
+
+    def predict(self, images: list[np.ndarray]) -> list[FrameResult]:
+        batch, infos = self.preprocess(images)
+        return self.postprocess(self.timed_infer(batch), infos)
+
+    def latency_ms(self) -> dict[str, float]:
+        """Median milliseconds per call of each stage so far."""
+        return {stage: float(np.median(values)) for stage, values in self.timings.items() if values}
+
+
+def load_predictor(path: str | Path, **kwargs) -> BasePredictor:
+    """`.pt` checkpoint -> TorchPredictor; `.onnx` -> OnnxPredictor (ONNX Runtime, no torch).
+
+    kwargs: conf_threshold, iou_threshold, max_detections, masks, and device ("cpu"/"cuda", torch) or
+    providers / threads (ONNX Runtime).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file not found")
+    if path.suffix == ".onnx":
+        from perception.runtime import OnnxPredictor
+
+        kwargs.pop("device", None)
+        kwargs.pop("imgsz", None)
+        return OnnxPredictor(path, **kwargs)
+    if path.suffix in (".pt", ".pth"):
+        from perception.models.predictor import TorchPredictor
+
+        for key in ("providers", "threads"):
+            kwargs.pop(key, None)
+        return TorchPredictor.from_checkpoint(path, **kwargs)
+    raise ValueError(f"{path}: unknown model format {path.suffix!r}; expected .pt or .onnx")

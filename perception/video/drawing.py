@@ -1,0 +1,88 @@
+"""Drawing one `FrameResult` on its frame: drivable overlay, lane polylines, boxes with labels, FPS.
+
+Input RGB uint8 (the package convention), output BGR uint8 ready for OpenCV's writer. numpy + OpenCV only.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from perception.classes import BDD100K_CLASSES, CLASS_COLORS_BGR
+from perception.structures import Detections, FrameResult
+
+# BGR. Direct drivable area green, alternative blue, blended at DRIVABLE_ALPHA.
+DRIVABLE_COLORS_BGR = {0: (0, 200, 0), 1: (200, 120, 0)}
+DRIVABLE_ALPHA = 0.4
+# One distinct colour per lane slot (slot 1..K); slot -1 (unassigned) is white.
+LANE_COLORS_BGR = (
+    (0, 255, 255),
+    (0, 165, 255),
+    (255, 0, 255),
+    (255, 255, 0),
+    (0, 255, 0),
+    (255, 128, 128),
+    (128, 0, 255),
+    (0, 128, 255),
+)
+UNSLOTTED_LANE_BGR = (255, 255, 255)
+
+
+def lane_color(slot: int) -> tuple[int, int, int]:
+    return UNSLOTTED_LANE_BGR if slot < 1 else LANE_COLORS_BGR[(slot - 1) % len(LANE_COLORS_BGR)]
+
+
+def draw_frame(image_rgb: np.ndarray, result: FrameResult, fps: float | None = None) -> np.ndarray:
+    """Annotate a copy of `image_rgb` (H, W, 3) uint8 RGB with `result` (original-image pixels).
+    Returns (H, W, 3) uint8 BGR."""
+    canvas = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    h, w = canvas.shape[:2]
+    thickness = max(1, round(min(h, w) / 360))
+    if result.drivable is not None and result.drivable.shape[:2] == (h, w):
+        _draw_drivable(canvas, result.drivable)
+    for lane in result.lanes:
+        points = np.round(np.asarray(lane.points, np.float32)).astype(np.int32).reshape(-1, 1, 2)
+        if len(points) >= 2:
+            cv2.polylines(canvas, [points], False, lane_color(lane.slot), thickness + 2, cv2.LINE_AA)
+    _draw_boxes(canvas, result.objects, thickness)
+    _draw_boxes(canvas, result.pedestrians, thickness)
+    if fps is not None:
+        _label(canvas, f"{fps:.1f} FPS", (8, 8), (0, 0, 0), thickness, scale_boost=1.4)
+    return canvas
+
+
+def _draw_drivable(canvas: np.ndarray, drivable: np.ndarray) -> None:
+    overlay = canvas.copy()
+    for cls, color in DRIVABLE_COLORS_BGR.items():
+        overlay[drivable == cls] = color
+    region = drivable <= 1
+    canvas[region] = cv2.addWeighted(canvas, 1 - DRIVABLE_ALPHA, overlay, DRIVABLE_ALPHA, 0)[region]
+
+
+def _draw_boxes(canvas: np.ndarray, dets: Detections, thickness: int) -> None:
+    for box, score, cls, tid in zip(dets.boxes, dets.scores, dets.classes, dets.track_ids):
+        color = CLASS_COLORS_BGR[int(cls) % len(CLASS_COLORS_BGR)]
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+        name = BDD100K_CLASSES[int(cls)] if 0 <= int(cls) < len(BDD100K_CLASSES) else str(int(cls))
+        text = f"{name} {score:.2f}" + (f" #{int(tid)}" if tid >= 0 else "")
+        _label(canvas, text, (x1, max(0, y1 - 1)), color, thickness, above=True)
+
+
+def _label(
+    canvas: np.ndarray,
+    text: str,
+    origin: tuple[int, int],
+    color: tuple[int, int, int],
+    thickness: int,
+    above: bool = False,
+    scale_boost: float = 1.0,
+) -> None:
+    """Text on a filled box of `color`, in white; `above` puts the box's bottom edge at origin."""
+    scale = 0.4 * thickness * scale_boost
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x, y = origin
+    top = y - th - base - 2 if above else y
+    top = max(0, top)
+    cv2.rectangle(canvas, (x, top), (x + tw + 4, top + th + base + 2), color, -1)
+    cv2.putText(canvas, text, (x + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
