@@ -44,16 +44,6 @@ def write_clip(path: Path, n: int, fourcc: str = "mp4v", size: tuple[int, int] =
     return path
 
 
-def synthetic_clip(tmp_path_factory) -> Path:
-    """40 frames, 320x240 at 10 fps, mp4v: a red box moving right, a blue box moving down."""
-    return write_clip(tmp_path_factory.mktemp("clip") / "moving.mp4", CLIP_FRAMES)
-
-
-def mjpeg_clip(tmp_path_factory) -> Path:
-    """The same clip in MJPEG/AVI: every frame is one JPEG, so single frames can be corrupted."""
-    return write_clip(tmp_path_factory.mktemp("mjpeg") / "moving.avi", 30, fourcc="MJPG")
-
-
 def _colour_boxes(image: np.ndarray, channel: int) -> tuple[np.ndarray, np.ndarray]:
     """Boxes (N, 4) xyxy and scores (N,) of the connected regions where `channel` dominates."""
     img = image.astype(np.int16)
@@ -122,24 +112,6 @@ class PredictOnlyPredictor:
 
     def predict(self, images):
         return self.inner.predict(images)
-
-
-def colour_predictor() -> ColourBoxPredictor:
-    return ColourBoxPredictor()
-
-
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    """An untrained scale-n model at 128x224 input saved as a real checkpoint (what `perception train` writes)."""
-    torch = pytest.importorskip("torch")
-    from perception.config import ModelConfig
-    from perception.models import build_model
-
-    torch.manual_seed(0)
-    config = ModelConfig(scale="n", imgsz=(128, 224))
-    model = build_model(config)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    torch.save({"model": model.state_dict(), "ema": None, "config": config.to_dict()}, path)
-    return path
 
 
 def read_video_frames(path: Path) -> list[np.ndarray]:
