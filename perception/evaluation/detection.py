@@ -97,7 +97,9 @@ class DetectionAccumulator:
             record.matched.append(matched)
             record.ignored.append(ignored)
             record.num_gt += int((~ignore).sum())
-            per_image[cls] = {"matched": matched[0], "ignored": ignored[0], "num_gt": int((~ignore).sum())}
+            per_image[cls] = {
+                "scores": scores[det_sel], "matched": matched[0], "ignored": ignored[0], "num_gt": int((~ignore).sum())
+            }
         return per_image
 
     def _class_arrays(self, record: _ClassRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

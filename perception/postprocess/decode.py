@@ -56,6 +56,10 @@ def _to_original(dets: Detections, info: LetterboxInfo) -> Detections:
     return Detections(boxes=boxes, scores=dets.scores, classes=dets.classes)
 
 
+# Public name for runtimes that decode boxes elsewhere (the in-graph NMS) but map them back alike.
+detections_to_original = _to_original
+
+
 def decode_outputs(
     outputs: dict[str, np.ndarray],
     config: ModelConfig,

@@ -1,0 +1,207 @@
+"""Torch Dataset mixing several sources, its collate function, samplers and loaders.
+
+One item is a dict of tensors for the training batch of docs/architecture.md; `collate` stacks them.
+`iter_samples` yields original-resolution `Sample`s for evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from perception.config import ModelConfig
+from perception.data.dataset_config import DatasetConfig, resolve_data_arg
+from perception.data.errors import ErrorPolicy, LabelError
+from perception.data.sources import SourceAdapter, get_source_type
+from perception.data.targets import default_lane_thickness, drivable_target, lane_target
+from perception.data.transforms import AugmentConfig, Augmented, EvalTransform, TrainTransform
+from perception.structures import TASKS, Sample
+
+LOG = logging.getLogger("perception.data")
+
+
+def build_sources(config: DatasetConfig, split: str, policy: ErrorPolicy) -> list[SourceAdapter]:
+    """One adapter per source that defines `split`; FileNotFoundError if none does."""
+    sources = []
+    for i, src in enumerate(config.sources):
+        if split not in src.splits:
+            continue
+        cls = get_source_type(src.type)
+        root = src.root if src.root.is_absolute() else Path.cwd() / src.root
+        sources.append(cls(root, split, src.splits[split], tasks=src.tasks, class_map=src.classes, policy=policy,
+                           name=src.name or f"{src.type}:{src.root}"))
+    if not sources:
+        raise FileNotFoundError(f"{config.path}: no source defines split '{split}' (splits: {sorted(config.split_names())})")
+    return sources
+
+
+class MultiTaskDataset(Dataset):
+    """Items from all sources, letterboxed (eval) or augmented (train), as training tensors.
+
+    Item: image float32 (3, H, W) normalised; boxes float32 (N, 4) xyxy input pixels; classes int64 (N,);
+    ignore_boxes float32 (M, 4); lane_target int64 (H, W); drivable_target int64 (H, W); labelled
+    dict task -> bool; lane_instances bool; meta dict (path, source, letterbox info, flipped).
+    """
+
+    def __init__(
+        self,
+        sources: list[SourceAdapter],
+        imgsz: tuple[int, int] = (384, 640),
+        train: bool = False,
+        lane_slots: int = 6,
+        mean: tuple[float, ...] = (0.485, 0.456, 0.406),
+        std: tuple[float, ...] = (0.229, 0.224, 0.225),
+        policy: ErrorPolicy | None = None,
+        lane_thickness: int | None = None,
+        augment: AugmentConfig | None = None,
+        weights: list[float] | None = None,
+    ):
+        self.sources = sources
+        self.imgsz = tuple(imgsz)
+        self.train = train
+        self.lane_slots = lane_slots
+        self.mean = np.asarray(mean, np.float32)
+        self.std = np.asarray(std, np.float32)
+        self.policy = policy or ErrorPolicy(strict=not train)
+        self.lane_thickness = lane_thickness or default_lane_thickness(self.imgsz[1])
+        self.transform = TrainTransform(self.imgsz, augment) if train else EvalTransform(self.imgsz)
+        self.index = [(s, i) for s, src in enumerate(sources) for i in range(len(src))]
+        self.source_weights = list(weights) if weights else [1.0] * len(sources)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def sample(self, k: int) -> Sample:
+        s, i = self.index[k]
+        return self.sources[s].load(i)
+
+    def prepare(self, k: int) -> Augmented:
+        """The k-th item transformed, before tensors; an unreadable item is skipped (lenient) by moving on."""
+        for attempt in range(len(self)):
+            j = (k + attempt) % len(self)
+            try:
+                return self.transform(self.sample(j))
+            except LabelError as err:
+                self.policy.report(err)  # raises in strict mode
+        raise RuntimeError("every item of the dataset failed to load")
+
+    def item_weights(self) -> np.ndarray:
+        """Per-item sampling weight: each source's share follows its weight, whatever its size."""
+        sizes = [len(src) for src in self.sources]
+        return np.array([self.source_weights[s] / max(sizes[s], 1) for s, _ in self.index], np.float64)
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        item = self.prepare(k)
+        size = self.imgsz
+        lanes_t, instances = lane_target(item.lanes, item.lane_attrs, item.lane_mask, item.labelled["lanes"], size,
+                                         self.lane_slots, self.lane_thickness)
+        image = (item.image.astype(np.float32) / 255.0 - self.mean) / self.std
+        info = item.info
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+            "boxes": torch.from_numpy(item.boxes.astype(np.float32).reshape(-1, 4)),
+            "classes": torch.from_numpy(item.classes.astype(np.int64)),
+            "ignore_boxes": torch.from_numpy(item.ignore_boxes.astype(np.float32).reshape(-1, 4)),
+            "lane_target": torch.from_numpy(lanes_t),
+            "drivable_target": torch.from_numpy(drivable_target(item.drivable, item.labelled["drivable"], size)),
+            "labelled": dict(item.labelled),
+            "lane_instances": bool(instances and item.labelled["lanes"]),
+            "meta": {"path": item.path, "source": item.source, "flipped": item.flipped,
+                     "letterbox": {"scale": info.scale, "pad_x": info.pad_x, "pad_y": info.pad_y,
+                                   "orig_size": info.orig_size, "input_size": info.input_size}},
+        }
+
+
+def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """List of items -> the training batch of docs/architecture.md (plus `ignore_boxes`)."""
+    return {
+        "images": torch.stack([b["image"] for b in batch]),
+        "boxes": [b["boxes"] for b in batch],
+        "classes": [b["classes"] for b in batch],
+        "ignore_boxes": [b["ignore_boxes"] for b in batch],
+        "lane_target": torch.stack([b["lane_target"] for b in batch]),
+        "drivable_target": torch.stack([b["drivable_target"] for b in batch]),
+        "labelled": {t: torch.tensor([b["labelled"][t] for b in batch], dtype=torch.bool) for t in TASKS},
+        "lane_instances": torch.tensor([b["lane_instances"] for b in batch], dtype=torch.bool),
+        "meta": [b["meta"] for b in batch],
+    }
+
+
+class WeightedDistributedSampler(Sampler[int]):
+    """Draws items with replacement by weight; each rank takes its own slice of the same draw.
+
+    Mixing sources by weight (e.g. 1 synthetic : 3 BDD100K) works with and without DDP; call
+    `set_epoch` each epoch, as with torch's DistributedSampler.
+    """
+
+    def __init__(self, weights: np.ndarray, num_samples: int | None = None, rank: int = 0, world_size: int = 1, seed: int = 0):
+        self.weights = torch.as_tensor(weights, dtype=torch.double)
+        self.total = int(num_samples or len(weights))
+        self.rank, self.world_size, self.seed, self.epoch = rank, world_size, seed, 0
+        self.per_rank = math.ceil(self.total / world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+        draw = torch.multinomial(self.weights, self.per_rank * self.world_size, replacement=True, generator=gen)
+        return iter(draw[self.rank :: self.world_size].tolist())
+
+    def __len__(self) -> int:
+        return self.per_rank
+
+
+def build_dataset(data_arg: str | Path | DatasetConfig, split: str, model_config: ModelConfig | None = None, train: bool = False,
+                  strict: bool = False, augment: AugmentConfig | None = None, lane_thickness: int | None = None) -> MultiTaskDataset:
+    """Dataset for `--data` (YAML or BDD100K-layout directory) and one split, sized for `model_config`."""
+    config = resolve_data_arg(data_arg)
+    model_config = model_config or ModelConfig()
+    policy = ErrorPolicy(strict=strict)
+    sources = build_sources(config, split, policy)
+    weights = [src.weight for src in config.sources if split in src.splits]
+    return MultiTaskDataset(sources, model_config.imgsz, train, model_config.lane_slots, model_config.mean, model_config.std,
+                            policy, lane_thickness, augment, weights)
+
+
+def build_sampler(dataset: MultiTaskDataset, shuffle: bool, rank: int = 0, world_size: int = 1, seed: int = 0) -> Sampler:
+    """Weighted mixing when sources have unequal weights (train), else Distributed/Random/Sequential."""
+    from torch.utils.data import DistributedSampler, RandomSampler, SequentialSampler
+
+    if shuffle and len(set(dataset.source_weights)) > 1:
+        return WeightedDistributedSampler(dataset.item_weights(), len(dataset), rank, world_size, seed)
+    if world_size > 1:
+        return DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+    if shuffle:
+        return RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
+    return SequentialSampler(dataset)
+
+
+def build_dataloader(dataset: MultiTaskDataset, batch_size: int, workers: int = 2, shuffle: bool | None = None,
+                     rank: int = 0, world_size: int = 1, seed: int = 0, drop_last: bool | None = None):
+    """DataLoader with `collate`; shuffles (and drops the last partial batch) when the dataset trains."""
+    from torch.utils.data import DataLoader
+
+    shuffle = dataset.train if shuffle is None else shuffle
+    sampler = build_sampler(dataset, shuffle, rank, world_size, seed)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=collate,
+                      pin_memory=torch.cuda.is_available(), drop_last=dataset.train if drop_last is None else drop_last,
+                      persistent_workers=workers > 0)
+
+
+def iter_samples(data_arg: str | Path | DatasetConfig, split: str = "val", strict: bool = False,
+                 policy: ErrorPolicy | None = None) -> Iterator[Sample]:
+    """Original-resolution Samples of a split, for evaluation; bad items follow the error policy."""
+    policy = policy or ErrorPolicy(strict=strict)
+    for source in build_sources(resolve_data_arg(data_arg), split, policy):
+        for i in range(len(source)):
+            try:
+                yield source.load(i)
+            except LabelError as err:
+                policy.report(err)

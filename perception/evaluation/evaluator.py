@@ -1,0 +1,160 @@
+"""`Evaluator`: feeds each (prediction, ground truth) pair to the metric accumulators of the tasks it has.
+
+A task is scored on an image only when `gt.labelled[task]` is True: a missing label is never a negative.
+All coordinates are original-image pixels (FrameResult and Sample share them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from perception.classes import BDD100K_CLASSES, PEDESTRIAN_CLASSES
+from perception.evaluation.confusion import DetectionConfusion
+from perception.evaluation.detection import DetectionAccumulator
+from perception.evaluation.drivable import DrivableAccumulator
+from perception.evaluation.lane_instances import CULaneAccumulator, TuSimpleAccumulator
+from perception.evaluation.lanes import DEFAULT_EVAL_WIDTH, DEFAULT_LINE_WIDTH, LanePixelAccumulator
+from perception.evaluation.pedestrian import PedestrianAccumulator
+from perception.evaluation.vehicle import VEHICLE_ID, merge_vehicles, vehicle_ground_truth
+from perception.structures import TASKS, FrameResult, Sample
+
+
+@dataclass
+class EvalConfig:
+    """Every choice that changes a number; written into report.json."""
+
+    tasks: tuple[str, ...] = TASKS
+    class_names: dict[int, str] = field(default_factory=lambda: dict(enumerate(BDD100K_CLASSES)))
+    max_detections: int = 100
+    vehicle_protocol: bool = False
+    nms_iou: float = 0.6  # re-suppression of merged vehicle boxes
+    person_class: int = PEDESTRIAN_CLASSES[0]
+    person_ignore_classes: tuple[int, ...] = PEDESTRIAN_CLASSES[1:]
+    lane_eval_width: int = DEFAULT_EVAL_WIDTH
+    lane_line_width: int = DEFAULT_LINE_WIDTH
+    display_conf: float = 0.25  # confusion matrix, per-image F1 and drawings only, never AP
+    worst_k: int = 12
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tasks) - set(TASKS)
+        if unknown:
+            raise ValueError(f"unknown evaluation task(s) {sorted(unknown)}; choose from {list(TASKS)}")
+        self.class_names = {int(k): str(v) for k, v in self.class_names.items()}
+
+
+def _is_crossing(attrs: dict) -> bool:
+    return attrs.get("direction") == "vertical"
+
+
+class Evaluator:
+    """Accumulate with `update(pred, gt)` image by image, then `summary()` once."""
+
+    def __init__(self, config: EvalConfig | None = None, worst=None, **overrides):
+        self.config = config or EvalConfig(**overrides)
+        cfg = self.config
+        self.detection = DetectionAccumulator(cfg.class_names, cfg.max_detections)
+        self.vehicle = DetectionAccumulator({VEHICLE_ID: "vehicle"}, cfg.max_detections) if cfg.vehicle_protocol else None
+        self.confusion = DetectionConfusion(sorted(cfg.class_names), conf=cfg.display_conf)
+        self.pedestrian = PedestrianAccumulator(cfg.person_class, cfg.person_ignore_classes)
+        self.lane_pixels = LanePixelAccumulator(cfg.lane_eval_width, cfg.lane_line_width)
+        self.culane = CULaneAccumulator()
+        self.tusimple = TuSimpleAccumulator()
+        self.drivable = DrivableAccumulator()
+        self.worst = worst
+        self.images_per_task = {t: 0 for t in TASKS}
+        self.num_images = 0
+
+    def _scored(self, gt: Sample, task: str) -> bool:
+        return task in self.config.tasks and gt.labelled.get(task, False)
+
+    def update(self, pred: FrameResult, gt: Sample) -> dict[str, float]:
+        """Score one image; returns its per-task scores (F1 / IoU in [0, 1]) and their mean as 'score'."""
+        self.num_images += 1
+        scores: dict[str, float] = {}
+        if self._scored(gt, "objects"):
+            scores["objects"] = self._update_objects(pred, gt)
+        if self._scored(gt, "pedestrians"):
+            peds = pred.pedestrians
+            self.pedestrian.update(peds.boxes, peds.scores, peds.classes, gt.boxes, gt.classes, gt.visibility, gt.ignore_boxes)
+            self.images_per_task["pedestrians"] += 1
+        if self._scored(gt, "lanes") and (gt.lane_mask is not None or gt.lanes):
+            scores["lanes"] = self._update_lanes(pred, gt)
+        if self._scored(gt, "drivable") and gt.drivable is not None and pred.drivable is not None:
+            scores["drivable"] = self.drivable.update(pred.drivable, gt.drivable)["miou"]
+            self.images_per_task["drivable"] += 1
+        if scores:
+            scores["score"] = float(np.mean(list(scores.values())))
+            if self.worst is not None:
+                self.worst.offer(scores["score"], gt, pred)
+        return scores
+
+    def _update_objects(self, pred: FrameResult, gt: Sample) -> float:
+        boxes = np.concatenate([pred.objects.boxes, pred.pedestrians.boxes])
+        confs = np.concatenate([pred.objects.scores, pred.pedestrians.scores])
+        classes = np.concatenate([pred.objects.classes, pred.pedestrians.classes])
+        per_class = self.detection.update(boxes, confs, classes, gt.boxes, gt.classes, gt.ignore_boxes)
+        self.confusion.update(boxes, confs, classes, gt.boxes, gt.classes, gt.ignore_boxes)
+        if self.vehicle is not None:
+            v_boxes, v_scores = merge_vehicles(boxes, confs, classes, self.config.nms_iou)
+            v_gt = vehicle_ground_truth(gt.boxes, gt.classes)
+            self.vehicle.update(v_boxes, v_scores, np.full(len(v_boxes), VEHICLE_ID), v_gt, np.full(len(v_gt), VEHICLE_ID), gt.ignore_boxes)
+        self.images_per_task["objects"] += 1
+        # per-image F1 at IoU 0.5 over the confident detections: only ranks images for the worst grid
+        tp = fp = num_gt = 0
+        for result in per_class.values():
+            confident = (result["scores"] >= self.config.display_conf) & ~result["ignored"]
+            tp += int(np.count_nonzero(result["matched"] & confident))
+            fp += int(np.count_nonzero(~result["matched"] & confident))
+            num_gt += result["num_gt"]
+        return 2 * tp / max(2 * tp + fp + (num_gt - tp), 1) if (tp + fp + num_gt) else 1.0
+
+    def _update_lanes(self, pred: FrameResult, gt: Sample) -> float:
+        image_size = (gt.height, gt.width)
+        pred_lanes = [lane.points for lane in pred.lanes]
+        pred_mask, gt_mask = self.lane_pixels.masks(image_size, pred.lane_mask, pred_lanes, gt.lane_mask, gt.lanes)
+        score = self.lane_pixels.update(pred_mask, gt_mask)["iou"]
+        if gt.lanes:
+            # instance protocols count lanes along the road only; crosswalks and stop lines are no lanes there
+            gt_lanes = [lane for lane, attrs in zip(gt.lanes, gt.lane_attrs) if not _is_crossing(attrs) and len(lane)]
+            score = self.culane.update(pred_lanes, gt_lanes, image_size)["f1"]
+            if "tusimple" in gt.source.lower():
+                self.tusimple.update(pred_lanes, gt_lanes)
+        self.images_per_task["lanes"] += 1
+        return score
+
+    def summary(self) -> dict:
+        """All metrics as plain Python values (JSON-ready); tasks never scored are None."""
+        out: dict = {"num_images": self.num_images, "images_per_task": dict(self.images_per_task)}
+        count = self.images_per_task
+        out["objects"] = self.detection.summary() if count["objects"] else None
+        if out["objects"] is not None:
+            names = [self.config.class_names[c] for c in self.confusion.class_ids] + ["background"]
+            out["objects"]["confusion"] = {"names": names, "matrix": self.confusion.matrix.tolist(),
+                                           "conf": self.confusion.conf, "iou": self.confusion.iou}
+        if self.vehicle is not None and count["objects"]:
+            v = self.vehicle.summary()
+            out["vehicle"] = {"map50": v["map50"], "recall50": v["recall50"], "map50_95": v["map50_95"],
+                              "nms_iou": self.config.nms_iou, "per_class": v["per_class"]}
+        out["pedestrians"] = self._pedestrian_summary() if count["pedestrians"] else None
+        if count["lanes"]:
+            out["lanes"] = {"pixel": self.lane_pixels.summary(),
+                            "culane": self.culane.summary() if self.culane.num_images else None,
+                            "tusimple": self.tusimple.summary() if self.tusimple.num_images else None}
+        else:
+            out["lanes"] = None
+        out["drivable"] = self.drivable.summary() if count["drivable"] else None
+        out["config"] = asdict(self.config)
+        return out
+
+    def _pedestrian_summary(self) -> dict:
+        summary = self.pedestrian.summary()
+        for setup in self.pedestrian.setups:
+            if summary.get(setup.name) is None:
+                continue
+            curve = self.pedestrian.curve(setup.name)
+            # a few hundred points are enough to draw the curve; keep report.json small
+            idx = np.unique(np.linspace(0, len(curve["fppi"]) - 1, min(len(curve["fppi"]), 300)).astype(int))
+            summary[setup.name]["curve"] = {"fppi": curve["fppi"][idx].tolist(), "miss_rate": curve["miss_rate"][idx].tolist()}
+        return summary
