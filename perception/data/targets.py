@@ -89,8 +89,10 @@ def rasterize_lanes(lanes: Sequence[np.ndarray], slots: Sequence[int], size: tup
         pts = np.asarray(lanes[i], np.float64).reshape(-1, 2)
         if len(pts) < 2:
             continue
-        # cv2 draws with 4 fractional bits so sub-pixel label positions are kept.
-        fixed = np.round(np.clip(pts, -4 * w, 5 * w) * 16).astype(np.int32)
+        # Label points use the pixel-corner convention of boxes (pixel j spans [j, j+1)); OpenCV puts pixel
+        # centres at integers, hence -0.5, which also makes the raster of a flipped lane the exact mirror.
+        # 4 fractional bits keep sub-pixel positions.
+        fixed = np.round((np.clip(pts, -4 * w, 5 * w) - 0.5) * 16).astype(np.int32)
         cv2.polylines(canvas, [fixed], False, int(slots[i]), thickness=thickness, lineType=cv2.LINE_8, shift=4)
     return canvas
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DistributedSampler
+from torch.utils.data import Sampler
 
 
 @dataclass
@@ -95,25 +95,27 @@ def all_reduce_sum(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return value
 
 
-class ResumableSampler(DistributedSampler):
-    """DistributedSampler (works with one replica too) whose epoch order depends only on (seed, epoch), and
-    that can skip the samples an interrupted epoch already consumed, so a resumed run sees the same
-    remaining batches in the same order."""
+class ResumableSampler(Sampler[int]):
+    """Wraps an epoch-seeded sampler (DistributedSampler, or the data package's weighted one) so that a
+    resumed run skips the samples an interrupted epoch already consumed: the order depends only on
+    (seed, epoch), so the remaining batches are the ones the interrupted run would have seen."""
 
-    def __init__(self, dataset, ctx: DistContext, shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> None:
-        super().__init__(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    def __init__(self, base: Sampler[int]) -> None:
+        if not hasattr(base, "set_epoch"):
+            raise TypeError(f"{type(base).__name__} has no set_epoch; its order would not survive a resume")
+        self.base = base
         self.start = 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         """Select the epoch's order and skip the first `start` samples of this replica's share."""
-        super().set_epoch(epoch)
+        self.base.set_epoch(epoch)
         self.start = max(0, int(start))
 
     def __iter__(self) -> Iterator[int]:
-        return iter(list(super().__iter__())[self.start :])
+        return iter(list(self.base)[self.start :])
 
     def __len__(self) -> int:
-        return max(0, self.num_samples - self.start)
+        return max(0, len(self.base) - self.start)
 
 
 def per_rank_batch(global_batch: int, ctx: DistContext) -> int:

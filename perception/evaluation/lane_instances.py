@@ -102,7 +102,7 @@ def row_anchors(gt: list[np.ndarray]) -> np.ndarray:
     ys = np.unique(np.round(np.concatenate([np.asarray(g, np.float64).reshape(-1, 2)[:, 1] for g in gt])))
     if len(ys) < 2:
         return ys
-    step = np.min(np.diff(ys))
+    step = max(float(np.min(np.diff(ys))), 1.0)
     return np.arange(ys[0], ys[-1] + step / 2, step)
 
 

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 DEFAULT_EVAL_WIDTH = 640
-# 4 px at 640 wide = 8 px at 1280x720, the width of BDD100K lane masks used by YOLOP/HybridNets
-DEFAULT_LINE_WIDTH = 4
+# the width of the training labels: 8 px at a 640-px-wide input (perception.data.targets.default_lane_thickness)
+DEFAULT_LINE_WIDTH = 8
 
 
 def eval_size(height: int, width: int, eval_width: int = DEFAULT_EVAL_WIDTH) -> tuple[int, int]:

@@ -36,7 +36,7 @@ def test_pixel_accuracy_and_iou_on_masks():
 
 
 def test_gt_polylines_rasterised_at_stated_width_and_resolution():
-    acc = LanePixelAccumulator(eval_width=640, line_width=4)
+    acc = LanePixelAccumulator(eval_width=640, line_width=4)  # not the default 8: any stated width
     lane = np.array([[640, 100], [640, 700]], np.float32)  # vertical line at x = 640 of a 1280x720 image
     pred, gt = acc.masks((720, 1280), None, [], None, [lane])
     assert gt.shape == (360, 640)

@@ -58,6 +58,17 @@ def load_frames(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def load_image_json(path: Path) -> dict[str, Any]:
+    """One per-image BDD JSON (YOLOP layout): {"name", "frames": [{"objects": [...]}]} or {"labels": [...]}."""
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise LabelError(str(path), f"not valid JSON (line {exc.lineno}: {exc.msg})", kind="bad_json") from None
+    if not isinstance(data, dict):
+        raise LabelError(str(path), "expected one JSON object per image", kind="bad_json")
+    return data
+
+
 def frame_labels(frame: dict[str, Any], path: str) -> list[dict[str, Any]]:
     """The label list of a frame. BDD100K omits 'labels' on images with none; older files nest 'objects'."""
     labels = frame.get("labels")
@@ -157,7 +168,7 @@ def parse_drivable_polygons(adapter: SourceAdapter, labels: list[dict], width: i
         try:
             for poly in label.get("poly2d") or []:
                 pts = poly2d_points(poly.get("vertices"), poly.get("types"), path, item, min_points=3)
-                cv2.fillPoly(mask, [np.round(pts * 16).astype(np.int32)], DRIVABLE_IDS[category], shift=4)
+                cv2.fillPoly(mask, [np.round((pts - 0.5) * 16).astype(np.int32)], DRIVABLE_IDS[category], shift=4)
         except LabelError as err:
             adapter.policy.report(err)
     return mask

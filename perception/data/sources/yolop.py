@@ -63,7 +63,7 @@ class YOLOPSource(SourceAdapter):
         sample = Sample(image=image, path=str(rec.image_path))
         labelled = {}
         if rec.det is not None:
-            frame = next(iter(bdd_labels.load_frames(rec.det).values()), {})
+            frame = bdd_labels.load_image_json(rec.det)
             labels = bdd_labels.frame_labels(frame, str(rec.det))
             sample.boxes, sample.classes, sample.ignore_boxes = bdd_labels.parse_boxes(self, labels, w, h, str(rec.det), rec.image_path.name)
             sample.track_ids = np.full(len(sample.boxes), -1, np.int64)

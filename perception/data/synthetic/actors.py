@@ -106,6 +106,8 @@ def _rider_on(rng, bike: Actor, track_id: int) -> Actor:
     rider = make_person(rng, "rider", bike.z + 0.35 * bike.length, bike.d, track_id, speed=bike.speed)
     rider.extra["seat"] = 0.85 if bike.kind == "motorcycle" else 0.95
     rider.extra["bike"] = bike.track_id
+    # Painted just after its bike (the rider sits over it), whatever depth its body has.
+    rider.extra["sort_offset"] = bike.z - rider.z - 0.01
     rider.facing = bike.facing
     return rider
 

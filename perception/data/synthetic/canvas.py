@@ -15,7 +15,7 @@ import numpy as np
 SHIFT = 4  # sub-pixel bits for OpenCV drawing: coordinates are multiplied by 16
 SCALE = 1 << SHIFT
 OCCLUDER = np.iinfo(np.uint16).max  # id of pixels drawn by things that carry no label (poles, trees)
-LIMIT = 1e6  # clamp far-off projections so int32 sub-pixel coordinates cannot overflow
+LIMIT = 1e6  # pixels; bounds far-off extents when cropping
 
 # Parts of an object: LABELLED pixels count for its box and visibility; SUPPORT pixels (a sign's pole)
 # occlude what is behind but are not part of the labelled object.
@@ -25,6 +25,15 @@ LABELLED, SUPPORT = 1, 2
 @dataclass
 class Poly:
     points: np.ndarray  # (N, 2) float pixels
+    color: tuple
+    part: int = LABELLED
+
+
+@dataclass
+class Polys:
+    """Many polygons of one colour and size painted in one call: (M, N, 2) float pixels."""
+
+    points: np.ndarray
     color: tuple
     part: int = LABELLED
 
@@ -54,21 +63,20 @@ class Ellipse:
 
 
 def _fixed(points: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(points, -LIMIT, LIMIT) * SCALE).astype(np.int32).reshape(-1, 1, 2)
+    # No clamping: every drawn point is at least 0.8 m ahead (render.NEAREST), far inside int32 range.
+    return np.rint(points * SCALE).astype(np.int32).reshape(-1, 1, 2)
 
 
-def _extent(prim) -> np.ndarray:
-    """(2, 2) [[xmin, ymin], [xmax, ymax]] of a primitive, pixels."""
-    if isinstance(prim, Poly):
-        pts = np.clip(prim.points, -LIMIT, LIMIT)
-        return np.stack([pts.min(0), pts.max(0)])
-    if isinstance(prim, Line):
-        pts = np.clip(prim.points, -LIMIT, LIMIT)
-        half = prim.thickness / 2 + 1
-        return np.stack([pts.min(0) - half, pts.max(0) + half])
-    c = np.asarray(prim.center, np.float64)
-    r = np.asarray(prim.axes if isinstance(prim, Ellipse) else (prim.radius, prim.radius), np.float64)
-    return np.stack([c - r - 1, c + r + 1])
+def _extent(prim) -> tuple[float, float, float, float]:
+    """(xmin, ymin, xmax, ymax) of a primitive, pixels."""
+    if isinstance(prim, (Poly, Polys, Line)):
+        pts = prim.points.reshape(-1, 2)
+        lo, hi = pts.min(0), pts.max(0)
+        pad = prim.thickness / 2 + 1 if isinstance(prim, Line) else 0.0
+        return (lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad)
+    rx, ry = prim.axes if isinstance(prim, Ellipse) else (prim.radius, prim.radius)
+    cx, cy = prim.center
+    return (cx - rx - 1, cy - ry - 1, cx + rx + 1, cy + ry + 1)
 
 
 class Canvas:
@@ -88,6 +96,12 @@ class Canvas:
                 cv2.fillPoly(self.image, [_fixed(prim.points)], color, cv2.LINE_AA, SHIFT)
                 if mask is not None:
                     cv2.fillPoly(mask, [_fixed(prim.points - off)], prim.part, cv2.LINE_8, SHIFT)
+            elif isinstance(prim, Polys):
+                fixed = np.rint(prim.points * SCALE).astype(np.int32)
+                cv2.fillPoly(self.image, list(fixed), color, cv2.LINE_AA, SHIFT)
+                if mask is not None:
+                    local = np.rint((prim.points - off) * SCALE).astype(np.int32)
+                    cv2.fillPoly(mask, list(local), prim.part, cv2.LINE_8, SHIFT)
             elif isinstance(prim, Line):
                 thick = max(1, int(round(prim.thickness)))
                 cv2.polylines(self.image, [_fixed(prim.points)], False, color, thick, cv2.LINE_AA, SHIFT)
@@ -115,11 +129,11 @@ class Canvas:
         """
         if not prims:
             return None
-        ext = np.stack([_extent(p) for p in prims])
-        x0 = int(max(0, np.floor(ext[:, 0, 0].min())))
-        y0 = int(max(0, np.floor(ext[:, 0, 1].min())))
-        x1 = int(min(self.width, np.ceil(ext[:, 1, 0].max()) + 1))
-        y1 = int(min(self.height, np.ceil(ext[:, 1, 1].max()) + 1))
+        ext = np.clip(np.array([_extent(p) for p in prims]), -LIMIT, LIMIT)
+        x0 = int(max(0, np.floor(ext[:, 0].min())))
+        y0 = int(max(0, np.floor(ext[:, 1].min())))
+        x1 = int(min(self.width, np.ceil(ext[:, 2].max()) + 1))
+        y1 = int(min(self.height, np.ceil(ext[:, 3].max()) + 1))
         if x1 <= x0 or y1 <= y0:
             return None
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -136,10 +150,10 @@ class Canvas:
             return None
         cols = np.flatnonzero(own.any(0))
         box = (x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1)
-        labelled = np.stack([_extent(p) for p in prims if p.part == LABELLED])
+        labelled = ext[[p.part == LABELLED for p in prims]]
         truncated = bool(
-            labelled[:, 0].min() < -0.5
-            or labelled[:, 1, 0].max() > self.width + 0.5
-            or labelled[:, 1, 1].max() > self.height + 0.5
+            labelled[:, :2].min() < -0.5
+            or labelled[:, 2].max() > self.width + 0.5
+            or labelled[:, 3].max() > self.height + 0.5
         )
         return {"box": tuple(float(v) for v in box), "area": int(own.sum()), "truncated": truncated}

@@ -22,31 +22,36 @@ def person_prims(scene: Scene, light: Lighting, a: Actor) -> list:
     limb = max(1.0, f * 0.12 / z)
     arm = max(1.0, f * 0.08 / z)
 
-    def at(dx, y):
-        return project(scene, z, d + dx, y)[0]
-
+    # Joints as (lateral offset, height) metres in the person's plane, projected in one call.
     if a.kind == "rider":
         hip_y = a.extra.get("seat", 0.9)
         shoulder_y, head_y = hip_y + 0.55, hip_y + 0.72
-        legs_pts = [[at(s * 0.14, hip_y), at(s * 0.17, 0.62), at(s * 0.15, 0.3)] for s in (-1, 1)]
-        hands = [at(-0.28, 1.05), at(0.28, 1.05)]
+        legs_xy = [[(s * 0.14, hip_y), (s * 0.17, 0.62), (s * 0.15, 0.3)] for s in (-1, 1)]
+        hands_xy = [(-0.28, 1.05), (0.28, 1.05)]
         head_r = 0.11
     else:
         hip_y, shoulder_y, head_y = 0.52 * h, 0.81 * h, 0.935 * h
         # Legs swing across the view when the person crosses it, along the view when walking along it.
         swing = 0.3 * np.sin(phase) * (1.0 if a.lateral_speed else 0.35)
-        legs_pts = [
-            [at(s * 0.09, hip_y), at(s * 0.09 + 0.5 * sw, 0.27 * h), at(s * 0.1 + sw, 0.0)]
+        legs_xy = [
+            [(s * 0.09, hip_y), (s * 0.09 + 0.5 * sw, 0.27 * h), (s * 0.1 + sw, 0.0)]
             for s, sw in ((-1, swing), (1, -swing))
         ]
-        hands = [at(-0.24 - 0.5 * swing, 0.45 * h), at(0.24 + 0.5 * swing, 0.45 * h)]
+        hands_xy = [(-0.24 - 0.5 * swing, 0.45 * h), (0.24 + 0.5 * swing, 0.45 * h)]
         head_r = 0.065 * h
-    shoulder_half = 0.2
-    torso = np.array([at(-shoulder_half, shoulder_y), at(shoulder_half, shoulder_y), at(0.15, hip_y - 0.05), at(-0.15, hip_y - 0.05)])
-    prims = [Line(np.array(p), limb, legs) for p in legs_pts]
+    sh = 0.2
+    torso_xy = [(-sh, shoulder_y), (sh, shoulder_y), (0.15, hip_y - 0.05), (-0.15, hip_y - 0.05)]
+    arms_xy = [(-0.9 * sh, shoulder_y - 0.03), (0.9 * sh, shoulder_y - 0.03)]
+    joints = np.array(legs_xy[0] + legs_xy[1] + hands_xy + torso_xy + arms_xy + [(0.0, head_y)])
+    pts = project(scene, z, d + joints[:, 0], joints[:, 1])
+    legs_pts = [pts[0:3], pts[3:6]]
+    hands = [pts[6], pts[7]]
+    torso = pts[8:12]
+    shoulders = [pts[12], pts[13]]
+    head = pts[14]
+    prims = [Line(p, limb, legs) for p in legs_pts]
     prims.append(Poly(torso, top))
-    prims += [Line(np.array([at(s * shoulder_half * 0.9, shoulder_y - 0.03), hand]), arm, top) for s, hand in zip((-1, 1), hands)]
-    head = at(0.0, head_y)
+    prims += [Line(np.array([s, hand]), arm, top) for s, hand in zip(shoulders, hands)]
     radius = f * head_r / z
     prims.append(Circle((head[0], head[1]), radius, skin))
     prims.append(Circle((head[0], head[1] - 0.25 * radius), 0.9 * radius, hair))

@@ -55,7 +55,7 @@ def clip_polyline(points: np.ndarray, width: int, height: int) -> np.ndarray:
                 current = []
             continue
         p, q = seg
-        if current and np.allclose(current[-1], p):
+        if current and abs(current[-1][0] - p[0]) < 1e-9 and abs(current[-1][1] - p[1]) < 1e-9:
             current.append(q)
         else:
             if current:
@@ -158,7 +158,8 @@ def lane_labels(scene: Scene) -> list[dict]:
             if z >= z1:
                 continue
             d = np.linspace(left, right, 12)
-            u, v = cam.project(scene.shape.lateral(z, d), 0.0, z)
+            zs = np.full_like(d, z)
+            u, v = cam.project(scene.shape.lateral(zs, d), 0.0, zs)
             pts = clip_polyline(np.stack([u, v], 1), cam.width, cam.height)
             if len(pts) >= 2:
                 labels.append({"points": pts, "category": "crosswalk", "style": "solid", "direction": "vertical"})

@@ -14,9 +14,17 @@ TYRE = (22, 22, 24)
 
 def project(scene: Scene, z, d, y) -> np.ndarray:
     """Ground-anchored point(s) at depth z, lateral offset d, height y -> (N, 2) pixels."""
-    z, d, y = np.broadcast_arrays(np.atleast_1d(np.asarray(z, np.float64)), np.asarray(d, np.float64), np.asarray(y, np.float64))
-    u, v = scene.camera.project(scene.shape.lateral(z, d), y, z)
-    return np.stack([u, v], 1)
+    cam, shape = scene.camera, scene.shape
+    z = np.asarray(z, np.float64)
+    inv = cam.focal / np.maximum(z, 1e-3)
+    u = cam.cx + (0.5 * shape.curvature * z * z + shape.yaw * z + d) * inv
+    v = cam.horizon + (cam.height_m - np.asarray(y, np.float64)) * inv
+    if u.shape != v.shape:
+        u, v = np.broadcast_arrays(u, v)
+    return np.stack([u.ravel(), v.ravel()], 1)
+
+
+_STEPS = {n: np.linspace(0.0, 1.0, n) for n in range(2, 9)}
 
 
 def front_quad(scene, z, d0, d1, y0, y1) -> np.ndarray:
@@ -26,12 +34,12 @@ def front_quad(scene, z, d0, d1, y0, y1) -> np.ndarray:
 
 def side_quad(scene, d, z0, z1, y0, y1, n: int = 4) -> np.ndarray:
     """A vertical rectangle along the road at lateral d (curved with the road)."""
-    z = np.linspace(z0, z1, n)
+    z = z0 + (z1 - z0) * _STEPS[n]
     return np.concatenate([project(scene, z, d, y0), project(scene, z[::-1], d, y1)])
 
 
 def top_quad(scene, z0, z1, d0, d1, y, n: int = 4) -> np.ndarray:
-    z = np.linspace(z0, z1, n)
+    z = z0 + (z1 - z0) * _STEPS[n]
     return np.concatenate([project(scene, z, d0, y), project(scene, z[::-1], d1, y)])
 
 

@@ -1,0 +1,1 @@
+"""Speed and memory benchmark of the model against a torchvision baseline (`perception bench`)."""

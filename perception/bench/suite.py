@@ -1,0 +1,262 @@
+"""`run_benchmark`: the whole `perception bench` measurement, from a model name to the JSON summary.
+
+Model (fused) and the lraspp baseline, at one input size, for each batch: PyTorch eager (CUDA when present,
+else CPU), ONNX Runtime fp32 on every provider that actually starts, INT8 (QDQ, static calibration) and FP16
+(GPU providers only); model-only and end-to-end latency, memory; then the video tool's FPS on a clip, the
+ratios to the baseline and the pass/miss targets. Nothing here asserts speed: it measures and reports.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perception.bench import ratios
+from perception.bench.images import benchmark_frames, write_clip
+from perception.bench.machine import machine_info
+from perception.bench.measure import PROVIDER_SHORT, measure_row
+
+SHARED_DATA = Path(os.environ.get("PERCEPTION_SHARED", Path(__file__).resolve().parents[2].parent / "shared")) / "data"
+DEFAULT_VIDEO = SHARED_DATA / "video" / "solidWhiteRight.mp4"
+DEFAULT_FRAMES = SHARED_DATA / "bdd100k_frames"
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+
+@dataclass
+class BenchConfig:
+    """model: scale n|s|m, model YAML or .pt checkpoint. onnx: time this fp32 file instead of exporting one.
+    imgsz: (H, W) network input. batches: batch sizes. threads: CPU threads for torch and ONNX Runtime (None:
+    all cores). providers: ONNX Runtime providers to try (a provider counts only if a session starts on it).
+    video: clip for the video tool (None: the shared clip when present, else a generated one); no_video skips.
+    frames: folder of real frames for end-to-end timing and INT8 calibration (generated ones when absent)."""
+
+    model: str = "s"
+    onnx: str | None = None
+    imgsz: tuple[int, int] = (384, 640)
+    batches: tuple[int, ...] = (1, 4)
+    threads: int | None = None
+    runs: int = 20
+    warmup: int = 5
+    int8: bool = False
+    calibration_images: int = 8
+    providers: tuple[str, ...] = ("cuda", "cpu")
+    video: str | None = None
+    no_video: bool = False
+    video_frames: int | None = None
+    frames: str | None = None
+    out_dir: str = "runs/bench"
+    verbose: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if len(self.imgsz) != 2 or any(v <= 0 or v % 32 for v in self.imgsz):
+            raise ValueError(f"--imgsz {list(self.imgsz)}: must be two positive multiples of 32 (H W)")
+        if not self.batches or any(b < 1 for b in self.batches):
+            raise ValueError(f"--batch {list(self.batches)}: batch sizes must be >= 1")
+        if self.runs < 1 or self.warmup < 0:
+            raise ValueError(f"--runs {self.runs} / --warmup {self.warmup}: need runs >= 1 and warmup >= 0")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads {self.threads}: must be >= 1")
+        if self.onnx is not None and not Path(self.onnx).is_file():
+            raise FileNotFoundError(f"{self.onnx}: ONNX model not found")
+        if self.video is not None and not self.no_video and not Path(self.video).is_file():
+            raise FileNotFoundError(f"{self.video}: video file not found")
+
+
+def _log(config: BenchConfig, message: str) -> None:
+    if config.verbose:
+        print(f"perception bench: {message}", file=sys.stderr, flush=True)
+
+
+def started_providers(onnx_path: Path, requested: tuple[str, ...], threads: int | None) -> list[str]:
+    """The requested providers a session really runs on (a GPU provider that cannot start falls back to CPU,
+    which is therefore not counted as that provider), in preference order."""
+    from perception.runtime.session import create_session, resolve_providers
+
+    started = []
+    for name in resolve_providers(list(requested)):
+        session = create_session(onnx_path, [name], threads, verbose=False)
+        if session.get_providers()[0] == name:
+            started.append(name)
+    return started
+
+
+def _model_and_onnx(config: BenchConfig, out_dir: Path):
+    """(fused model, its summary, fp32 ONNX path) for config.model at config.imgsz."""
+    from perception.deploy.export import export_onnx, load_export_model
+    from perception.models.summary import model_summary
+    from perception.runtime.metadata import read_metadata
+
+    is_weights = str(config.model).endswith((".pt", ".pth"))
+    model = load_export_model(
+        weights=config.model if is_weights else None, model=None if is_weights else config.model, imgsz=config.imgsz
+    )
+    summary = model_summary(model, tuple(config.imgsz))
+    if config.onnx is not None:
+        meta = read_metadata(config.onnx)
+        if tuple(meta.config.imgsz) != tuple(config.imgsz) and not meta.dynamic_hw:
+            raise ValueError(f"{config.onnx}: exported at {tuple(meta.config.imgsz)}, not --imgsz {tuple(config.imgsz)}")
+        return model, summary, Path(config.onnx)
+    return model, summary, export_onnx(model, out_dir / "model_fp32.onnx", batch=None)
+
+
+def _calibration_inputs(frames: list[np.ndarray], model_config) -> list[np.ndarray]:
+    from perception.preprocess import prepare_batch
+
+    return [prepare_batch([f], model_config.imgsz, model_config.mean, model_config.std)[0] for f in frames]
+
+
+def run_benchmark(config: BenchConfig) -> dict[str, Any]:
+    """Measure everything `perception bench` reports; returns the JSON summary (see docs/benchmarks.md)."""
+    import torch
+    from tqdm import tqdm
+
+    from perception.bench import _precision, baseline
+    from perception.models.predictor import TorchPredictor
+    from perception.preprocess import prepare_batch
+    from perception.runtime import OnnxPredictor
+    from perception.runtime.session import create_session
+
+    config.validate()
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    threads = config.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    imgsz = tuple(config.imgsz)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    skipped: list[dict[str, str]] = []
+
+    _log(config, f"building {config.model} at {imgsz[0]}x{imgsz[1]} and exporting ONNX")
+    model, summary, fp32_path = _model_and_onnx(config, out_dir)
+    model_name = f"perception-{model.config.scale}" if not str(config.model).endswith((".pt", ".pth")) else Path(config.model).stem
+    providers = started_providers(fp32_path, config.providers, threads)
+    frames, frames_source = benchmark_frames(config.frames or DEFAULT_FRAMES, max(config.batches))
+
+    variants = {"fp32": fp32_path}
+    if config.int8:
+        _log(config, f"INT8 calibration on {min(config.calibration_images, len(frames))} images from {frames_source}")
+        calib_frames, _ = benchmark_frames(config.frames or DEFAULT_FRAMES, config.calibration_images)
+        calibration = _calibration_inputs(calib_frames, model.config)
+        variants["int8"] = _precision.quantize_int8(fp32_path, out_dir / "model_int8.onnx", calibration)
+    gpu = [p for p in providers if p in GPU_PROVIDERS]
+    if gpu:
+        variants["fp16"] = _precision.convert_fp16(fp32_path, out_dir / "model_fp16.onnx")
+    else:
+        skipped.append({"what": "onnxruntime fp16", "why": "no GPU provider started (FP16 is measured on GPU providers only)"})
+
+    _log(config, f"baseline {baseline.BASELINE_NAME} (untrained) at {imgsz[0]}x{imgsz[1]}")
+    base_model = baseline.build_baseline()
+    base_summary = baseline.baseline_summary(base_model, imgsz)
+    base_onnx = baseline.export_baseline_onnx(base_model, out_dir / f"{baseline.BASELINE_NAME}.onnx", imgsz)
+
+    plan = []  # (setup, row kwargs) per measurement
+    for batch in config.batches:
+        images = frames[:batch]
+        batch_input, _ = prepare_batch(images, imgsz, model.config.mean, model.config.std)
+        common = {"batch_input": batch_input, "images": images, "runs": config.runs, "warmup": config.warmup}
+        ours = common | {"model": model_name, "params": summary["total"]["params"], "gflops": summary["total"]["gflops"]}
+        base = common | {"model": baseline.BASELINE_NAME, "params": base_summary["params"], "gflops": base_summary["gflops"]}
+        eager_provider = "cuda" if device == "cuda" else "cpu"
+        plan.append((lambda: TorchPredictor(model, device=device, imgsz=imgsz), ours | _eager(eager_provider)))
+        plan.append((lambda: baseline.torch_baseline_runner(base_model, imgsz, device), base | _eager(eager_provider)))
+        for provider in providers:
+            for precision, path in variants.items():
+                if precision == "fp16" and provider not in GPU_PROVIDERS:
+                    continue
+                if precision == "int8" and provider == "CUDAExecutionProvider":
+                    continue  # the CUDA provider has no int8 convolutions: QDQ there would time a dequantized fp32 graph
+                plan.append((_ort_setup(OnnxPredictor, path, provider, threads, imgsz), ours | _ort(precision, provider)))
+            plan.append(
+                (
+                    _baseline_ort_setup(create_session, baseline, base_onnx, provider, threads, imgsz),
+                    base | _ort("fp32", provider),
+                )
+            )
+    if config.int8 and "CUDAExecutionProvider" in providers:
+        skipped.append({"what": "onnxruntime int8 on CUDAExecutionProvider", "why": "no int8 kernels on the CUDA provider"})
+
+    rows = []
+    for setup, kwargs in tqdm(plan, desc="bench", unit="row", disable=not config.verbose):
+        rows.append(measure_row(setup, **kwargs))
+    model_rows = [r for r in rows if r["model"] == model_name]
+    base_rows = [r for r in rows if r["model"] == baseline.BASELINE_NAME]
+    ratios.add_baseline_ratios(rows, base_rows)
+
+    video = [] if config.no_video else _video_rows(config, fp32_path, providers[0], threads, model_rows, out_dir, skipped)
+    reference_batch = 1 if 1 in config.batches else min(config.batches)
+    ratio_provider = "CPUExecutionProvider" if "CPUExecutionProvider" in providers else providers[0]
+    headline = ratios.baseline_ratio(model_rows, base_rows, ratio_provider, reference_batch)
+    speedups = ratios.int8_speedups(model_rows)
+    if not config.int8:
+        skipped.append({"what": "onnxruntime int8", "why": "not requested (--int8)"})
+
+    from perception.bench.memory import peak_rss_mb
+
+    return {
+        "config": {k: v for k, v in asdict(config).items() if k not in ("verbose", "extra")} | config.extra,
+        "machine": machine_info(threads, providers) | {"torch_device": device},
+        "frames_source": frames_source,
+        "model": {
+            "name": model_name,
+            "onnx": {k: str(v) for k, v in variants.items()},
+            "params": summary["total"]["params"],
+            "gflops_per_image": summary["total"]["gflops"],
+            "parts": summary["parts"],
+        },
+        "baseline": {
+            "name": baseline.BASELINE_NAME,
+            "weights": None,
+            "onnx": str(base_onnx),
+            "params": base_summary["params"],
+            "gflops_per_image": base_summary["gflops"],
+        },
+        "rows": rows,
+        "video": video,
+        "baseline_ratio": headline["value"] if headline else None,
+        "baseline_ratio_detail": headline,
+        "int8_speedup": speedups,
+        "targets": ratios.targets(headline, speedups, video),
+        "skipped": skipped,
+        "peak_rss_mb_process": round(peak_rss_mb(), 1),
+    }
+
+
+def _eager(provider: str) -> dict:
+    return {"runtime": "torch", "precision": "fp32", "provider": provider, "uses_cuda": provider == "cuda"}
+
+
+def _ort(precision: str, provider: str) -> dict:
+    return {"runtime": "onnxruntime", "precision": precision, "provider": provider, "uses_cuda": provider in GPU_PROVIDERS}
+
+
+def _ort_setup(predictor_cls, path, provider, threads, imgsz):
+    return lambda: predictor_cls(path, providers=provider, threads=threads, verbose=False)
+
+
+def _baseline_ort_setup(create_session, baseline_module, path, provider, threads, imgsz):
+    return lambda: baseline_module.onnx_baseline_runner(create_session(path, [provider], threads, verbose=False), imgsz)
+
+
+def _video_rows(config, fp32_path, provider, threads, model_rows, out_dir, skipped) -> list[dict]:
+    from tqdm import tqdm
+
+    from perception.bench.video_fps import video_fps
+
+    clip = config.video
+    if clip is None:
+        clip = DEFAULT_VIDEO if DEFAULT_VIDEO.is_file() else write_clip(out_dir / "generated_clip.mp4")
+    out = []
+    for batch in tqdm(config.batches, desc="video", unit="run", disable=not config.verbose):
+        result = video_fps(fp32_path, clip, out_dir / f"video_b{batch}", batch, provider, threads, config.video_frames)
+        reference = ratios.find_row(model_rows, "onnxruntime", "fp32", provider, batch)
+        result["model_only_fps"] = reference["model_only"]["throughput_img_s"] if reference else None
+        result["ratio"] = result["fps"] / result["model_only_fps"] if reference else None
+        out.append(result)
+    short = PROVIDER_SHORT.get(provider, provider)
+    _log(config, f"video tool measured on {clip} with onnxruntime fp32 ({short})")
+    return out

@@ -1,0 +1,109 @@
+"""`perception eval`: score a checkpoint or ONNX model on a dataset split and write the report."""
+
+from __future__ import annotations
+
+import argparse
+
+from perception.cli.common import add_json_option, write_json
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a model: COCO AP, MR^-2, lane and drivable metrics, report",
+        description="Run a .pt checkpoint or .onnx model over a dataset split and compute the metrics the "
+        "literature uses (docs/metrics.md): COCO AP per class, the vehicle protocol of the multi-task papers, "
+        "CityPersons MR^-2, lane pixel/CULane/TuSimple metrics, drivable IoU. Writes report.json, report.md "
+        "and figures to --out.",
+    )
+    parser.add_argument("--weights", required=True, help="model file: W.pt (PyTorch) or W.onnx (ONNX Runtime)")
+    parser.add_argument("--data", required=True, help="dataset YAML (datasets/X.yaml) or a BDD100K-layout directory")
+    parser.add_argument("--split", default="val", help="split to evaluate (default val)")
+    parser.add_argument("--out", required=True, help="output directory for the report")
+    parser.add_argument("--imgsz", nargs=2, type=int, metavar=("H", "W"), default=None, help="input size (default: the model's)")
+    parser.add_argument("--batch", type=int, default=8, help="images per predictor call (default 8)")
+    parser.add_argument("--conf", type=float, default=0.001, help="score threshold before NMS (default 0.001, as COCO)")
+    parser.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold (default 0.6)")
+    parser.add_argument("--max-det", type=int, default=100, help="detections kept per image and class for AP (default 100)")
+    parser.add_argument("--vehicle-protocol", action="store_true",
+                        help="also report the YOLOP/HybridNets 'vehicle' class (car+truck+bus+train): mAP50 and recall")
+    parser.add_argument("--tasks", nargs="*", default=None, metavar="TASK",
+                        help="tasks to score (default all): objects pedestrians lanes drivable")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    parser.add_argument("--device", default="cpu", help="torch device for .pt models (default cpu)")
+    parser.add_argument("--worst", type=int, default=12, help="images in the worst-images grid (default 12, 0 = none)")
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad label instead of counting skips")
+    add_json_option(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from perception.data.dataset import iter_samples
+    from perception.data.errors import ErrorPolicy
+    from perception.evaluation import EvalConfig, Evaluator
+    from perception.evaluation.loop import evaluate_predictor
+    from perception.evaluation.report import write_report
+    from perception.evaluation.worst import WorstImages
+    from perception.predictor import load_predictor
+    from perception.structures import TASKS
+
+    if args.batch < 1:
+        raise ValueError(f"--batch must be >= 1, got {args.batch}")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    config = EvalConfig(tasks=tuple(args.tasks) if args.tasks else TASKS, max_detections=args.max_det,
+                        vehicle_protocol=args.vehicle_protocol, nms_iou=args.iou, worst_k=args.worst)
+    predictor = load_predictor(args.weights, conf_threshold=args.conf, iou_threshold=args.iou,
+                               imgsz=tuple(args.imgsz) if args.imgsz else None, device=args.device)
+    policy = ErrorPolicy(strict=args.strict)
+    worst = WorstImages(k=args.worst)
+    evaluator = Evaluator(config, worst=worst)
+    samples = iter_samples(args.data, args.split, policy=policy)
+    with tqdm(total=args.limit, desc=f"eval {args.split}", unit="img") as progress:
+        latency = evaluate_predictor(predictor, samples, evaluator, args.batch, args.limit, progress)
+    if evaluator.num_images == 0:
+        raise ValueError(f"{args.data}: split {args.split!r} has no images to evaluate")
+    latency["imgsz"] = list(getattr(predictor, "imgsz", args.imgsz or []))
+    latency["runtime"] = "onnxruntime" if str(args.weights).endswith(".onnx") else f"torch ({args.device})"
+    meta = {"weights": str(args.weights), "data": str(args.data), "split": args.split, "imgsz": latency["imgsz"],
+            "batch": args.batch, "conf": args.conf, "iou": args.iou, "skipped": policy.summary()}
+    metrics = evaluator.summary()
+    report = write_report(args.out, metrics, meta, latency, worst)
+    _print_headline(metrics, latency, policy.total, args.out)
+    write_json(args.json, {"metrics": _headline(metrics), "latency": latency, "meta": meta, "report": report["figures"]})
+    return 0
+
+
+def _headline(m: dict) -> dict:
+    """The few numbers a user compares across runs."""
+    out = {"num_images": m["num_images"]}
+    if m.get("objects"):
+        out.update(map50=m["objects"]["map50"], map50_95=m["objects"]["map50_95"], recall50=m["objects"]["recall50"])
+    if m.get("vehicle"):
+        out.update(vehicle_map50=m["vehicle"]["map50"], vehicle_recall50=m["vehicle"]["recall50"])
+    peds = m.get("pedestrians") or {}
+    for setup in ("reasonable", "all"):
+        if peds.get(setup):
+            out[f"mr2_{setup}"] = peds[setup]["mr2"]
+            out[f"ped_ap50_{setup}"] = peds[setup]["ap50"]
+    if m.get("lanes"):
+        out.update(lane_accuracy=m["lanes"]["pixel"]["accuracy"], lane_iou=m["lanes"]["pixel"]["iou"])
+        if m["lanes"].get("culane"):
+            out["culane_f1"] = m["lanes"]["culane"]["f1"]
+        if m["lanes"].get("tusimple"):
+            out["tusimple_accuracy"] = m["lanes"]["tusimple"]["accuracy"]
+    if m.get("drivable"):
+        out.update(drivable_miou=m["drivable"]["miou"], drivable_binary_miou=m["drivable"]["binary_miou"])
+    return out
+
+
+def _print_headline(metrics: dict, latency: dict, skipped: int, out_dir: str) -> None:
+    for key, value in _headline(metrics).items():
+        print(f"{key:<22}{value if isinstance(value, int) or value is None else f'{value:.4f}'}")
+    if latency.get("median_ms_per_image") is not None:
+        print(f"{'latency_ms/img':<22}{latency['median_ms_per_image']:.2f} ({latency['what']})")
+    if skipped:
+        print(f"skipped {skipped} bad items (see report.json meta.skipped)")
+    print(f"report: {out_dir}/report.md")

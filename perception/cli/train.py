@@ -1,0 +1,75 @@
+"""`perception train`: train the multi-task network (single process, or DDP under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "train",
+        help="train the multi-task network",
+        description="Train on a dataset YAML or BDD100K-layout directory. With the defaults it trains on the synthetic "
+        "world (datasets/synthetic.yaml), rendering data/synthetic first when it is missing. Multi-GPU: "
+        "torchrun --nproc_per_node N -m perception.cli.main train ...",
+    )
+    parser.add_argument("--data", default=None, help="dataset YAML or directory (default datasets/synthetic.yaml)")
+    parser.add_argument("--model", default=None, help="scale n|s|m or a model YAML (default s)")
+    parser.add_argument("--cfg", default=None, metavar="YAML", help="a train config YAML; flags given here override it")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=None, help="global batch size (split across processes)")
+    parser.add_argument("--imgsz", nargs=2, type=int, metavar=("H", "W"), default=None, help="input size (default 384 640)")
+    parser.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate")
+    parser.add_argument("--out", default=None, help="run directory (default runs/train)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from weights/last.pt exactly")
+    parser.add_argument("--device", default=None, help="auto|cpu|cuda|cuda:N")
+    parser.add_argument("--amp", choices=["bf16", "fp16", "off"], default=None, help="mixed precision on CUDA (default bf16)")
+    parser.add_argument("--workers", type=int, default=None, help="data loader workers per process")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
+    parser.add_argument("--save-period", type=int, default=None, help="steps between mid-epoch last.pt saves")
+    parser.add_argument("--balancing", choices=["fixed", "uncertainty"], default=None, help="task loss weighting")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    parser.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm under DDP")
+    parser.add_argument("--synth-num", type=int, default=2000, help="images to render when the synthetic data is missing")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    from perception.cli.common import add_json_option
+
+    add_json_option(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from perception.cli.common import write_json
+    from perception.engine.run_setup import ensure_synthetic_data, resume_config
+    from perception.engine.train_config import TrainConfig, load_train_config
+    from perception.engine.trainer import Trainer
+
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    flags = {
+        "data": args.data, "model": args.model, "epochs": args.epochs, "batch": args.batch, "imgsz": args.imgsz,
+        "lr": args.lr, "out": args.out, "device": args.device, "amp": args.amp, "workers": args.workers,
+        "max_steps": args.max_steps, "save_period": args.save_period, "balancing": args.balancing, "seed": args.seed,
+        "compile": args.compile, "sync_bn": args.sync_bn,
+    }
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if args.resume:
+        config = resume_config(flags.get("out", TrainConfig().out), device=flags.get("device"), workers=flags.get("workers"))
+    else:
+        base = load_train_config(args.cfg).to_dict() if args.cfg else {}
+        config = TrainConfig.from_dict(base | flags, source=args.cfg or "command line")
+        generated = ensure_synthetic_data(config, args.synth_num, progress=not args.quiet)
+        if generated and main_process:
+            print(f"perception train: rendered {args.synth_num} synthetic images into {generated['out']} "
+                  f"({generated['seconds']:.0f} s) because {config.data} pointed at a missing root")
+    summary = Trainer(config, resume=args.resume, progress=not args.quiet).fit()
+    if main_process:
+        metrics = summary["val_metrics"]
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+        print(f"trained {summary['steps']} steps ({summary['epochs']} epochs) in {summary['seconds']:.0f} s, "
+              f"{summary['images_per_second']:.1f} img/s on {summary['device']} x{summary['world_size']}")
+        print(f"val: {shown or 'no validation split'}")
+        print(f"weights: {summary['last']}" + (f", best {summary['best']}" if summary["best"] else ""))
+        write_json(args.json, summary)
+    return 0

@@ -1,0 +1,178 @@
+"""PyTorch -> ONNX: the fused network (EMA weights), checked, simplified and self-describing.
+
+The file carries everything the torch-free runtime needs in `metadata_props` (perception.runtime.metadata).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+
+from perception import __version__
+from perception.classes import BDD100K_CLASSES
+from perception.config import ModelConfig
+from perception.models import build_model, load_model, model_config_from_arg
+from perception.models.network import MultiTaskNet
+from perception.runtime.metadata import ModelMetadata
+
+INPUT_NAME = "images"
+MIN_OPSET = 17
+
+
+def load_export_model(
+    weights: str | Path | None = None, model: str | None = None, imgsz: tuple[int, int] | None = None
+) -> MultiTaskNet:
+    """A fused, eval-mode network from a checkpoint (EMA weights when present) or a fresh one of a scale/YAML.
+
+    imgsz (H, W) replaces the config's input size: it is the size the export is traced at and the runtime
+    letterboxes to.
+    """
+    if weights is None and model is None:
+        raise ValueError("export: give --weights CHECKPOINT or --model SCALE|YAML")
+    if weights is not None:
+        net, config = load_model(weights)
+        if imgsz is not None:
+            config = ModelConfig.from_dict(config.to_dict() | {"imgsz": list(imgsz)}, source=str(weights))
+            net.config = config
+    else:
+        overrides = {"imgsz": list(imgsz)} if imgsz is not None else {}
+        # A fresh model is an export test; torchvision backbones must not try to download weights.
+        net = build_model(model_config_from_arg(model, backbone_weights=None, **overrides))
+    return net.eval().fuse()
+
+
+def save_onnx_atomically(model_proto: onnx.ModelProto, path: str | Path) -> Path:
+    """Write next to `path` then rename, so a reader never loads half a model."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        onnx.save(model_proto, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def set_metadata(model_proto: onnx.ModelProto, metadata: ModelMetadata) -> onnx.ModelProto:
+    """Replace the perception entries of metadata_props (other entries are kept)."""
+    props = metadata.to_props()
+    kept = [p for p in model_proto.metadata_props if p.key not in props]
+    del model_proto.metadata_props[:]
+    model_proto.metadata_props.extend(kept)
+    for key, value in props.items():
+        entry = model_proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model_proto
+
+
+def metadata_for(
+    config: ModelConfig, output_names: list[str], batch: int | None, dynamic_hw: bool, nms: dict | None = None
+) -> ModelMetadata:
+    if nms is not None:
+        # The graph's thresholds become the model's defaults so the runtime decodes exactly what the graph kept.
+        config = ModelConfig.from_dict(config.to_dict() | nms, source="export")
+    return ModelMetadata(
+        config=config,
+        output_names=list(output_names),
+        batch=batch,
+        dynamic_hw=dynamic_hw,
+        precision="fp32",
+        nms=nms,
+        version=__version__,
+        class_names=list(BDD100K_CLASSES),
+    )
+
+
+def export_onnx(
+    model: MultiTaskNet,
+    out: str | Path,
+    batch: int | None = None,
+    dynamic: bool = False,
+    opset: int = MIN_OPSET,
+    simplify: bool = True,
+    nms: dict | None = None,
+) -> Path:
+    """Export a (fused, eval) MultiTaskNet to `out` at the size of `model.config.imgsz`.
+
+    batch: None for a dynamic batch axis, or a fixed batch size (TensorRT engines prefer fixed shapes).
+    dynamic: also make H and W dynamic axes (multiples of 32 at run time; not with `nms`).
+    nms: {"conf_threshold", "iou_threshold", "max_detections"} to append decoding + NonMaxSuppression
+    (perception.deploy.nms_graph); the outputs are then `detections`, `lane`, `drivable`.
+    Returns the path; raises ValueError when the ONNX checker rejects the graph.
+    """
+    if opset < MIN_OPSET:
+        raise ValueError(f"--opset {opset}: need {MIN_OPSET} or newer")
+    if batch is not None and batch < 1:
+        raise ValueError(f"--batch {batch}: must be >= 1 (or omitted for a dynamic batch)")
+    if nms is not None and dynamic:
+        raise ValueError("--nms needs a fixed input size (its anchor points are constants); drop --dynamic")
+    config = model.config
+    module: torch.nn.Module = model.eval()
+    if nms is not None:
+        from perception.deploy.nms_graph import NMSExportWrapper
+
+        module = NMSExportWrapper(model, **nms).eval()
+    output_names = module.output_names
+    dummy = torch.zeros((batch or 1, 3, *config.imgsz))
+    dynamic_axes = {}
+    axes = {} if batch is not None else {0: "batch"}
+    if dynamic:
+        axes |= {2: "height", 3: "width"}
+    if axes:
+        dynamic_axes[INPUT_NAME] = dict(axes)
+        for name in output_names:
+            if name == "detections":
+                dynamic_axes[name] = {0: "num_detections"}
+            elif name in ("lane", "drivable"):
+                dynamic_axes[name] = dict(axes)
+            else:
+                dynamic_axes[name] = {k: v for k, v in axes.items() if k == 0} | ({1: "anchors"} if dynamic else {})
+    if nms is not None:
+        dynamic_axes.setdefault("detections", {0: "num_detections"})
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export.") as tmp:
+        raw_path = Path(tmp) / "raw.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            # Tracer warnings about Python ints (strides, top-k) are expected: those values are constants.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                (dummy,),
+                str(raw_path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=output_names,
+                dynamic_axes=dynamic_axes or None,
+                do_constant_folding=True,
+            )
+        proto = onnx.load(str(raw_path))
+    _check(proto, out)
+    if simplify:
+        proto = _simplify(proto)
+        _check(proto, out)
+    set_metadata(proto, metadata_for(config, output_names, batch, dynamic, nms))
+    return save_onnx_atomically(proto, out)
+
+
+def _check(proto: onnx.ModelProto, out: Path) -> None:
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ValueError(f"{out}: exported graph fails the ONNX checker ({str(exc).splitlines()[0][:200]})") from None
+
+
+def _simplify(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Constant folding and dead-node removal with onnxslim (keeps the graph's inputs, outputs and shapes)."""
+    import onnxslim
+
+    return onnxslim.slim(proto)

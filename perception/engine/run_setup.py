@@ -1,0 +1,67 @@
+"""Turning command-line choices into a TrainConfig: resume from a run directory, and making sure the
+default synthetic data exists before training on it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from perception.engine.train_config import TrainConfig
+
+DEFAULT_SYNTHETIC_IMAGES = 2000
+
+
+def resume_config(out_dir: str | Path, **overrides: Any) -> TrainConfig:
+    """The TrainConfig saved in `out_dir/weights/last.pt`, with only run-environment fields overridable
+    (device, workers): everything that shapes the optimisation must stay as it was for an exact resume."""
+    from perception.engine.checkpoint import load_checkpoint
+
+    path = Path(out_dir) / "weights" / "last.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: nothing to resume (no last.pt under --out {out_dir})")
+    saved = load_checkpoint(path)
+    data = dict(saved.get("train_config") or {})
+    if not data:
+        raise ValueError(f"{path}: the checkpoint holds no train_config; cannot resume it")
+    allowed = {"device", "workers"}
+    data.update({k: v for k, v in overrides.items() if k in allowed and v is not None})
+    data["out"] = str(out_dir)
+    return TrainConfig.from_dict(data, source=str(path))
+
+
+def synthetic_root_to_generate(data: str) -> Path | None:
+    """The root of a synthetic dataset YAML (name: synthetic) that does not exist yet, else None."""
+    from perception.data.dataset_config import load_dataset_config
+
+    path = Path(data)
+    if path.is_dir() or not path.is_file() or path.suffix.lower() not in (".yaml", ".yml"):
+        return None
+    config = load_dataset_config(path)
+    if config.name != "synthetic" or len(config.sources) != 1:
+        return None
+    root = config.sources[0].root
+    root = root if root.is_absolute() else Path.cwd() / root
+    return None if root.exists() else root
+
+
+def ensure_synthetic_data(config: TrainConfig, num: int = DEFAULT_SYNTHETIC_IMAGES, progress: bool = True) -> dict | None:
+    """Render the synthetic world into the dataset's root when the training data is the (missing)
+    synthetic set; returns the generator's summary, or None when nothing had to be generated.
+    Only rank 0 renders; other ranks of a torchrun job wait for the root to appear."""
+    import time
+
+    root = synthetic_root_to_generate(config.data)
+    if root is None:
+        return None
+    if int(os.environ.get("RANK", "0")) != 0:
+        while not (root / ".complete").exists():
+            time.sleep(2)
+        return None
+    from perception.data.synthetic import generate_dataset
+
+    tmp = root.with_name(root.name + ".partial")
+    summary = generate_dataset(tmp, num, seed=config.seed, imgsz=tuple(config.imgsz), progress=progress)
+    (tmp / ".complete").write_text("ok\n")
+    os.replace(tmp, root)  # a half-written dataset never sits at the real root
+    return summary

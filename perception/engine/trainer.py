@@ -1,0 +1,313 @@
+"""The training loop: AMP, EMA, warm-up + cosine LR, gradient clipping, DDP, step and epoch checkpoints,
+exact resume, per-epoch validation and best.pt by the combined metric.
+
+    Trainer(TrainConfig(...)).fit() -> summary dict
+
+Run directory (`config.out`): weights/last.pt, weights/best.pt, results.csv, results.png,
+tensorboard/, train.yaml (the resolved train and model configs).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from perception.config import ModelConfig
+from perception.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from perception.engine.distributed import (
+    DistContext,
+    ResumableSampler,
+    all_reduce_mean,
+    barrier,
+    cleanup_distributed,
+    per_rank_batch,
+    setup_distributed,
+    wrap_model,
+)
+from perception.engine.ema import ModelEMA, unwrap
+from perception.engine.run_logger import RunLogger
+from perception.engine.schedule import build_scheduler
+from perception.engine.train_config import TrainConfig, save_train_config
+from perception.engine.train_data import build_train_loaders, move_batch
+from perception.engine.validate import validate
+from perception.losses import MultiTaskLoss
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def param_groups(modules: list[nn.Module], weight_decay: float) -> list[dict[str, Any]]:
+    """No weight decay on biases, norm scales and the balancer's log-variances (all 0-/1-D tensors)."""
+    decay, no_decay = [], []
+    for module in modules:
+        for p in module.parameters():
+            if p.requires_grad:
+                (decay if p.ndim > 1 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        model_config: ModelConfig | None = None,
+        resume: bool = False,
+        progress: bool = True,
+        train_loader=None,
+        val_loader=None,
+    ) -> None:
+        """model_config: overrides `config.model`; loaders: pre-built ones (tests, notebooks), else from config.data."""
+        self.config = config
+        self.resume = resume
+        self.progress = progress
+        self._model_config = model_config
+        self._loaders = (train_loader, val_loader)
+        self.out_dir = Path(config.out)
+        self.weights_dir = self.out_dir / "weights"
+        self.last_path = self.weights_dir / "last.pt"
+        self.best_path = self.weights_dir / "best.pt"
+
+    # ---- setup -------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        from perception.models import build_model, model_config_from_arg
+
+        cfg = self.config
+        self.ctx: DistContext = setup_distributed(cfg.device)
+        device = self.ctx.device
+        seed_everything(cfg.seed + self.ctx.rank)
+        self.model_config = self._model_config or model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz))
+        if tuple(self.model_config.imgsz) != tuple(cfg.imgsz):
+            self.model_config = ModelConfig.from_dict(self.model_config.to_dict() | {"imgsz": list(cfg.imgsz)})
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        model = build_model(self.model_config).to(device)
+        self.channels_last = cfg.channels_last and device.type == "cuda"  # a CPU gains nothing from NHWC
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.loss = MultiTaskLoss(
+            self.model_config, cfg.balancing, cfg.loss_weights, cfg.cls_loss, cfg.box_loss, cfg.lane_binary
+        ).to(device)
+
+        train_loader, val_loader = self._loaders
+        if train_loader is None:
+            train_loader, val_loader = build_train_loaders(cfg, self.model_config, self.ctx)
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.sampler = getattr(train_loader, "sampler", None)
+        self.steps_per_epoch = len(train_loader)
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"{cfg.data}: the training split is empty (0 batches of {cfg.batch})")
+        total = cfg.epochs * self.steps_per_epoch
+        self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
+        warmup = max(cfg.warmup_steps_min, round(cfg.warmup_epochs * self.steps_per_epoch))
+        self.warmup_steps = min(warmup, max(1, self.total_steps // 3))
+
+        self.optimizer = torch.optim.AdamW(param_groups([self.model, self.loss], cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))
+        self.scheduler = build_scheduler(self.optimizer, self.total_steps, self.warmup_steps, cfg.min_lr_ratio)
+        self.amp_dtype = AMP_DTYPES.get(cfg.amp) if device.type == "cuda" else None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
+        self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None
+
+        self.epoch, self.epoch_step, self.step = 0, 0, 0
+        self.best_fitness = -math.inf
+        self.history_metrics: dict[str, Any] = {}
+        if self.resume:
+            self._load_resume()
+        self.train_model = wrap_model(self.model, self.ctx, cfg.sync_bn)
+        if cfg.compile:
+            self.train_model = torch.compile(self.train_model)
+        self.logger = RunLogger(self.out_dir) if self.ctx.is_main else None
+        if self.ctx.is_main:
+            save_train_config(cfg, self.out_dir / "train.yaml", self.model_config.to_dict())
+
+    def _load_resume(self) -> None:
+        if not self.last_path.is_file():
+            raise FileNotFoundError(f"{self.last_path}: nothing to resume (no last.pt in --out {self.out_dir})")
+        ckpt = load_checkpoint(self.last_path, map_location=self.ctx.device)
+        saved = ModelConfig.from_dict(ckpt["config"], source=str(self.last_path))
+        if saved.to_dict() != self.model_config.to_dict():
+            # The checkpoint defines the model of a resumed run, whatever --model says now.
+            from perception.models import build_model
+
+            self.model_config = saved
+            self.model = build_model(saved).to(self.ctx.device)
+            self.loss = MultiTaskLoss(saved, self.config.balancing, self.config.loss_weights, self.config.cls_loss,
+                                      self.config.box_loss, self.config.lane_binary).to(self.ctx.device)
+            self.optimizer = torch.optim.AdamW(param_groups([self.model, self.loss], self.config.weight_decay), lr=self.config.lr)
+            self.scheduler = build_scheduler(self.optimizer, self.total_steps, self.warmup_steps, self.config.min_lr_ratio)
+            self.ema = ModelEMA(self.model, self.config.ema_decay, self.config.ema_tau) if self.config.ema else None
+        self.model.load_state_dict(ckpt["model"])
+        if ckpt.get("loss"):
+            self.loss.load_state_dict(ckpt["loss"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        if self.ema is not None and ckpt.get("ema") is not None:
+            self.ema.load_state_dict(ckpt["ema"], int(ckpt.get("ema_updates", ckpt["step"])))
+        self.epoch, self.epoch_step, self.step = int(ckpt["epoch"]), int(ckpt["epoch_step"]), int(ckpt["step"])
+        self.best_fitness = float(ckpt.get("best_fitness", -math.inf))
+        self.history_metrics = dict(ckpt.get("metrics") or {})
+        rng = ckpt.get("rng")
+        if rng:
+            restore_rng(rng[min(self.ctx.rank, len(rng) - 1)] if isinstance(rng, list) else rng)
+
+    # ---- checkpoints ---------------------------------------------------------------------------------
+    def checkpoint(self, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "model": unwrap(self.model).state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "ema_updates": self.ema.updates if self.ema is not None else 0,
+            "config": self.model_config.to_dict(),
+            "train_config": self.config.to_dict(),
+            "loss": self.loss.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "epoch": self.epoch,
+            "epoch_step": self.epoch_step,
+            "step": self.step,
+            "best_fitness": self.best_fitness,
+            "rng": capture_rng(),
+            "metrics": dict(metrics or self.history_metrics),
+        }
+
+    def save_last(self, metrics: dict[str, Any] | None = None) -> None:
+        if self.ctx.is_main:
+            save_checkpoint(self.checkpoint(metrics), self.last_path)
+
+    # ---- loop --------------------------------------------------------------------------------------
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One optimizer step on one (per-rank) batch; returns the batch's losses as floats."""
+        cfg = self.config
+        batch = move_batch(batch, self.ctx.device, self.channels_last)
+        with torch.autocast(self.ctx.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            outputs = self.train_model(batch["images"])
+        total, report = self.loss({k: v.float() for k, v in outputs.items()}, batch)
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"step {self.step}: loss is {total.item()} ({ {k: float(v) for k, v in report.items()} })")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if self.ctx.distributed:
+            # The balancer's parameters live outside DDP: average their gradients by hand.
+            for p in self.loss.parameters():
+                if p.grad is not None:
+                    p.grad.copy_(all_reduce_mean(p.grad, self.ctx))
+        self.scaler.unscale_(self.optimizer)
+        if cfg.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(list(self.model.parameters()) + list(self.loss.parameters()), cfg.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        self.step += 1
+        self.epoch_step += 1
+        return {k: float(v) for k, v in report.items()}
+
+    def _run_validation(self) -> dict[str, Any]:
+        metrics: dict[str, Any] = {}
+        if self.val_loader is not None and self.ctx.is_main:
+            model = self.ema.module if self.ema is not None else unwrap(self.model)
+            metrics = validate(model, self.val_loader, self.model_config, self.ctx.device, self.config.max_val_batches,
+                               self.amp_dtype, progress=self.progress)
+        barrier(self.ctx)
+        return metrics
+
+    def fit(self) -> dict[str, Any]:
+        from tqdm import tqdm
+
+        self._setup()
+        cfg = self.config
+        start_time = time.time()
+        images_seen = 0
+        last_epoch_losses: dict[str, float] = {}
+        metrics: dict[str, Any] = dict(self.history_metrics)
+        try:
+            while self.epoch < cfg.epochs and self.step < self.total_steps:
+                if isinstance(self.sampler, ResumableSampler):
+                    self.sampler.set_epoch(self.epoch, start=self.epoch_step * self.train_loader.batch_size)
+                elif self.epoch_step:
+                    raise ValueError("resuming mid-epoch needs the trainer's ResumableSampler in the train loader")
+                if getattr(self.train_loader, "generator", None) is not None:
+                    self.train_loader.generator.manual_seed(cfg.seed + self.epoch)
+                sums: dict[str, float] = {}
+                count = 0
+                bar = tqdm(self.train_loader, total=self.steps_per_epoch, initial=self.epoch_step,
+                           desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not (self.progress and self.ctx.is_main))
+                tick = time.time()
+                for batch in bar:
+                    losses = self.train_step(batch)
+                    n = int(batch["images"].shape[0]) * self.ctx.world_size
+                    images_seen += n
+                    count += 1
+                    for k, v in losses.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    now = time.time()
+                    rate = n / max(now - tick, 1e-9)
+                    tick = now
+                    if self.ctx.is_main:
+                        shown = {t: f"{losses[t]:.3f}" for t in self.model_config.enabled_tasks if t in losses}
+                        bar.set_postfix(shown | {"img/s": f"{rate:.1f}", "lr": f"{self.scheduler.get_last_lr()[0]:.2e}"})
+                        self.logger.log_step(self.step, {k: losses[k] for k in ["total", *self.model_config.enabled_tasks] if k in losses}
+                                             | {"lr": self.scheduler.get_last_lr()[0]})
+                    if cfg.save_period and self.step % cfg.save_period == 0:
+                        self.save_last()
+                    if self.step >= self.total_steps:
+                        break
+                bar.close()
+                epoch_done = self.epoch_step >= self.steps_per_epoch
+                last_epoch_losses = {k: v / max(count, 1) for k, v in sums.items()}
+                if epoch_done:
+                    self.epoch += 1
+                    self.epoch_step = 0
+                run_val = epoch_done and (self.epoch % cfg.val_period == 0 or self.epoch == cfg.epochs)
+                run_val = run_val or self.step >= self.total_steps
+                if run_val:
+                    metrics = self._run_validation()
+                    self.history_metrics = metrics
+                if self.ctx.is_main:
+                    row = {"epoch": self.epoch if epoch_done else self.epoch + self.epoch_step / self.steps_per_epoch, "step": self.step}
+                    row |= {f"train/{k}": v for k, v in last_epoch_losses.items()}
+                    row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
+                    row["lr"] = self.scheduler.get_last_lr()[0]
+                    self.logger.log_epoch(row)
+                    improved = run_val and metrics.get("fitness", -math.inf) > self.best_fitness
+                    if improved:
+                        self.best_fitness = metrics["fitness"]
+                    self.save_last(metrics)
+                    if improved:
+                        save_checkpoint(self.checkpoint(metrics), self.best_path)
+                barrier(self.ctx)
+        finally:
+            if getattr(self, "logger", None) is not None:
+                self.logger.close()
+        elapsed = time.time() - start_time
+        summary = {
+            "out": str(self.out_dir),
+            "epochs": self.epoch,
+            "steps": self.step,
+            "world_size": self.ctx.world_size,
+            "device": str(self.ctx.device),
+            "seconds": round(elapsed, 2),
+            "images_per_second": round(images_seen / max(elapsed, 1e-9), 2),
+            "train_losses": last_epoch_losses,
+            "val_metrics": metrics,
+            "best_fitness": self.best_fitness if math.isfinite(self.best_fitness) else None,
+            "last": str(self.last_path),
+            "best": str(self.best_path) if self.best_path.is_file() else None,
+            "model_config": self.model_config.to_dict(),
+        }
+        cleanup_distributed()
+        return summary

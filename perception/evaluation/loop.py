@@ -1,0 +1,71 @@
+"""Runs a predictor over ground-truth samples in batches, feeding an Evaluator, timing the model.
+
+The predictor is any object with `predict(images: list[RGB uint8]) -> list[FrameResult]`; when it also
+has `timings` (stage -> list of ms per call, as `perception.predictor.BasePredictor`) the latency is
+read from there, otherwise the wall time of `predict` is used.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from perception.evaluation.evaluator import Evaluator
+from perception.structures import Sample
+
+
+def _batches(samples: Iterable[Sample], size: int, limit: int | None) -> Iterator[list[Sample]]:
+    it = iter(samples) if limit is None else itertools.islice(samples, limit)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
+def evaluate_predictor(
+    predictor,
+    samples: Iterable[Sample],
+    evaluator: Evaluator,
+    batch_size: int = 8,
+    limit: int | None = None,
+    progress=None,
+) -> dict:
+    """Predict every sample (at most `limit`), update `evaluator`; returns the latency summary.
+
+    Latency: medians over the calls after the first (warm-up) of each stage's milliseconds divided by
+    the images in the call; "model" is the network alone, "total" adds letterbox/normalise and decoding
+    (NMS, lanes, masks).
+    """
+    per_image: dict[str, list[float]] = {}
+    seen: dict[str, int] = {}
+    calls = 0
+    for batch in _batches(samples, batch_size, limit):
+        start = time.perf_counter()
+        preds = predictor.predict([s.image for s in batch])
+        wall_ms = (time.perf_counter() - start) * 1000
+        if len(preds) != len(batch):
+            raise ValueError(f"predictor returned {len(preds)} results for {len(batch)} images")
+        calls += 1
+        stages = {"wall": [wall_ms]}
+        for stage, values in getattr(predictor, "timings", {}).items():
+            stages[stage] = list(values)[seen.get(stage, 0) :]
+            seen[stage] = len(values)
+        if calls > 1:  # the first call pays for lazy initialisation and allocator warm-up
+            for stage, values in stages.items():
+                per_image.setdefault(stage, []).extend(v / len(batch) for v in values)
+        for pred, sample in zip(preds, batch):
+            evaluator.update(pred, sample)
+        if progress is not None:
+            progress.update(len(batch))
+    medians = {stage: float(np.median(v)) for stage, v in per_image.items() if v}
+    model_ms = medians.get("inference", medians.get("wall"))
+    stage_sum = sum(medians.get(s, 0.0) for s in ("preprocess", "inference", "postprocess"))
+    return {
+        "median_ms_per_image": model_ms,
+        "what": "network only" if "inference" in medians else "predict() wall time incl. pre/postprocess",
+        "total_ms_per_image": stage_sum if "inference" in medians else medians.get("wall"),
+        "stages_ms_per_image": medians,
+        "batch": batch_size,
+        "timed_calls": max(calls - 1, 0),
+    }

@@ -1,0 +1,118 @@
+"""The evaluation report: report.json (everything), report.md (paper-style tables) and the figures."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from perception.cli.common import write_json
+from perception.evaluation import plots
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines + [""]
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """Tables laid out like the multi-task papers' (percentages), one section per scored task."""
+    metrics = report["metrics"]
+    lines = ["# Evaluation report", ""]
+    meta = report.get("meta", {})
+    for key in ("weights", "data", "split", "imgsz", "batch", "conf", "iou"):
+        if key in meta:
+            lines.append(f"- {key}: `{meta[key]}`")
+    latency = report.get("latency") or {}
+    if latency.get("median_ms_per_image") is not None:
+        lines.append(f"- latency: {latency['median_ms_per_image']:.2f} ms/image median ({latency.get('what', '')})")
+    lines += [f"- images: {metrics['num_images']} (per task: {metrics['images_per_task']})", ""]
+
+    objects = metrics.get("objects")
+    if objects:
+        lines += ["## Objects (COCO AP, 101-point, area 'all', "
+                  f"max {objects['max_detections']} detections per image and class)", ""]
+        rows = [[name, str(v["num_gt"]), _pct(v["ap50"]), _pct(v["ap50_95"]), _pct(v["recall50"])]
+                for name, v in objects["per_class"].items()]
+        rows.append(["**mean**", "", _pct(objects["map50"]), _pct(objects["map50_95"]), _pct(objects["recall50"])])
+        lines += _table(["class", "gt", "AP50", "AP50:95", "recall@0.5"], rows)
+    vehicle = metrics.get("vehicle")
+    if vehicle:
+        lines += ["## Vehicle protocol (car+truck+bus+train, YOLOP/HybridNets table)", ""]
+        lines += _table(["recall", "mAP50"], [[_pct(vehicle["recall50"]), _pct(vehicle["map50"])]])
+    peds = metrics.get("pedestrians")
+    if peds:
+        lines += ["## Pedestrians (CityPersons protocol; MR^-2 lower is better)", ""]
+        rows = [[name, str(v["num_gt"]), _pct(v["mr2"], 2), _pct(v["ap50"]), _pct(v["recall"])]
+                for name, v in peds.items() if isinstance(v, dict)]
+        rows += [[name, "0", "-", "-", "-"] for name, v in peds.items() if v is None]  # no gt in the setup's range
+        lines += _table(["setup", "gt", "MR^-2", "AP50", "recall"], rows)
+    lanes = metrics.get("lanes")
+    if lanes:
+        px = lanes["pixel"]
+        lines += [f"## Lanes (pixels at {px['eval_width']} px wide, gt lines {px['line_width']} px thick)", ""]
+        lines += _table(["accuracy", "IoU"], [[_pct(px["accuracy"]), _pct(px["iou"])]])
+        if lanes.get("culane"):
+            c = lanes["culane"]
+            lines += ["CULane protocol (30 px on 1640x590, IoU >= 0.5):", ""]
+            lines += _table(["precision", "recall", "F1"], [[_pct(c["precision"]), _pct(c["recall"]), _pct(c["f1"])]])
+        if lanes.get("tusimple"):
+            t = lanes["tusimple"]
+            lines += ["TuSimple protocol:", ""]
+            lines += _table(["accuracy", "FP", "FN"], [[_pct(t["accuracy"], 2), _pct(t["fp"], 2), _pct(t["fn"], 2)]])
+    drivable = metrics.get("drivable")
+    if drivable:
+        lines += ["## Drivable area (IoU over all pixels of the split)", ""]
+        header = list(drivable["iou"]) + ["mIoU", "drivable IoU (YOLOP)", "binary mIoU (YOLOP)"]
+        row = [_pct(v) for v in drivable["iou"].values()]
+        row += [_pct(drivable["miou"]), _pct(drivable["binary_iou"]), _pct(drivable["binary_miou"])]
+        lines += _table(header, [row])
+    if report.get("figures"):
+        lines += ["## Figures", ""] + [f"![{name}]({Path(p).name})" for name, p in report["figures"].items()] + [""]
+    return "\n".join(lines)
+
+
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def write_report(
+    out_dir: str | os.PathLike,
+    metrics: dict[str, Any],
+    meta: dict[str, Any] | None = None,
+    latency: dict[str, Any] | None = None,
+    worst=None,
+) -> dict[str, Any]:
+    """Write report.json, report.md and the figures into out_dir; returns the report dict."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, str] = {}
+    objects = metrics.get("objects")
+    if objects and objects["per_class"]:
+        figures["pr_curves"] = str(plots.plot_pr_curves(objects["per_class"], out / "pr_curves.png"))
+        conf = objects["confusion"]
+        figures["confusion_matrix"] = str(plots.plot_confusion(conf["names"], conf["matrix"], out / "confusion_matrix.png"))
+    if metrics.get("vehicle") and metrics["vehicle"]["per_class"]:
+        figures["vehicle_pr"] = str(
+            plots.plot_pr_curves(metrics["vehicle"]["per_class"], out / "vehicle_pr.png", "Vehicle PR at IoU 0.5")
+        )
+    if metrics.get("pedestrians"):
+        figures["miss_rate"] = str(plots.plot_miss_rate(metrics["pedestrians"], out / "miss_rate_fppi.png"))
+    grid = worst.grid() if worst is not None else None
+    worst_list = []
+    if grid is not None:
+        figures["worst_images"] = str(plots.save_image_grid(grid, out / "worst_images.png"))
+        worst_list = [{"score": s, "path": p} for s, p, _ in worst.items()]
+    report = {"metrics": metrics, "meta": meta or {}, "latency": latency, "figures": figures, "worst_images": worst_list}
+    write_json(out / "report.json", report)
+    _write_text(out / "report.md", markdown_report(report))
+    return report
