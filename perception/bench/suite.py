@@ -14,16 +14,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from perception.bench import ratios
-from perception.bench.images import benchmark_frames, write_clip
+from perception.bench.images import benchmark_frames, calibration_folder, write_clip
 from perception.bench.machine import machine_info
 from perception.bench.measure import PROVIDER_SHORT, measure_row
 
 SHARED_DATA = Path(os.environ.get("PERCEPTION_SHARED", Path(__file__).resolve().parents[2].parent / "shared")) / "data"
 DEFAULT_VIDEO = SHARED_DATA / "video" / "solidWhiteRight.mp4"
-DEFAULT_FRAMES = SHARED_DATA / "bdd100k_frames"
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 
@@ -105,18 +102,14 @@ def _model_and_onnx(config: BenchConfig, out_dir: Path):
     return model, summary, export_onnx(model, out_dir / "model_fp32.onnx", batch=None)
 
 
-def _calibration_inputs(frames: list[np.ndarray], model_config) -> list[np.ndarray]:
-    from perception.preprocess import prepare_batch
-
-    return [prepare_batch([f], model_config.imgsz, model_config.mean, model_config.std)[0] for f in frames]
-
-
 def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     """Measure everything `perception bench` reports; returns the JSON summary (see docs/benchmarks.md)."""
     import torch
     from tqdm import tqdm
 
-    from perception.bench import _precision, baseline
+    from perception.bench import baseline
+    from perception.deploy.half import convert_to_fp16
+    from perception.deploy.quantize import quantize_int8
     from perception.models.predictor import TorchPredictor
     from perception.preprocess import prepare_batch
     from perception.runtime import OnnxPredictor
@@ -135,17 +128,18 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     model, summary, fp32_path = _model_and_onnx(config, out_dir)
     model_name = f"perception-{model.config.scale}" if not str(config.model).endswith((".pt", ".pth")) else Path(config.model).stem
     providers = started_providers(fp32_path, config.providers, threads)
-    frames, frames_source = benchmark_frames(config.frames or DEFAULT_FRAMES, max(config.batches))
+    frames, frames_source = benchmark_frames(config.frames, max(config.batches))
 
     variants = {"fp32": fp32_path}
+    calibration = None
     if config.int8:
-        _log(config, f"INT8 calibration on {min(config.calibration_images, len(frames))} images from {frames_source}")
-        calib_frames, _ = benchmark_frames(config.frames or DEFAULT_FRAMES, config.calibration_images)
-        calibration = _calibration_inputs(calib_frames, model.config)
-        variants["int8"] = _precision.quantize_int8(fp32_path, out_dir / "model_int8.onnx", calibration)
-    gpu = [p for p in providers if p in GPU_PROVIDERS]
-    if gpu:
-        variants["fp16"] = _precision.convert_fp16(fp32_path, out_dir / "model_fp16.onnx")
+        folder, described = calibration_folder(config.frames, config.calibration_images, out_dir)
+        int8 = quantize_int8(fp32_path, out_dir / "model_int8.onnx", folder, count=config.calibration_images)
+        variants["int8"] = Path(int8["path"])
+        calibration = {"images": int8["calibration_images"], "source": described, "format": "QDQ, MinMax, per-channel"}
+        _log(config, f"INT8: calibrated on {int8['calibration_images']} images from {described}")
+    if any(p in GPU_PROVIDERS for p in providers):
+        variants["fp16"] = convert_to_fp16(fp32_path, out_dir / "model_fp16.onnx")
     else:
         skipped.append({"what": "onnxruntime fp16", "why": "no GPU provider started (FP16 is measured on GPU providers only)"})
 
@@ -207,6 +201,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
             "params": summary["total"]["params"],
             "gflops_per_image": summary["total"]["gflops"],
             "parts": summary["parts"],
+            "int8_calibration": calibration,
         },
         "baseline": {
             "name": baseline.BASELINE_NAME,

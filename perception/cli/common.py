@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 
+class CLIError(RuntimeError):
+    """A user-facing failure: printed as one line by `perception`, exit code 2."""
+
+
 def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", default=None, help="write a machine-readable summary of what was measured")
 

@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from perception import __version__
+from perception.cli.common import CLIError
 
 # Subcommand name -> module in perception.cli. Each module defines
 # `add_parser(subparsers) -> argparse.ArgumentParser` and `run(args) -> int`.
@@ -21,10 +22,6 @@ SUBCOMMANDS = {
     "bench": "bench",
     "demo": "demo",
 }
-
-
-class CLIError(RuntimeError):
-    """A user-facing failure: printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -89,9 +89,8 @@ class BDD100KSource(SourceAdapter):
         if rec.det is not None:
             src = str(self._paths()["det"])
             labels = bdd_labels.frame_labels(rec.det, src)
-            sample.boxes, sample.classes, sample.ignore_boxes = bdd_labels.parse_boxes(self, labels, w, h, src, rec.name)
+            sample.boxes, sample.classes, sample.visibility, sample.ignore_boxes = bdd_labels.parse_boxes(self, labels, w, h, src, rec.name)
             sample.track_ids = np.full(len(sample.boxes), -1, np.int64)
-            sample.visibility = np.ones(len(sample.boxes), np.float32)
             labelled["objects"] = labelled["pedestrians"] = True
         if rec.lane is not None:
             src = str(self._paths()["lane_json"])

@@ -85,7 +85,7 @@ def _is_lane_or_area(category: str) -> bool:
 
 
 def parse_boxes(adapter: SourceAdapter, labels: list[dict], width: int, height: int, path: str, image: str):
-    """Detection labels -> (boxes (N,4), classes (N,), ignore_boxes (M,4)) in image pixels.
+    """Detection labels -> (boxes (N,4), classes (N,), visibility (N,), ignore_boxes (M,4)) in image pixels.
 
     box2d gives the box; a label with only poly2d (instance segmentation) uses the vertex bounds (an
     upper bound for Bezier segments). crowd=True and categories mapped to 'ignore' become ignore boxes.
@@ -118,13 +118,15 @@ def parse_boxes(adapter: SourceAdapter, labels: list[dict], width: int, height: 
         except LabelError as err:
             adapter.policy.report(err)
             continue
-        crowd = bool((label.get("attributes") or {}).get("crowd", False))
-        if target == IGNORE or crowd:
+        attributes = label.get("attributes") or {}
+        if target == IGNORE or bool(attributes.get("crowd", False)):
             ignores.append(box)
         else:
             boxes.append(box)
             classes.append(target)
-    return (np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int64),
+            vis = attributes.get("visibility", 1.0)
+            visibility.append(float(np.clip(vis, 0.0, 1.0)) if isinstance(vis, (int, float)) else 1.0)
+    return (np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int64), np.array(visibility, np.float32),
             np.array(ignores, np.float32).reshape(-1, 4))
 
 

@@ -65,9 +65,8 @@ class YOLOPSource(SourceAdapter):
         if rec.det is not None:
             frame = bdd_labels.load_image_json(rec.det)
             labels = bdd_labels.frame_labels(frame, str(rec.det))
-            sample.boxes, sample.classes, sample.ignore_boxes = bdd_labels.parse_boxes(self, labels, w, h, str(rec.det), rec.image_path.name)
+            sample.boxes, sample.classes, sample.visibility, sample.ignore_boxes = bdd_labels.parse_boxes(self, labels, w, h, str(rec.det), rec.image_path.name)
             sample.track_ids = np.full(len(sample.boxes), -1, np.int64)
-            sample.visibility = np.ones(len(sample.boxes), np.float32)
             labelled["objects"] = labelled["pedestrians"] = True
         if rec.drivable is not None:
             sample.drivable = np.where(read_mask(rec.drivable, (h, w)) > 0, 0, 2).astype(np.uint8)

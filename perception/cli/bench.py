@@ -1,0 +1,81 @@
+"""`perception bench`: latency, throughput and memory of the model vs torchvision's lraspp baseline."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from perception.cli.common import add_json_option, write_json
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "bench",
+        help="latency/throughput/memory: PyTorch, ONNX Runtime fp32/INT8/FP16, video tool, vs lraspp baseline",
+        description="Measure parameters, GFLOPs, model-only and end-to-end latency (p50/p90 ms of repeated runs "
+        "after warm-up), throughput and peak memory for PyTorch eager, ONNX Runtime fp32, INT8 (QDQ, static "
+        "calibration, --int8) and FP16 (GPU providers only) on every provider that starts; the video tool's FPS "
+        "on a clip; and the same for torchvision's untrained lraspp_mobilenet_v3_large at the same input and "
+        "threads, with every figure as a ratio to it. Writes DIR/benchmarks.md (also printed).",
+    )
+    parser.add_argument("--model", default="s", help="scale n|s|m, a model YAML, or a .pt checkpoint (default s)")
+    parser.add_argument("--onnx", default=None, metavar="FILE", help="time this exported fp32 model instead of exporting --model")
+    parser.add_argument("--imgsz", nargs=2, type=int, default=[384, 640], metavar=("H", "W"), help="input size (default 384 640)")
+    parser.add_argument("--batch", nargs="+", type=int, default=[1, 4], metavar="B", help="batch sizes (default 1 4)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime (default: all cores)")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per figure (default 20)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs per figure (default 5)")
+    parser.add_argument("--int8", action="store_true", help="also measure INT8 (QDQ static quantization, calibrated)")
+    parser.add_argument("--calib-images", type=int, default=8, metavar="N", help="INT8 calibration images (default 8)")
+    parser.add_argument(
+        "--providers", nargs="+", default=["cuda", "cpu"], metavar="P",
+        help="ONNX Runtime providers to try: tensorrt cuda cpu (default cuda cpu; one counts only if a session starts on it)",
+    )
+    parser.add_argument(
+        "--video", default=None, metavar="FILE",
+        help="clip for the video tool's FPS (default ../shared/data/video/solidWhiteRight.mp4, else a generated clip)",
+    )
+    parser.add_argument("--video-frames", type=int, default=None, metavar="N", help="stop the video run after N frames")
+    parser.add_argument("--no-video", action="store_true", help="skip the video tool measurement")
+    parser.add_argument("--frames", default=None, metavar="DIR", help="real frames for end-to-end timing and calibration "
+                        "(default ../shared/data/bdd100k_frames, else generated)")
+    parser.add_argument("--out", default="runs/bench", metavar="DIR", help="output folder (default runs/bench)")
+    add_json_option(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from perception.bench.report import render_markdown, write_markdown
+    from perception.bench.suite import BenchConfig, run_benchmark
+
+    if args.calib_images < 1:
+        raise ValueError(f"--calib-images {args.calib_images}: must be >= 1")
+    if args.video_frames is not None and args.video_frames < 1:
+        raise ValueError(f"--video-frames {args.video_frames}: must be >= 1")
+    command = "perception " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None
+    config = BenchConfig(
+        model=args.model,
+        onnx=args.onnx,
+        imgsz=tuple(args.imgsz),
+        batches=tuple(args.batch),
+        threads=args.threads,
+        runs=args.runs,
+        warmup=args.warmup,
+        int8=args.int8,
+        calibration_images=args.calib_images,
+        providers=tuple(args.providers),
+        video=args.video,
+        no_video=args.no_video,
+        video_frames=args.video_frames,
+        frames=args.frames,
+        out_dir=args.out,
+    )
+    result = run_benchmark(config)
+    result["command"] = command
+    markdown = render_markdown(result, command)
+    result["markdown"] = str(write_markdown(markdown, Path(args.out) / "benchmarks.md"))
+    print(markdown)
+    write_json(args.json, result)
+    return 0

@@ -1,0 +1,97 @@
+"""`perception demo`: the whole job on the synthetic world, each step through its own subcommand.
+
+generate data -> train briefly -> evaluate -> export fp32 + INT8 -> run the video tool, then print where
+every output is. Each step writes its own --json summary; the demo collects them in summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from perception.cli.common import CLIError, add_json_option, write_json
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the whole job end to end on the synthetic world",
+        description="Generate synthetic data, train briefly, evaluate, export (fp32 + INT8) and run the video tool; "
+        "about 15 minutes on 2 CPU cores with the defaults.",
+    )
+    parser.add_argument("--out", default="runs/demo", help="folder for every output (default runs/demo)")
+    parser.add_argument("--num", type=int, default=1000, help="synthetic images to generate (default 1000)")
+    parser.add_argument("--video-seconds", type=float, default=10, help="length of the synthetic clip (default 10)")
+    parser.add_argument("--model", default="n", help="model scale or YAML for the brief training (default n)")
+    parser.add_argument("--imgsz", nargs=2, type=int, default=[256, 448], metavar=("H", "W"), help="training size")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    add_json_option(parser)
+    return parser
+
+
+def _step(name: str, argv: list[str], log: dict) -> dict:
+    from perception.cli.main import main
+
+    print(f"\n== {name}: perception {' '.join(argv)}", flush=True)
+    start = time.perf_counter()
+    code = main(argv)
+    seconds = time.perf_counter() - start
+    log[name] = {"command": "perception " + " ".join(argv), "exit_code": code, "seconds": round(seconds, 1)}
+    if code != 0:
+        raise CLIError(f"demo step '{name}' failed with exit code {code}; see its output above")
+    if "--json" in argv:
+        path = Path(argv[argv.index("--json") + 1])
+        log[name]["summary"] = json.loads(path.read_text())
+    return log[name]
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    data, train, evaluation, export, video = (out / n for n in ("data", "train", "eval", "export", "video"))
+    log: dict = {}
+    started = time.perf_counter()
+    imgsz = [str(v) for v in args.imgsz]
+    device = ["--device", args.device] if args.device else []
+    _step("synth", ["synth", "--out", str(data), "--num", str(args.num), "--seed", "0", "--video", str(args.video_seconds),
+                    "--json", str(out / "synth.json")], log)
+    _step("train", ["train", "--data", str(data), "--model", args.model, "--epochs", str(args.epochs), "--batch",
+                    str(args.batch), "--imgsz", *imgsz, "--out", str(train), *device, "--json", str(out / "train.json")], log)
+    weights = train / "best.pt"
+    _step("eval", ["eval", "--weights", str(weights), "--data", str(data), "--split", "val", "--out", str(evaluation),
+                   *device, "--json", str(out / "eval.json")], log)
+    onnx_fp32 = export / "model.onnx"
+    onnx_int8 = export / "model_int8.onnx"
+    _step("export", ["export", "--weights", str(weights), "--out", str(onnx_fp32), "--imgsz", *imgsz,
+                     "--json", str(out / "export.json")], log)
+    _step("export_int8", ["export", "--weights", str(weights), "--out", str(onnx_int8), "--imgsz", *imgsz, "--int8",
+                          "--calib", str(data / "images" / "100k" / "val"), "--json", str(out / "export_int8.json")], log)
+    _step("infer", ["infer", str(data / "video" / "synth.mp4"), "--model", str(onnx_fp32), "--out", str(video),
+                    "--json", str(out / "infer.json")], log)
+    total = time.perf_counter() - started
+
+    outputs = {
+        "synthetic dataset": data,
+        "synthetic clip": data / "video" / "synth.mp4",
+        "checkpoint (best)": weights,
+        "training log": train,
+        "evaluation report": evaluation / "report.md",
+        "ONNX fp32": onnx_fp32,
+        "ONNX INT8": onnx_int8,
+        "annotated video": video / "annotated.mp4",
+        "predictions": video / "predictions.jsonl",
+        "video summary": video / "summary.json",
+    }
+    print(f"\n== demo finished in {total / 60:.1f} min; outputs:")
+    for label, path in outputs.items():
+        print(f"  {label:<20} {path}{'' if path.exists() else '  (missing!)'}")
+    summary = {"seconds": round(total, 1), "steps": log, "outputs": {k: str(v) for k, v in outputs.items()}}
+    write_json(out / "summary.json", summary)
+    write_json(args.json, summary)
+    missing = [label for label, path in outputs.items() if not path.exists()]
+    if missing:
+        raise CLIError(f"demo finished but these outputs are missing: {', '.join(missing)}")
+    return 0
