@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 
 from perception.cli.common import add_json_option, write_json
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--calib-images {args.calib_images}: must be >= 1")
     if args.video_frames is not None and args.video_frames < 1:
         raise ValueError(f"--video-frames {args.video_frames}: must be >= 1")
-    command = "perception " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None
+    command = command_line(args)
     config = BenchConfig(
         model=args.model,
         onnx=args.onnx,
@@ -79,3 +78,21 @@ def run(args: argparse.Namespace) -> int:
     print(markdown)
     write_json(args.json, result)
     return 0
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The equivalent `perception bench ...` command, recorded with the figures so they can be reproduced."""
+    parts = ["perception", "bench", "--model", args.model, "--imgsz", *map(str, args.imgsz), "--batch", *map(str, args.batch)]
+    parts += ["--runs", str(args.runs), "--warmup", str(args.warmup)]
+    for flag, value in (("--onnx", args.onnx), ("--threads", args.threads), ("--video", args.video),
+                        ("--video-frames", args.video_frames), ("--frames", args.frames)):
+        if value is not None:
+            parts += [flag, str(value)]
+    if args.int8:
+        parts += ["--int8", "--calib-images", str(args.calib_images)]
+    if list(args.providers) != ["cuda", "cpu"]:
+        parts += ["--providers", *args.providers]
+    if args.no_video:
+        parts.append("--no-video")
+    parts += ["--out", args.out] + (["--json", args.json] if args.json else [])
+    return " ".join(shlex.quote(p) for p in parts)

@@ -70,3 +70,23 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(f"summary: {args.json}")
     return 0
+
+
+def _main_alone(argv: list[str]) -> int:
+    """`python -m perception.cli.export ARGS` = `perception export ARGS`, without importing the other subcommands."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="perception")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["export", *argv])
+    try:
+        return run(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"perception export: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main_alone(sys.argv[1:]))

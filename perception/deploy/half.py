@@ -41,8 +41,25 @@ def convert_to_fp16(src: str | Path, dst: str | Path) -> Path:
         warnings.simplefilter("ignore")
         half = _converter().convert_float_to_float16(model, keep_io_types=True)
     _set_precision(half, "fp16")
+    _sort_topologically(half.graph)
     onnx.checker.check_model(half)
     return save_onnx_atomically(half, dst)
+
+
+def _sort_topologically(graph: onnx.GraphProto) -> None:
+    """The converter appends its input Casts at the end of the node list; ONNX requires producers first."""
+    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(name in available for name in n.input)]
+        if not ready:
+            raise ValueError("fp16 conversion produced a graph with a cycle or a missing input")
+        for node in ready:
+            available.update(node.output)
+        ordered += ready
+        pending = [n for n in pending if not any(n is r for r in ready)]
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def _set_precision(model: onnx.ModelProto, precision: str) -> None:

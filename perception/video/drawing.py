@@ -28,6 +28,11 @@ LANE_COLORS_BGR = (
 UNSLOTTED_LANE_BGR = (255, 255, 255)
 
 
+_DRIVABLE_LUT = np.zeros((256, 1, 3), np.uint8)
+for _cls, _color in DRIVABLE_COLORS_BGR.items():
+    _DRIVABLE_LUT[_cls, 0] = _color
+
+
 def lane_color(slot: int) -> tuple[int, int, int]:
     return UNSLOTTED_LANE_BGR if slot < 1 else LANE_COLORS_BGR[(slot - 1) % len(LANE_COLORS_BGR)]
 
@@ -52,11 +57,10 @@ def draw_frame(image_rgb: np.ndarray, result: FrameResult, fps: float | None = N
 
 
 def _draw_drivable(canvas: np.ndarray, drivable: np.ndarray) -> None:
-    overlay = canvas.copy()
-    for cls, color in DRIVABLE_COLORS_BGR.items():
-        overlay[drivable == cls] = color
-    region = drivable <= 1
-    canvas[region] = cv2.addWeighted(canvas, 1 - DRIVABLE_ALPHA, overlay, DRIVABLE_ALPHA, 0)[region]
+    # OpenCV LUT/blend/masked copy: numpy boolean indexing on a full HD frame costs ~10x more per frame.
+    overlay = cv2.LUT(cv2.merge([drivable, drivable, drivable]), _DRIVABLE_LUT)
+    blended = cv2.addWeighted(canvas, 1 - DRIVABLE_ALPHA, overlay, DRIVABLE_ALPHA, 0)
+    cv2.copyTo(blended, cv2.compare(drivable, 1, cv2.CMP_LE), canvas)
 
 
 def _draw_boxes(canvas: np.ndarray, dets: Detections, thickness: int) -> None:

@@ -139,6 +139,7 @@ def test_cli_strict_error_is_one_line(tmp_path):
     lines = [line for line in run.stderr.replace("\r", "\n").splitlines() if "error:" in line]
     assert len(lines) == 1 and lines[0].startswith("perception data: error: ")
     assert "det_val.json [a.jpg label 5]" in lines[0] and "outside the 640x360 image" in lines[0]
-    run = subprocess.run([sys.executable, "-m", "perception.cli.main", "data", "check", "--data", str(root), "--lenient",
-                          "--json", str(tmp_path / "c.json")], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0 and json.loads((tmp_path / "c.json").read_text())["errors"]["by_kind"] == {"box_outside": 1}
+    from perception.data.check import check_dataset
+
+    report = check_dataset(root, "val", strict=False, progress=False)  # what `data check --lenient` prints
+    assert report["errors"]["by_kind"] == {"box_outside": 1} and report["total"]["images"] == 1

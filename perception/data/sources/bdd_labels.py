@@ -90,7 +90,7 @@ def parse_boxes(adapter: SourceAdapter, labels: list[dict], width: int, height: 
     box2d gives the box; a label with only poly2d (instance segmentation) uses the vertex bounds (an
     upper bound for Bezier segments). crowd=True and categories mapped to 'ignore' become ignore boxes.
     """
-    boxes, classes, ignores = [], [], []
+    boxes, classes, visibility, ignores = [], [], [], []
     for label in labels:
         item = f"{image} label {label.get('id', '?')}"
         try:

@@ -28,7 +28,7 @@ def near_depth(scene: Scene) -> float:
     return 0.9 * scene.camera.near_z
 
 
-def strip(scene: Scene, d0: float, d1: float, z0: float, z1: float, count: int = 24) -> np.ndarray:
+def strip(scene: Scene, d0: float, d1: float, z0: float, z1: float, count: int = 48) -> np.ndarray:
     """Image polygon (2N, 2) of the ground band between lateral offsets d0 < d1 and depths z0 < z1."""
     z = depth_samples(z0, z1, count)
     xl, xr = scene.shape.lateral(z, d0), scene.shape.lateral(z, d1)
@@ -37,7 +37,7 @@ def strip(scene: Scene, d0: float, d1: float, z0: float, z1: float, count: int =
     return np.concatenate([np.stack([ul, vl], 1), np.stack([ur, vr], 1)[::-1]])
 
 
-def centre_line(scene: Scene, d: float, z0: float, z1: float, count: int = 32) -> np.ndarray:
+def centre_line(scene: Scene, d: float, z0: float, z1: float, count: int = 48) -> np.ndarray:
     """Projected (N, 2) points of the ground line at offset d from depth z0 to z1 (bottom to top)."""
     z = depth_samples(z0, z1, count)
     u, v = scene.camera.project(scene.shape.lateral(z, d), 0.0, z)
@@ -89,7 +89,7 @@ def _clip_segment(a, b, width, height):
 
 def draw_ground(canvas: Canvas, scene: Scene, shade, shadows: list[Poly]) -> None:
     """Paint terrain, pavements, road, shadows, markings and the crosswalk (no instance ids)."""
-    cam, pal = scene.camera, scene.palette
+    pal = scene.palette
     z0 = near_depth(scene)
     left, right = scene.curb_offsets
     pw = scene.pavement_width
@@ -117,7 +117,9 @@ def marking_prims(scene: Scene, shade) -> list[Poly]:
         offsets = [line.offset - 0.1 - line.width / 2, line.offset + 0.1 + line.width / 2] if line.double else [line.offset]
         for d in offsets:
             for a, b in _pieces(scene, line.style, z0, z1):
-                prims.append(Poly(strip(scene, d - line.width / 2, d + line.width / 2, a, b, 6), color))
+                # Enough vertices that chords stay on the curve: the labels sample it just as densely.
+                count = 48 if line.style == "solid" else 4
+                prims.append(Poly(strip(scene, d - line.width / 2, d + line.width / 2, a, b, count), color))
     if scene.crosswalk is not None:
         a, b = scene.crosswalk
         left, right = scene.curb_offsets

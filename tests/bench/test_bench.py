@@ -1,0 +1,99 @@
+"""`perception bench` end to end on a tiny setup: the JSON schema, positive latencies, ratios that agree with
+the latencies they come from, and the Markdown report. Speed itself is never asserted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from perception.cli.main import main
+
+LATENCY_KEYS = ("p50_ms", "p90_ms", "mean_ms", "min_ms", "throughput_img_s")
+
+
+@pytest.fixture(scope="session")
+def bench_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    argv = [
+        "bench", "--model", "n", "--imgsz", "128", "256", "--batch", "1", "--runs", "2", "--warmup", "1",
+        "--threads", "2", "--int8", "--calib-images", "2", "--video-frames", "4", "--out", str(out),
+        "--json", str(out / "bench.json"),
+    ]
+    assert main(argv) == 0
+    return out, json.loads((out / "bench.json").read_text())
+
+
+def test_json_schema_and_machine_info(bench_run):
+    _, result = bench_run
+    for key in ("config", "machine", "model", "baseline", "rows", "video", "baseline_ratio", "baseline_ratio_detail",
+                "int8_speedup", "targets", "skipped", "command", "markdown"):
+        assert key in result, key
+    machine = result["machine"]
+    for key in ("cpu", "cores", "threads", "onnxruntime", "torch", "providers", "date"):
+        assert machine[key], key
+    assert machine["threads"] == 2
+    assert "CPUExecutionProvider" in machine["providers"]
+    assert result["baseline"]["name"] == "lraspp_mobilenet_v3_large"
+    assert result["model"]["params"] > 0 and result["model"]["gflops_per_image"] > 0
+    assert result["baseline"]["params"] > 0 and result["baseline"]["gflops_per_image"] > 0
+
+
+def test_every_runtime_is_measured_with_positive_latencies(bench_run):
+    _, result = bench_run
+    ids = {(r["model"], r["runtime"], r["precision"], r["provider"]) for r in result["rows"]}
+    for model in ("perception-n", "lraspp_mobilenet_v3_large"):
+        assert (model, "torch", "fp32", "cpu") in ids
+        assert (model, "onnxruntime", "fp32", "CPUExecutionProvider") in ids
+    assert ("perception-n", "onnxruntime", "int8", "CPUExecutionProvider") in ids
+    for row in result["rows"]:
+        assert row["imgsz"] == [128, 256] and row["batch"] == 1
+        for scope in ("model_only", "end_to_end"):
+            figures = row[scope]
+            assert all(figures[k] > 0 for k in LATENCY_KEYS), (row["id"], scope, figures)
+            assert figures["min_ms"] <= figures["p50_ms"] <= figures["p90_ms"]
+            assert figures["runs"] == 2 and figures["warmup"] == 1
+            assert figures["throughput_img_s"] == pytest.approx(1000.0 / figures["p50_ms"], rel=1e-3)
+        assert row["peak_rss_mb"] > 0
+
+
+def test_ratios_agree_with_latencies(bench_run):
+    _, result = bench_run
+    rows = {(r["model"], r["runtime"], r["precision"], r["provider"]): r for r in result["rows"]}
+    ours = rows[("perception-n", "onnxruntime", "fp32", "CPUExecutionProvider")]
+    base = rows[("lraspp_mobilenet_v3_large", "onnxruntime", "fp32", "CPUExecutionProvider")]
+    expected = ours["model_only"]["p50_ms"] / base["model_only"]["p50_ms"]
+    assert result["baseline_ratio"] == pytest.approx(expected, rel=1e-6)
+    for row in result["rows"]:
+        vs = row["vs_baseline"]
+        ref = base if row["runtime"] == "onnxruntime" else rows[("lraspp_mobilenet_v3_large", "torch", "fp32", "cpu")]
+        assert vs["baseline_id"] == ref["id"]
+        assert vs["model_only_p50"] == pytest.approx(row["model_only"]["p50_ms"] / ref["model_only"]["p50_ms"], rel=1e-6)
+        assert vs["end_to_end_p50"] == pytest.approx(row["end_to_end"]["p50_ms"] / ref["end_to_end"]["p50_ms"], rel=1e-6)
+        assert vs["params"] == pytest.approx(row["params"] / ref["params"])
+    (speedup,) = result["int8_speedup"]
+    int8 = rows[("perception-n", "onnxruntime", "int8", "CPUExecutionProvider")]
+    assert speedup["speedup"] == pytest.approx(ours["model_only"]["p50_ms"] / int8["model_only"]["p50_ms"], rel=1e-6)
+
+
+def test_video_tool_fps_and_targets(bench_run):
+    _, result = bench_run
+    (video,) = result["video"]
+    assert video["frames"] == 4 and video["fps"] > 0 and video["batch"] == 1
+    assert video["ratio"] == pytest.approx(video["fps"] / video["model_only_fps"], rel=1e-6)
+    targets = {t["name"].split(" (")[0]: t for t in result["targets"]}
+    assert targets["baseline_ratio"]["value"] == result["baseline_ratio"]
+    assert targets["baseline_ratio"]["pass"] == (result["baseline_ratio"] <= 2.3)
+    for t in result["targets"]:
+        assert t["pass"] in (True, False), t  # everything was measured in this run (no GPU: FP16 is skipped)
+    assert any("fp16" in s["what"] for s in result["skipped"]) or "CUDAExecutionProvider" in result["machine"]["providers"]
+
+
+def test_markdown_report_is_written(bench_run):
+    out, result = bench_run
+    text = (out / "benchmarks.md").read_text()
+    assert result["markdown"] == str(out / "benchmarks.md")
+    assert "| perception-n | onnxruntime | int8 | cpu | 1 |" in text
+    assert "lraspp_mobilenet_v3_large" in text and "end-to-end" in text
+    assert result["command"].startswith("perception bench --model n --imgsz 128 256")
+    assert text.count("**pass**") + text.count("**miss**") == len(result["targets"])
