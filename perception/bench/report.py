@@ -40,7 +40,8 @@ def render_markdown(result: dict[str, Any], command: str | None = None) -> str:
         f"- date: {machine['date']}",
         f"- machine: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} threads"
         + (f", GPU {machine['cuda_device']}" if machine.get("cuda_device") else ", no GPU"),
-        f"- load average at start (1/5/15 min): {machine.get('load_average_at_start')}",
+        f"- load average (1/5/15 min) at start {machine.get('load_average_at_start')}, at end "
+        f"{machine.get('load_average_at_end')}",
         f"- torch {machine['torch']} ({machine['torch_device']}), onnxruntime {machine['onnxruntime']}, "
         f"providers that started: {', '.join(machine['providers'])}",
         f"- input {cfg['imgsz'][0]}x{cfg['imgsz'][1]} (HxW), batches {list(cfg['batches'])}, "
@@ -81,13 +82,14 @@ def render_markdown(result: dict[str, Any], command: str | None = None) -> str:
             "`perception infer`'s concurrent pipeline (decode, preprocess, inference, postprocess, tracking, drawing, "
             "mp4 encode), ONNX Runtime fp32, against the model-only throughput at the same batch and provider.",
             "",
-            "| video | provider | batch | frames | video FPS | model-only img/s | ratio |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+            "| video | provider | batch | frames | video FPS | model-only img/s | ratio | peak RSS MB |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for v in result["video"]:
             lines.append(
                 f"| {Path(v['video']).name} | {PROVIDER_SHORT.get(v['provider'], v['provider'])} | {v['batch']} | "
-                f"{v['frames']} | {v['fps']:.1f} | {_fmt(v['model_only_fps'], 1)} | {_fmt(v['ratio'])} |"
+                f"{v['frames']} | {v['fps']:.1f} | {_fmt(v['model_only_fps'], 1)} | {_fmt(v['ratio'])} | "
+                f"{_fmt(v.get('peak_rss_mb'), 0)} |"
             )
         lines.append("")
     lines += ["## Targets", "", "| target | value | goal | result |", "| --- | ---: | ---: | --- |"]

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from perception.bench import ratios
 from perception.bench.images import benchmark_frames, calibration_folder, write_clip
-from perception.bench.machine import machine_info
+from perception.bench.machine import load_average, machine_info
 from perception.bench.measure import PROVIDER_SHORT, measure_row
 
 SHARED_DATA = Path(os.environ.get("PERCEPTION_SHARED", Path(__file__).resolve().parents[2].parent / "shared")) / "data"
@@ -108,12 +109,9 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     from tqdm import tqdm
 
     from perception.bench import baseline
+    from perception.bench.memory import peak_rss_mb
     from perception.deploy.half import convert_to_fp16
     from perception.deploy.quantize import quantize_int8
-    from perception.models.predictor import TorchPredictor
-    from perception.preprocess import prepare_batch
-    from perception.runtime import OnnxPredictor
-    from perception.runtime.session import create_session
 
     config.validate()
     out_dir = Path(config.out_dir)
@@ -122,6 +120,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     torch.set_num_threads(threads)
     imgsz = tuple(config.imgsz)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    machine = machine_info(threads, []) | {"torch_device": device}  # before the run: the load it started under
     skipped: list[dict[str, str]] = []
 
     _log(config, f"building {config.model} at {imgsz[0]}x{imgsz[1]} and exporting ONNX")
@@ -148,32 +147,11 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     base_summary = baseline.baseline_summary(base_model, imgsz)
     base_onnx = baseline.export_baseline_onnx(base_model, out_dir / f"{baseline.BASELINE_NAME}.onnx", imgsz)
 
-    plan = []  # (setup, row kwargs) per measurement
-    for batch in config.batches:
-        images = frames[:batch]
-        batch_input, _ = prepare_batch(images, imgsz, model.config.mean, model.config.std)
-        common = {"batch_input": batch_input, "images": images, "runs": config.runs, "warmup": config.warmup}
-        ours = common | {"model": model_name, "params": summary["total"]["params"], "gflops": summary["total"]["gflops"]}
-        base = common | {"model": baseline.BASELINE_NAME, "params": base_summary["params"], "gflops": base_summary["gflops"]}
-        eager_provider = "cuda" if device == "cuda" else "cpu"
-        plan.append((lambda: TorchPredictor(model, device=device, imgsz=imgsz), ours | _eager(eager_provider)))
-        plan.append((lambda: baseline.torch_baseline_runner(base_model, imgsz, device), base | _eager(eager_provider)))
-        for provider in providers:
-            for precision, path in variants.items():
-                if precision == "fp16" and provider not in GPU_PROVIDERS:
-                    continue
-                if precision == "int8" and provider == "CUDAExecutionProvider":
-                    continue  # the CUDA provider has no int8 convolutions: QDQ there would time a dequantized fp32 graph
-                plan.append((_ort_setup(OnnxPredictor, path, provider, threads, imgsz), ours | _ort(precision, provider)))
-            plan.append(
-                (
-                    _baseline_ort_setup(create_session, baseline, base_onnx, provider, threads, imgsz),
-                    base | _ort("fp32", provider),
-                )
-            )
+    plan = _plan(config, model, model_name, summary, variants, base_model, base_summary, base_onnx, providers, frames, threads, device)
     if config.int8 and "CUDAExecutionProvider" in providers:
         skipped.append({"what": "onnxruntime int8 on CUDAExecutionProvider", "why": "no int8 kernels on the CUDA provider"})
 
+    setup_peak_mb = peak_rss_mb()  # export, quantization and baseline build, before rows reset the mark
     rows = []
     for setup, kwargs in tqdm(plan, desc="bench", unit="row", disable=not config.verbose):
         rows.append(measure_row(setup, **kwargs))
@@ -181,7 +159,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     base_rows = [r for r in rows if r["model"] == baseline.BASELINE_NAME]
     ratios.add_baseline_ratios(rows, base_rows)
 
-    video = [] if config.no_video else _video_rows(config, fp32_path, providers[0], threads, model_rows, out_dir, skipped)
+    video = [] if config.no_video else _video_rows(config, fp32_path, providers[0], threads, model_rows, out_dir)
     reference_batch = 1 if 1 in config.batches else min(config.batches)
     ratio_provider = "CPUExecutionProvider" if "CPUExecutionProvider" in providers else providers[0]
     headline = ratios.baseline_ratio(model_rows, base_rows, ratio_provider, reference_batch)
@@ -189,11 +167,11 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     if not config.int8:
         skipped.append({"what": "onnxruntime int8", "why": "not requested (--int8)"})
 
-    from perception.bench.memory import peak_rss_mb
-
+    machine["providers"] = providers
+    machine["load_average_at_end"] = load_average()
     return {
         "config": {k: v for k, v in asdict(config).items() if k not in ("verbose", "extra")} | config.extra,
-        "machine": machine_info(threads, providers) | {"torch_device": device},
+        "machine": machine,
         "frames_source": frames_source,
         "model": {
             "name": model_name,
@@ -217,7 +195,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         "int8_speedup": speedups,
         "targets": ratios.targets(headline, speedups, video),
         "skipped": skipped,
-        "peak_rss_mb_process": round(peak_rss_mb(), 1),
+        "peak_rss_mb_process": round(max([setup_peak_mb, peak_rss_mb()] + [r["peak_rss_mb"] for r in rows + video]), 1),
     }
 
 
@@ -229,17 +207,42 @@ def _ort(precision: str, provider: str) -> dict:
     return {"runtime": "onnxruntime", "precision": precision, "provider": provider, "uses_cuda": provider in GPU_PROVIDERS}
 
 
-def _ort_setup(predictor_cls, path, provider, threads, imgsz):
-    return lambda: predictor_cls(path, providers=provider, threads=threads, verbose=False)
+def _plan(config, model, model_name, summary, variants, base_model, base_summary, base_onnx, providers, frames, threads, device):
+    """[(setup, measure_row kwargs)]: per batch, eager model + baseline, then per provider every ONNX precision
+    of the model and the baseline's fp32. Setups are callables so each runner is built inside its own row."""
+    from perception.bench import baseline
+    from perception.models.predictor import TorchPredictor
+    from perception.preprocess import prepare_batch
+    from perception.runtime import OnnxPredictor
+    from perception.runtime.session import create_session
+
+    imgsz = tuple(config.imgsz)
+    plan = []
+    for batch in config.batches:
+        images = frames[:batch]
+        batch_input, _ = prepare_batch(images, imgsz, model.config.mean, model.config.std)
+        common = {"batch_input": batch_input, "images": images, "runs": config.runs, "warmup": config.warmup}
+        ours = common | {"model": model_name, "params": summary["total"]["params"], "gflops": summary["total"]["gflops"]}
+        base = common | {"model": baseline.BASELINE_NAME, "params": base_summary["params"], "gflops": base_summary["gflops"]}
+        plan.append((lambda: TorchPredictor(model, device=device, imgsz=imgsz), ours | _eager(device)))
+        plan.append((lambda: baseline.torch_baseline_runner(base_model, imgsz, device), base | _eager(device)))
+        for provider in providers:
+            for precision, path in variants.items():
+                if precision == "fp16" and provider not in GPU_PROVIDERS:
+                    continue
+                if precision == "int8" and provider == "CUDAExecutionProvider":
+                    continue  # no int8 convolutions there: QDQ would time a dequantized fp32 graph
+                setup = partial(OnnxPredictor, path, providers=provider, threads=threads, verbose=False)
+                plan.append((setup, ours | _ort(precision, provider)))
+            session = partial(create_session, base_onnx, [provider], threads, verbose=False)
+            plan.append((lambda session=session: baseline.onnx_baseline_runner(session(), imgsz), base | _ort("fp32", provider)))
+    return plan
 
 
-def _baseline_ort_setup(create_session, baseline_module, path, provider, threads, imgsz):
-    return lambda: baseline_module.onnx_baseline_runner(create_session(path, [provider], threads, verbose=False), imgsz)
-
-
-def _video_rows(config, fp32_path, provider, threads, model_rows, out_dir, skipped) -> list[dict]:
+def _video_rows(config, fp32_path, provider, threads, model_rows, out_dir) -> list[dict]:
     from tqdm import tqdm
 
+    from perception.bench.memory import peak_rss_mb, reset_peak_rss
     from perception.bench.video_fps import video_fps
 
     clip = config.video
@@ -247,10 +250,12 @@ def _video_rows(config, fp32_path, provider, threads, model_rows, out_dir, skipp
         clip = DEFAULT_VIDEO if DEFAULT_VIDEO.is_file() else write_clip(out_dir / "generated_clip.mp4")
     out = []
     for batch in tqdm(config.batches, desc="video", unit="run", disable=not config.verbose):
+        reset_peak_rss()
         result = video_fps(fp32_path, clip, out_dir / f"video_b{batch}", batch, provider, threads, config.video_frames)
         reference = ratios.find_row(model_rows, "onnxruntime", "fp32", provider, batch)
         result["model_only_fps"] = reference["model_only"]["throughput_img_s"] if reference else None
         result["ratio"] = result["fps"] / result["model_only_fps"] if reference else None
+        result["peak_rss_mb"] = round(peak_rss_mb(), 1)
         out.append(result)
     short = PROVIDER_SHORT.get(provider, provider)
     _log(config, f"video tool measured on {clip} with onnxruntime fp32 ({short})")

@@ -9,8 +9,7 @@ from typing import Any
 from tqdm import tqdm
 
 from perception.classes import BDD100K_CLASSES
-from perception.data.dataset import build_sources
-from perception.data.dataset_config import DatasetConfig, resolve_data_arg
+from perception.data.dataset_config import DatasetConfig, build_sources, resolve_data_arg
 from perception.data.errors import ErrorPolicy, LabelError
 from perception.structures import TASKS
 

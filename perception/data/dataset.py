@@ -16,29 +16,14 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from perception.config import ModelConfig
-from perception.data.dataset_config import DatasetConfig, resolve_data_arg
+from perception.data.dataset_config import DatasetConfig, build_sources, resolve_data_arg
 from perception.data.errors import ErrorPolicy, LabelError
-from perception.data.sources import SourceAdapter, get_source_type
+from perception.data.sources import SourceAdapter
 from perception.data.targets import default_lane_thickness, drivable_target, lane_target
 from perception.data.transforms import AugmentConfig, Augmented, EvalTransform, TrainTransform
 from perception.structures import TASKS, Sample
 
 LOG = logging.getLogger("perception.data")
-
-
-def build_sources(config: DatasetConfig, split: str, policy: ErrorPolicy) -> list[SourceAdapter]:
-    """One adapter per source that defines `split`; FileNotFoundError if none does."""
-    sources = []
-    for i, src in enumerate(config.sources):
-        if split not in src.splits:
-            continue
-        cls = get_source_type(src.type)
-        root = src.root if src.root.is_absolute() else Path.cwd() / src.root
-        sources.append(cls(root, split, src.splits[split], tasks=src.tasks, class_map=src.classes, policy=policy,
-                           name=src.name or f"{src.type}:{src.root}"))
-    if not sources:
-        raise FileNotFoundError(f"{config.path}: no source defines split '{split}' (splits: {sorted(config.split_names())})")
-    return sources
 
 
 class MultiTaskDataset(Dataset):

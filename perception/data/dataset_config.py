@@ -20,7 +20,8 @@ from typing import Any
 
 from perception.classes import class_index
 from perception.config import ConfigError
-from perception.data.sources import SOURCE_TYPES
+from perception.data.errors import ErrorPolicy
+from perception.data.sources import SOURCE_TYPES, SourceAdapter, get_source_type
 from perception.structures import TASKS
 
 SOURCE_KEYS = {"type", "root", "splits", "tasks", "classes", "weight", "name"}
@@ -137,3 +138,18 @@ def resolve_data_arg(data: str | Path | DatasetConfig) -> DatasetConfig:
     if path.suffix.lower() in (".yaml", ".yml") or path.is_file():
         return load_dataset_config(path)
     raise FileNotFoundError(f"{path}: --data must be a dataset YAML or a BDD100K-layout directory")
+
+
+def build_sources(config: DatasetConfig, split: str, policy: ErrorPolicy) -> list[SourceAdapter]:
+    """One adapter per source that defines `split`; FileNotFoundError if none does."""
+    sources = []
+    for i, src in enumerate(config.sources):
+        if split not in src.splits:
+            continue
+        cls = get_source_type(src.type)
+        root = src.root if src.root.is_absolute() else Path.cwd() / src.root
+        sources.append(cls(root, split, src.splits[split], tasks=src.tasks, class_map=src.classes, policy=policy,
+                           name=src.name or f"{src.type}:{src.root}"))
+    if not sources:
+        raise FileNotFoundError(f"{config.path}: no source defines split '{split}' (splits: {sorted(config.split_names())})")
+    return sources
