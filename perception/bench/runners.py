@@ -36,11 +36,11 @@ class Timing:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "p50_ms": round(self.p50_ms, 4),
-            "p90_ms": round(self.p90_ms, 4),
-            "mean_ms": round(float(np.mean(self.samples_ms)), 4),
-            "min_ms": round(float(np.min(self.samples_ms)), 4),
-            "throughput_img_s": round(self.throughput, 3),
+            "p50_ms": round(self.p50_ms, 6),
+            "p90_ms": round(self.p90_ms, 6),
+            "mean_ms": round(float(np.mean(self.samples_ms)), 6),
+            "min_ms": round(float(np.min(self.samples_ms)), 6),
+            "throughput_img_s": round(self.throughput, 6),
             "runs": len(self.samples_ms),
             "warmup": self.warmup,
             "batch": self.batch,

@@ -60,15 +60,13 @@ def run(args: argparse.Namespace) -> int:
                     "--json", str(out / "synth.json")], log)
     _step("train", ["train", "--data", str(data), "--model", args.model, "--epochs", str(args.epochs), "--batch",
                     str(args.batch), "--imgsz", *imgsz, "--out", str(train), *device, "--json", str(out / "train.json")], log)
-    weights = train / "best.pt"
+    weights = train / "weights" / "best.pt"
     _step("eval", ["eval", "--weights", str(weights), "--data", str(data), "--split", "val", "--out", str(evaluation),
                    *device, "--json", str(out / "eval.json")], log)
     onnx_fp32 = export / "model.onnx"
-    onnx_int8 = export / "model_int8.onnx"
-    _step("export", ["export", "--weights", str(weights), "--out", str(onnx_fp32), "--imgsz", *imgsz,
-                     "--json", str(out / "export.json")], log)
-    _step("export_int8", ["export", "--weights", str(weights), "--out", str(onnx_int8), "--imgsz", *imgsz, "--int8",
-                          "--calib", str(data / "images" / "100k" / "val"), "--json", str(out / "export_int8.json")], log)
+    onnx_int8 = export / "model.int8.onnx"
+    _step("export", ["export", "--weights", str(weights), "--out", str(onnx_fp32), "--imgsz", *imgsz, "--int8",
+                     "--calib", str(data / "images" / "100k" / "val"), "--json", str(out / "export.json")], log)
     _step("infer", ["infer", str(data / "video" / "synth.mp4"), "--model", str(onnx_fp32), "--out", str(video),
                     "--json", str(out / "infer.json")], log)
     total = time.perf_counter() - started

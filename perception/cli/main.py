@@ -32,13 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"perception {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="<command>")
     for name, module_name in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(f"perception.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            # Only a subcommand that is not part of this build is skipped; tests/cli checks all are present.
-            if exc.name != f"perception.cli.{module_name}":
-                raise
-            continue
+        module = importlib.import_module(f"perception.cli.{module_name}")
         sub = module.add_parser(subparsers)
         sub.set_defaults(func=module.run)
     return parser

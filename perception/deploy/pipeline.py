@@ -42,9 +42,16 @@ def export_model(
     if int8 and calib is None:
         raise ValueError("--int8 needs --calib DIR (a folder of calibration images)")
     out = Path(out)
-    steps = 2 + int(half) + int(int8)
-    progress = tqdm(total=steps, desc="export", unit="step")
     net = load_export_model(weights, model, imgsz)
+    with tqdm(total=2 + int(half) + int(int8), desc="export", unit="step") as progress:
+        return _export_steps(net, out, weights, model, batch, dynamic, opset, half, int8, calib, calib_count, nms,
+                             simplify, latency_runs, threads, progress)
+
+
+def _export_steps(net, out, weights, model, batch, dynamic, opset, half, int8, calib, calib_count, nms, simplify,
+                  latency_runs, threads, progress) -> dict:
+    import onnxruntime as ort
+
     config = net.config
     if nms is not None:
         nms = {key: getattr(config, key) if value is None else value for key, value in nms.items()}
@@ -87,5 +94,4 @@ def export_model(
         )
         summary["int8"]["size_ratio"] = summary["files"]["int8"]["bytes"] / summary["files"]["fp32"]["bytes"]
         progress.update()
-    progress.close()
     return summary

@@ -102,7 +102,8 @@ class Trainer:
 
         train_loader, val_loader = self._loaders
         if train_loader is None:
-            train_loader, val_loader = build_train_loaders(cfg, self.model_config, self.ctx)
+            train_loader, built_val = build_train_loaders(cfg, self.model_config, self.ctx)
+            val_loader = val_loader if val_loader is not None else built_val
         self.train_loader, self.val_loader = train_loader, val_loader
         self.sampler = getattr(train_loader, "sampler", None)
         self.steps_per_epoch = len(train_loader)

@@ -18,11 +18,15 @@ def test_help_lists_every_subcommand():
         assert name in result.stdout
 
 
+NESTED = {"data": ("check", "show")}
+
+
 def test_every_subcommand_module_exists_and_has_help():
     for name in SUBCOMMANDS:
-        result = _perception(name, "--help")
-        assert result.returncode == 0, f"{name}: {result.stderr}"
-        assert "--json" in result.stdout, name
+        for path in [(name, nested) for nested in NESTED[name]] if name in NESTED else [(name,)]:
+            result = _perception(*path, "--help")
+            assert result.returncode == 0, f"{path}: {result.stderr}"
+            assert "--json" in result.stdout, path
 
 
 def test_info_reports_params_and_gflops(tmp_path):

@@ -11,7 +11,7 @@ from perception.data.errors import ErrorPolicy, LabelError
 from perception.data.sources.bdd100k import BDD100KSource
 from perception.data.sources.bdd_labels import decode_lane_mask
 
-from conftest import box_label, write_bdd, write_image
+from bdd_writers import box_label, write_bdd, write_image
 
 
 def test_bdd_official_layout_all_tasks(bdd_root):

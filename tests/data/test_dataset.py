@@ -11,7 +11,7 @@ from perception.config import ConfigError, ModelConfig
 from perception.data.dataset import WeightedDistributedSampler, build_dataloader, build_dataset, collate, iter_samples
 from perception.data.dataset_config import load_dataset_config
 
-from conftest import write_image
+from bdd_writers import write_image
 
 
 def _culane(root):
@@ -129,7 +129,7 @@ def test_cli_check_and_show(tmp_path, bdd_root):
 
 
 def test_cli_strict_error_is_one_line(tmp_path):
-    from conftest import box_label, write_bdd
+    from bdd_writers import box_label, write_bdd
 
     root = write_bdd(tmp_path / "bdd", "val", {"a.jpg": {"det": [box_label("5", "car", (900, 10, 990, 40))]}})
     run = subprocess.run([sys.executable, "-m", "perception.cli.main", "data", "check", "--data", str(root)],

@@ -8,7 +8,7 @@ from perception.classes import class_index
 from perception.data.errors import ErrorPolicy, LabelError
 from perception.data.sources import get_source_type
 
-from conftest import box_label, write_image
+from bdd_writers import box_label, write_image
 
 
 def test_yolop_layout(tmp_path):

@@ -1,0 +1,55 @@
+import numpy as np
+import onnx
+import torch
+
+from perception.deploy.export import export_onnx
+from perception.models.predictor import TorchPredictor
+from perception.runtime import OnnxPredictor
+
+THRESHOLDS = {"conf_threshold": 0.6, "iou_threshold": 0.5, "max_detections": 60}
+
+
+def _sorted(dets):
+    order = np.lexsort((dets.boxes[:, 1], dets.boxes[:, 0], -dets.scores))
+    return dets.boxes[order], dets.scores[order], dets.classes[order]
+
+
+def test_nms_graph_equals_numpy_decoding(tiny_model, frames, tmp_path):
+    path = export_onnx(tiny_model, tmp_path / "nms.onnx", nms=THRESHOLDS)
+    graph = onnx.load(str(path)).graph
+    assert "NonMaxSuppression" in {n.op_type for n in graph.node}
+    assert [o.name for o in graph.output] == ["detections", "lane", "drivable"]
+
+    graph_predictor = OnnxPredictor(path, providers="cpu", threads=2, warmup=False)
+    reference = TorchPredictor(tiny_model, **THRESHOLDS)
+    batch, infos = reference.preprocess(frames)
+    graph_out, raw = graph_predictor.infer(batch), reference.infer(batch)
+    detections = graph_out["detections"]
+    assert detections.shape[1] == 7 and np.all(np.diff(detections[:, 5]) <= 0)  # sorted by score
+
+    total = 0
+    for got, want in zip(graph_predictor.postprocess(graph_out, infos), reference.postprocess(raw, infos)):
+        for head in ("objects", "pedestrians"):
+            g, w = getattr(got, head), getattr(want, head)
+            assert len(g) == len(w), head
+            for a, b in zip(_sorted(g), _sorted(w)):
+                np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-5)
+            total += len(w)
+        np.testing.assert_array_equal(got.drivable, want.drivable)
+        assert len(got.lanes) == len(want.lanes)
+    # The comparison means something: boxes survived, and NMS removed some of the candidates above threshold.
+    assert total > 0
+    above = sum((1 / (1 + np.exp(-raw[k].max(-1))) > THRESHOLDS["conf_threshold"]).sum() for k in ("obj_cls", "ped_cls"))
+    assert above > len(detections)
+
+
+def test_nms_wrapper_runs_eagerly(tiny_model, frames):
+    from perception.deploy.nms_graph import NMSExportWrapper
+
+    wrapper = NMSExportWrapper(tiny_model, **THRESHOLDS).eval()
+    batch, _ = TorchPredictor(tiny_model).preprocess(frames[:1])
+    with torch.no_grad():
+        out = wrapper(torch.from_numpy(batch))
+    dets = out["detections"].numpy()
+    assert dets.shape[1] == 7 and set(np.unique(dets[:, 0])) == {0.0}
+    assert np.all(dets[:, 5] > THRESHOLDS["conf_threshold"])

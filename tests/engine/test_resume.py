@@ -1,0 +1,106 @@
+"""Checkpoints and resume: an interrupted run continues exactly (same step, LR, RNG, weights)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from perception.engine import TrainConfig, Trainer, load_checkpoint
+
+from engine_sizes import TINY_IMGSZ
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(data, out, **kw):
+    base = dict(data=str(data), model="n", imgsz=TINY_IMGSZ, epochs=2, batch=2, workers=0, device="cpu", out=str(out),
+                save_period=1, warmup_steps_min=2, lr=3e-3)
+    return TrainConfig(**(base | kw))
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tiny_synthetic, tmp_path, monkeypatch):
+    full = Trainer(_config(tiny_synthetic, tmp_path / "full"), progress=False).fit()
+    assert full["steps"] == 6 and full["epochs"] == 2  # 6 train images, batch 2, 2 epochs
+
+    # Die after the 4th optimizer step (mid way through epoch 2), after its step checkpoint was written.
+    original = Trainer.train_step
+
+    def crashing(self, batch):
+        if self.step == 4:
+            raise Crash("simulated crash")
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", crashing)
+    with pytest.raises(Crash):
+        Trainer(_config(tiny_synthetic, tmp_path / "cut"), progress=False).fit()
+    monkeypatch.setattr(Trainer, "train_step", original)
+    cut = load_checkpoint(tmp_path / "cut" / "weights" / "last.pt")
+    assert (cut["step"], cut["epoch"], cut["epoch_step"]) == (4, 1, 1)
+
+    resumed = Trainer(_config(tiny_synthetic, tmp_path / "cut"), resume=True, progress=False).fit()
+    assert resumed["steps"] == 6
+    a = load_checkpoint(tmp_path / "full" / "weights" / "last.pt")
+    b = load_checkpoint(tmp_path / "cut" / "weights" / "last.pt")
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 6
+    assert a["optimizer"]["param_groups"][0]["lr"] == b["optimizer"]["param_groups"][0]["lr"]
+    for name, tensor in a["model"].items():
+        assert torch.allclose(tensor.float(), b["model"][name].float(), atol=1e-5), name
+    for name, tensor in a["ema"].items():
+        assert torch.allclose(tensor.float(), b["ema"][name].float(), atol=1e-5), name
+    assert (tmp_path / "cut" / "weights" / "best.pt").is_file()
+    # The checkpoint is what load_model reads.
+    from perception.models import load_model
+
+    model, config = load_model(tmp_path / "cut" / "weights" / "last.pt")
+    assert tuple(config.imgsz) == TINY_IMGSZ and not model.training
+
+
+def _train_cmd(data, out, *extra):
+    return [sys.executable, "-m", "perception.cli.main", "train", "--data", str(data), "--model", "n", "--imgsz",
+            str(TINY_IMGSZ[0]), str(TINY_IMGSZ[1]), "--epochs", "2", "--batch", "2", "--workers", "0", "--device", "cpu",
+            "--save-period", "1", "--out", str(out), "--quiet", *extra]
+
+
+@pytest.mark.slow
+def test_sigkilled_training_process_resumes_to_completion(tiny_synthetic, tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(_train_cmd(tiny_synthetic, out), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    last = out / "weights" / "last.pt"
+    deadline = time.time() + 120
+    step = 0
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if last.is_file():
+                step = load_checkpoint(last)["step"]
+                if step >= 2:
+                    break
+            time.sleep(0.2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    killed_at = load_checkpoint(last)["step"]
+    assert 2 <= killed_at < 6, f"the run was not killed mid-training (step {killed_at})"
+
+    done = subprocess.run(_train_cmd(tiny_synthetic, out, "--resume", "--json", str(tmp_path / "summary.json")), cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    final = load_checkpoint(last)
+    assert (final["step"], final["epoch"]) == (6, 2)
+    import json
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["steps"] == 6 and "fitness" in summary["val_metrics"]
+    rows = (out / "results.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,step") and rows[-1].startswith("2,6")
+    assert (out / "results.png").is_file() and any((out / "tensorboard").iterdir())
