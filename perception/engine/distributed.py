@@ -95,6 +95,22 @@ def all_reduce_sum(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return value
 
 
+@torch.no_grad()
+def replica_max_abs_diff(tensors: list[torch.Tensor], ctx: DistContext) -> float:
+    """The largest |difference| between this rank's `tensors` and rank 0's, maximised over all ranks
+    (0.0 in a single process). Every rank must call it. DDP promises replicas that stay identical;
+    this checks the promise (and the hand-averaged balancer gradients) instead of trusting it.
+    Rank 0's values are broadcast rather than all-gathered, so each rank holds two copies, not N."""
+    if not ctx.distributed or not tensors:
+        return 0.0
+    local = torch.cat([t.detach().reshape(-1).float() for t in tensors])
+    reference = local.clone()
+    dist.broadcast(reference, src=0)
+    diff = (local - reference).abs().max().reshape(1)
+    dist.all_reduce(diff, op=dist.ReduceOp.MAX)
+    return float(diff.item())
+
+
 class ResumableSampler(Sampler[int]):
     """Wraps an epoch-seeded sampler (DistributedSampler, or the data package's weighted one) so that a
     resumed run skips the samples an interrupted epoch already consumed: the order depends only on

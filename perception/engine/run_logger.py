@@ -61,7 +61,10 @@ class RunLogger:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        names = [k for k in self.rows[-1] if k not in ("epoch", "step") and isinstance(self.rows[-1][k], (int, float))]
+        # Loss sub-terms (train/lanes/dice ...) stay in results.csv and TensorBoard: a panel each made the
+        # figure slow to draw at every epoch and too crowded to read.
+        names = [k for k in self.rows[-1] if k not in ("epoch", "step", "val/images") and isinstance(self.rows[-1][k], (int, float))
+                 and not (k.startswith("train/") and k.count("/") > 1)]
         if not names:
             return
         cols = min(4, len(names))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -25,8 +26,10 @@ def build_train_loaders(config: TrainConfig, model_config: ModelConfig, ctx: Dis
     else:
         base = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed)
     batch = per_rank_batch(config.batch, ctx)
+    # More loader processes than cores only adds contention (the default of 4 is meant for GPU nodes).
+    workers = min(config.workers, os.cpu_count() or 1)
     train_loader = DataLoader(
-        train_set, batch_size=batch, sampler=ResumableSampler(base), num_workers=config.workers, collate_fn=collate,
+        train_set, batch_size=batch, sampler=ResumableSampler(base), num_workers=workers, collate_fn=collate,
         pin_memory=ctx.device.type == "cuda", drop_last=len(train_set) >= batch * ctx.world_size,
         # Workers are seeded from this generator; reseeded per epoch, a resumed epoch augments alike.
         generator=torch.Generator().manual_seed(config.seed),
@@ -38,7 +41,7 @@ def build_train_loaders(config: TrainConfig, model_config: ModelConfig, ctx: Dis
         except FileNotFoundError:
             val_set = None
         if val_set is not None and len(val_set):
-            val_loader = DataLoader(val_set, batch_size=batch, shuffle=False, num_workers=min(config.workers, 2),
+            val_loader = DataLoader(val_set, batch_size=batch, shuffle=False, num_workers=min(workers, 2),
                                     collate_fn=collate, pin_memory=ctx.device.type == "cuda")
     return train_loader, val_loader
 

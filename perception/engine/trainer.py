@@ -4,7 +4,8 @@ exact resume, per-epoch validation and best.pt by the combined metric.
     Trainer(TrainConfig(...)).fit() -> summary dict
 
 Run directory (`config.out`): weights/last.pt, weights/best.pt, results.csv, results.png,
-tensorboard/, train.yaml (the resolved train and model configs).
+tensorboard/, train.yaml (the resolved train and model configs). Under DDP the summary also says whether
+every rank ended with rank 0's parameters (`replicas_identical`, `replica_max_abs_diff`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from perception.engine.distributed import (
     barrier,
     cleanup_distributed,
     per_rank_batch,
+    replica_max_abs_diff,
     setup_distributed,
     wrap_model,
 )
@@ -295,11 +297,15 @@ class Trainer:
             if getattr(self, "logger", None) is not None:
                 self.logger.close()
         elapsed = time.time() - start_time
+        # Parameters only: BN running statistics legitimately differ after each rank's last forward.
+        replica_diff = replica_max_abs_diff([*unwrap(self.model).parameters(), *self.loss.parameters()], self.ctx)
         summary = {
             "out": str(self.out_dir),
             "epochs": self.epoch,
             "steps": self.step,
             "world_size": self.ctx.world_size,
+            "replicas_identical": replica_diff == 0.0,
+            "replica_max_abs_diff": replica_diff,
             "device": str(self.ctx.device),
             "seconds": round(elapsed, 2),
             "images_per_second": round(images_seen / max(elapsed, 1e-9), 2),

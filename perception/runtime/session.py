@@ -8,6 +8,8 @@ runs on the next one. So the only reliable test is to create the session and rea
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 from pathlib import Path
 
@@ -98,7 +100,8 @@ def create_session(
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(str(path), options, providers=_provider_entries(names, trt_cache_dir, trt_fp16))
+        with _quiet_provider_fallback():
+            session = ort.InferenceSession(str(path), options, providers=_provider_entries(names, trt_cache_dir, trt_fp16))
     except Exception as exc:  # onnxruntime raises its own exception types
         raise ValueError(f"{path}: ONNX Runtime could not load the model ({str(exc).splitlines()[0][:200]})") from None
     active = session.get_providers()
@@ -111,6 +114,19 @@ def create_session(
                     file=sys.stderr,
                 )
     return session
+
+
+@contextlib.contextmanager
+def _quiet_provider_fallback():
+    """While a session starts, keep ONNX Runtime's own fallback chatter (multi-line C++ errors about missing
+    CUDA/TensorRT libraries on the default logger, an "EP Error" banner printed to stdout) out of the output:
+    create_session reports each fallback in one line instead, and stdout may carry a tool's results."""
+    ort.set_default_logger_severity(4)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        ort.set_default_logger_severity(2)
 
 
 def warm_up(session: ort.InferenceSession, batch: int = 1, imgsz: tuple[int, int] | None = None, runs: int = 1) -> None:
