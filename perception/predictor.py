@@ -22,13 +22,15 @@ from perception.structures import FrameResult
 class BasePredictor:
     """Letterbox + normalise, run the model (`infer`, per subclass), decode with the shared postprocess."""
 
-    def __init__(self, config: ModelConfig, conf_threshold=None, iou_threshold=None, max_detections=None, masks=True):
+    def __init__(self, config: ModelConfig, conf_threshold=None, iou_threshold=None, max_detections=None, masks=True,
+                 lane_masks=None):
         self.config = config
         self.imgsz = tuple(config.imgsz)
         self.conf_threshold = config.conf_threshold if conf_threshold is None else conf_threshold
         self.iou_threshold = config.iou_threshold if iou_threshold is None else iou_threshold
         self.max_detections = config.max_detections if max_detections is None else max_detections
         self.masks = masks
+        self.lane_masks = lane_masks
         # Milliseconds per call of each stage, for latency reports.
         self.timings: dict[str, list[float]] = defaultdict(list)
 
@@ -51,7 +53,8 @@ class BasePredictor:
     def postprocess(self, outputs: dict[str, np.ndarray], infos: list[LetterboxInfo]) -> list[FrameResult]:
         start = time.perf_counter()
         results = decode_outputs(
-            outputs, self.config, infos, self.conf_threshold, self.iou_threshold, self.max_detections, self.masks
+            outputs, self.config, infos, self.conf_threshold, self.iou_threshold, self.max_detections, self.masks,
+            self.lane_masks,
         )
         self.timings["postprocess"].append((time.perf_counter() - start) * 1000)
         return results
@@ -68,7 +71,7 @@ class BasePredictor:
 def load_predictor(path: str | Path, **kwargs) -> BasePredictor:
     """`.pt` checkpoint -> TorchPredictor; `.onnx` -> OnnxPredictor (ONNX Runtime, no torch).
 
-    kwargs: conf_threshold, iou_threshold, max_detections, masks, and device ("cpu"/"cuda", torch) or
+    kwargs: conf_threshold, iou_threshold, max_detections, masks, lane_masks, and device ("cpu"/"cuda", torch) or
     providers / threads (ONNX Runtime).
     """
     path = Path(path)

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames {args.max_frames}: must be >= 1")
     source = open_source(args.source, image_fps=args.image_fps)
-    predictor = load_predictor(args.model, conf_threshold=args.conf, device=args.device)
+    # The video needs the drivable mask (overlay, RLE) but draws and writes lanes as polylines only.
+    predictor = load_predictor(args.model, conf_threshold=args.conf, device=args.device, lane_masks=False)
     config = getattr(predictor, "config", None)
     model_info = {"path": str(args.model), "conf_threshold": args.conf}
     if config is not None:

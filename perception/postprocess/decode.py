@@ -8,7 +8,7 @@ import numpy as np
 
 from perception.config import ModelConfig
 from perception.postprocess.boxes import anchor_points, decode_distances
-from perception.postprocess.lanes import decode_lanes
+from perception.postprocess.lanes import channel_argmax, decode_lanes
 from perception.postprocess.nms import batched_nms
 from perception.preprocess import LetterboxInfo
 from perception.structures import Detections, FrameResult, Lane
@@ -68,12 +68,15 @@ def decode_outputs(
     iou_threshold: float | None = None,
     max_detections: int | None = None,
     masks: bool = True,
+    lane_masks: bool | None = None,
 ) -> list[FrameResult]:
     """Decode a batch of raw outputs (numpy, names as in docs/architecture.md).
 
     Thresholds default to the model config's. `masks=False` skips the drivable and lane masks (the video
-    tool at high rates only needs polylines and boxes).
+    tool at high rates only needs polylines and boxes); `lane_masks` (default: as `masks`) decides the binary
+    lane mask alone: evaluation scores it, the video tool draws and writes polylines only.
     """
+    lane_masks = masks if lane_masks is None else lane_masks
     conf = config.conf_threshold if conf_threshold is None else conf_threshold
     iou = config.iou_threshold if iou_threshold is None else iou_threshold
     max_det = config.max_detections if max_detections is None else max_detections
@@ -94,12 +97,12 @@ def decode_outputs(
             )
             result.pedestrians = _to_original(dets, info)
         if "lane" in outputs:
-            lanes, lane_mask = decode_lanes(outputs["lane"][b], config.lane_threshold, config.lane_min_rows)
+            lanes, lane_mask = decode_lanes(outputs["lane"][b], config.lane_threshold, config.lane_min_rows, lane_masks)
             result.lanes = [_lane_to_original(points, score, slot, info) for points, score, slot in lanes]
-            if masks:
+            if lane_mask is not None:
                 result.lane_mask = info.crop_mask(lane_mask)
         if "drivable" in outputs and masks:
-            result.drivable = info.crop_mask(outputs["drivable"][b].argmax(0).astype(np.uint8))
+            result.drivable = info.crop_mask(channel_argmax(outputs["drivable"][b]))
         results.append(result)
     return results
 

@@ -18,18 +18,32 @@ def softmax(logits: np.ndarray, axis: int = 0) -> np.ndarray:
     return shifted
 
 
+def channel_argmax(logits: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> (H, W) uint8 index of the largest channel (first one on ties, like np.argmax).
+
+    np.argmax over axis 0 walks the array with a stride of H*W and was 5-10x slower than these C
+    contiguous passes for the few channels of the drivable and lane maps."""
+    best = np.zeros(logits.shape[1:], np.uint8)
+    best_value = logits[0].copy()
+    for channel in range(1, logits.shape[0]):
+        better = logits[channel] > best_value
+        best[better] = channel
+        np.maximum(best_value, logits[channel], out=best_value)
+    return best
+
+
 def decode_lanes(
-    lane_logits: np.ndarray, threshold: float = 0.5, min_rows: int = 6
-) -> tuple[list[tuple[np.ndarray, float, int]], np.ndarray]:
+    lane_logits: np.ndarray, threshold: float = 0.5, min_rows: int = 6, with_mask: bool = True
+) -> tuple[list[tuple[np.ndarray, float, int]], np.ndarray | None]:
     """Decode one image's lane logits (2 + K, H, W) in input pixels.
 
-    Returns ([(points (P, 2) xy bottom-to-top, score, slot)], lane_mask (H, W) uint8). A slot becomes a lane
+    Returns ([(points (P, 2) xy bottom-to-top, score, slot)], lane_mask (H, W) uint8, None without `with_mask`). A slot becomes a lane
     when at least `min_rows` sampled rows hold pixels whose slot probability exceeds `threshold`; its
     centre per row is the probability-weighted mean column, smoothed by a quadratic fit x = f(y).
     """
     probs = softmax(lane_logits[:, ::ROW_STEP].astype(np.float32), axis=0)
-    full_argmax = lane_logits.argmax(0)
-    lane_mask = (full_argmax != 0).astype(np.uint8)
+    # argmax != background, without a strided argmax over channels (the slowest step at video rates).
+    lane_mask = (lane_logits[1:].max(0) > lane_logits[0]).view(np.uint8) if with_mask else None
     num_slots = lane_logits.shape[0] - 2
     _, rows, width = probs.shape
     columns = np.arange(width, dtype=np.float32)
