@@ -130,17 +130,22 @@ class ModelConfig:
             raise ConfigError(f"{source}: {exc}") from None
 
 
-def load_model_config(path: str | Path) -> ModelConfig:
-    """Read a model YAML (`model:` section or a flat mapping) with errors that name the file."""
+def read_config_section(path: str | Path, section: str) -> dict[str, Any]:
+    """The `section:` mapping of a config YAML, or the whole file when it is a flat mapping; errors name the file."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: model config not found")
+        raise ConfigError(f"{path}: {section} config not found")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return ModelConfig.from_dict(data.get("model", data), source=str(path))
+    return data.get(section, data)
+
+
+def load_model_config(path: str | Path) -> ModelConfig:
+    """Read a model YAML (`model:` section or a flat mapping) with errors that name the file."""
+    return ModelConfig.from_dict(read_config_section(path, "model"), source=str(path))

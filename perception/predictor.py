@@ -72,7 +72,7 @@ def load_predictor(path: str | Path, **kwargs) -> BasePredictor:
     """`.pt` checkpoint -> TorchPredictor; `.onnx` -> OnnxPredictor (ONNX Runtime, no torch).
 
     kwargs: conf_threshold, iou_threshold, max_detections, masks, lane_masks, and device ("cpu"/"cuda", torch) or
-    providers / threads (ONNX Runtime).
+    providers / threads / spin (ONNX Runtime).
     """
     path = Path(path)
     if not path.is_file():
@@ -86,7 +86,7 @@ def load_predictor(path: str | Path, **kwargs) -> BasePredictor:
     if path.suffix in (".pt", ".pth"):
         from perception.models.predictor import TorchPredictor
 
-        for key in ("providers", "threads"):
+        for key in ("providers", "threads", "spin"):
             kwargs.pop(key, None)
         return TorchPredictor.from_checkpoint(path, **kwargs)
     raise ValueError(f"{path}: unknown model format {path.suffix!r}; expected .pt or .onnx")

@@ -21,7 +21,8 @@ def video_fps(
     from perception.video.pipeline import PipelineConfig, infer_video
     from perception.video.sources import open_source
 
-    predictor = OnnxPredictor(onnx_path, providers=provider, threads=threads, verbose=False, lane_masks=False)
+    predictor = OnnxPredictor(onnx_path, providers=provider, threads=threads, verbose=False, lane_masks=False,
+                              spin=False)
     source = open_source(str(video))
     config = PipelineConfig(batch_size=batch, max_frames=max_frames)
     summary = infer_video(predictor, source, out_dir, config, model_info={"path": str(onnx_path)})

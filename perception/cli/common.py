@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
+
+from perception.jsonio import write_json_atomic
 
 
 class CLIError(RuntimeError):
@@ -19,25 +18,6 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
 
 
 def write_json(path: str | os.PathLike | None, data: dict[str, Any]) -> None:
-    """Write JSON via a temp file + rename so a reader never sees half a summary."""
-    if not path:
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, default=_to_builtin)
-        handle.write("\n")
-    os.replace(tmp, path)
-
-
-def _to_builtin(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+    """Write the --json summary (atomically); nothing when the option was not given."""
+    if path:
+        write_json_atomic(path, data)

@@ -27,6 +27,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--conf", type=float, default=0.25, help="detection score threshold (default 0.25)")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N decoded frames")
     parser.add_argument("--device", default="cpu", help="torch device for .pt models (cpu, cuda); ignored for .onnx")
+    parser.add_argument("--providers", default=None, metavar="LIST",
+                        help="ONNX Runtime providers to try, comma separated: tensorrt,cuda,cpu (default: all, in that order)")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: all cores)")
     parser.add_argument("--image-fps", type=float, default=30.0, help="frame rate given to an image sequence (default 30)")
     parser.add_argument("--no-track", action="store_true", help="no track ids, no lane smoothing")
     add_json_option(parser)
@@ -45,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames {args.max_frames}: must be >= 1")
     source = open_source(args.source, image_fps=args.image_fps)
-    # The video needs the drivable mask (overlay, RLE) but draws and writes lanes as polylines only.
-    predictor = load_predictor(args.model, conf_threshold=args.conf, device=args.device, lane_masks=False)
+    # The video needs the drivable mask (overlay, RLE) but draws and writes lanes as polylines only. ONNX
+    # Runtime threads must not spin: decode, postprocess and encode run beside them on the same cores.
+    predictor = load_predictor(args.model, conf_threshold=args.conf, device=args.device, lane_masks=False,
+                               providers=args.providers, threads=args.threads, spin=False)
     config = getattr(predictor, "config", None)
     model_info = {"path": str(args.model), "conf_threshold": args.conf}
     if config is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perception.config import TASKS, ConfigError
+from perception.config import TASKS, ConfigError, read_config_section
 
 AMP_MODES = ("bf16", "fp16", "off")
 BALANCING_MODES = ("fixed", "uncertainty")
@@ -117,18 +117,7 @@ class TrainConfig:
 
 def load_train_config(path: str | Path) -> TrainConfig:
     """Read a train YAML (`train:` section or a flat mapping); errors name the file."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: train config not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return TrainConfig.from_dict(data.get("train", data), source=str(path))
+    return TrainConfig.from_dict(read_config_section(path, "train"), source=str(path))
 
 
 def save_train_config(config: TrainConfig, path: str | Path, model_config: dict[str, Any] | None = None) -> None:

@@ -40,10 +40,11 @@ class OnnxPredictor(BasePredictor):
         trt_fp16: bool = False,
         warmup: bool = True,
         verbose: bool = True,
+        spin: bool = True,
         **kwargs,
     ):
         self.path = Path(path)
-        self.session = create_session(self.path, providers, threads, optimization, trt_cache_dir, trt_fp16, verbose)
+        self.session = create_session(self.path, providers, threads, optimization, trt_cache_dir, trt_fp16, verbose, spin)
         self.metadata = ModelMetadata.from_props(self.session.get_modelmeta().custom_metadata_map, self.path)
         config = self.metadata.config
         if imgsz is not None and tuple(imgsz) != tuple(config.imgsz):

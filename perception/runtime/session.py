@@ -77,11 +77,14 @@ def create_session(
     trt_cache_dir: str | Path | None = None,
     trt_fp16: bool = False,
     verbose: bool = True,
+    spin: bool = True,
 ) -> ort.InferenceSession:
     """Create an InferenceSession on the first provider that actually starts.
 
     providers: None/'auto' (TensorRT, CUDA, CPU), a comma list or list of names/aliases.
     threads: intra-op threads (None: ONNX Runtime's default, all cores).
+    spin: let idle intra-op threads spin between ops (ONNX Runtime's default, best for the model alone);
+        False when other busy threads share the cores, such as the video tool's decode and encode stages.
     optimization: disable | basic | extended | all (graph optimisation level).
     Prints one message per requested provider that is not running (stderr) when `verbose`.
     """
@@ -99,6 +102,8 @@ def create_session(
     if threads:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         with _quiet_provider_fallback():
             session = ort.InferenceSession(str(path), options, providers=_provider_entries(names, trt_cache_dir, trt_fp16))

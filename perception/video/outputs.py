@@ -4,7 +4,7 @@
   later frames of another size are resized to it (a stream that changes resolution stays one file).
   The container index is written on `close()`, so the pipeline closes it on every exit path, SIGINT included.
 - `PredictionsWriter`: one JSON object per line, flushed per line, so a killed run leaves parseable lines.
-- `write_json_atomic`: temp file + rename, so a reader never sees half a summary.
+- `write_json_atomic` (from perception.jsonio): temp file + rename, so a reader never sees half a summary.
 
 numpy + OpenCV only.
 """
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+
+from perception.jsonio import to_builtin, write_json_atomic
 
 VIDEO_FOURCC = "mp4v"
 
@@ -70,7 +71,7 @@ class PredictionsWriter:
         self.lines = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(record, separators=(",", ":"), default=_to_builtin) + "\n")
+        self._handle.write(json.dumps(record, separators=(",", ":"), default=to_builtin) + "\n")
         self._handle.flush()
         self.lines += 1
 
@@ -97,21 +98,6 @@ def frame_record(
     }
 
 
-def write_json_atomic(path: str | os.PathLike, data: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, default=_to_builtin)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def read_predictions(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Parse predictions.jsonl; a final line cut short by a hard kill is ignored (only the last may be)."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
@@ -124,13 +110,3 @@ def read_predictions(path: str | os.PathLike) -> list[dict[str, Any]]:
                 break
             raise ValueError(f"{path}: line {i + 1} is not valid JSON")
     return records
-
-
-def _to_builtin(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
