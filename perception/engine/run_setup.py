@@ -64,4 +64,4 @@ def ensure_synthetic_data(config: TrainConfig, num: int = DEFAULT_SYNTHETIC_IMAG
     summary = generate_dataset(tmp, num, seed=config.seed, imgsz=tuple(config.imgsz), progress=progress)
     (tmp / ".complete").write_text("ok\n")
     os.replace(tmp, root)  # a half-written dataset never sits at the real root
-    return summary
+    return summary | {"out": str(root)}
