@@ -18,14 +18,6 @@ def softmax(logits: np.ndarray, axis: int = 0) -> np.ndarray:
     return shifted
 
 
-def channel_max(logits: np.ndarray) -> np.ndarray:
-    """(C, H, W) -> (H, W) maximum over channels, one contiguous pass per channel (see channel_argmax)."""
-    best = logits[0].copy()
-    for channel in range(1, logits.shape[0]):
-        np.maximum(best, logits[channel], out=best)
-    return best
-
-
 def channel_argmax(logits: np.ndarray) -> np.ndarray:
     """(C, H, W) -> (H, W) uint8 index of the largest channel (first one on ties, like np.argmax).
 
@@ -49,30 +41,24 @@ def decode_lanes(
     when at least `min_rows` sampled rows hold pixels whose slot probability exceeds `threshold`; its
     centre per row is the probability-weighted mean column, smoothed by a quadratic fit x = f(y).
     """
-    sampled = lane_logits[:, ::ROW_STEP].astype(np.float32, copy=False)
+    probs = softmax(lane_logits[:, ::ROW_STEP].astype(np.float32), axis=0)
     # argmax != background, without a strided argmax over channels (the slowest step at video rates).
-    lane_mask = (channel_max(lane_logits[1:]) > lane_logits[0]).view(np.uint8) if with_mask else None
+    lane_mask = (lane_logits[1:].max(0) > lane_logits[0]).view(np.uint8) if with_mask else None
     num_slots = lane_logits.shape[0] - 2
-    rows = sampled.shape[1]
+    _, rows, width = probs.shape
+    columns = np.arange(width, dtype=np.float32)
     row_y = np.arange(rows, dtype=np.float32) * ROW_STEP
-    # p_slot > t needs l_slot > logsumexp + log t >= max + log t: only those few pixels get a softmax.
-    slot_max = channel_max(sampled[1 : num_slots + 1])
-    overall_max = np.maximum(np.maximum(slot_max, sampled[0]), sampled[num_slots + 1])
-    candidate_rows, candidate_cols = np.nonzero(slot_max > overall_max + np.log(threshold))
-    probs = softmax(sampled[:, candidate_rows, candidate_cols], axis=0)
     lanes = []
     for slot in range(1, num_slots + 1):
-        kept = probs[slot] > threshold
-        weights = probs[slot][kept].astype(np.float64)
-        slot_rows = candidate_rows[kept]
-        row_mass = np.bincount(slot_rows, weights=weights, minlength=rows)
+        weights = np.where(probs[slot] > threshold, probs[slot], 0.0)
+        row_mass = weights.sum(1)
         valid = row_mass > 0
         if valid.sum() < min_rows:
             continue
-        column_mass = np.bincount(slot_rows, weights=weights * candidate_cols[kept], minlength=rows)
-        xs = (column_mass[valid] / row_mass[valid]).astype(np.float32)
-        score = float(weights.mean())
-        lanes.append((_smooth_polyline(xs, row_y[valid], row_mass[valid]), score, slot))
+        ys = row_y[valid]
+        xs = (weights[valid] @ columns) / row_mass[valid]
+        score = float(weights[valid].sum() / max(np.count_nonzero(weights[valid]), 1))
+        lanes.append((_smooth_polyline(xs, ys, row_mass[valid]), score, slot))
     return lanes, lane_mask
 
 
