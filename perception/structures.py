@@ -116,8 +116,7 @@ class Lane:
 
 def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
     """Column-major uncompressed RLE of a binary mask (COCO's convention), counts start with zeros."""
-    flat = np.ascontiguousarray(np.asarray(mask).T).view(np.uint8).reshape(-1) if np.asarray(mask).dtype == bool \
-        else np.asarray(mask, np.uint8).reshape(-1, order="F")
+    flat = np.asarray(mask, np.uint8).reshape(-1, order="F")
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     bounds = np.concatenate([[0], change, [flat.size]])
     counts = np.diff(bounds).tolist()

@@ -28,7 +28,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N decoded frames")
     parser.add_argument("--device", default="cpu", help="torch device for .pt models (cpu, cuda); ignored for .onnx")
     parser.add_argument("--providers", default=None, metavar="LIST",
-                        help="ONNX Runtime providers to try, comma separated: tensorrt,cuda,cpu (default: all, in that order)")
+                        help="ONNX Runtime providers to try, comma separated: tensorrt,cuda,cpu "
+                        "(default: all, in that order)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: all cores)")
     parser.add_argument("--image-fps", type=float, default=30.0, help="frame rate given to an image sequence (default 30)")
     parser.add_argument("--no-track", action="store_true", help="no track ids, no lane smoothing")

@@ -37,9 +37,10 @@ def decode_lanes(
 ) -> tuple[list[tuple[np.ndarray, float, int]], np.ndarray | None]:
     """Decode one image's lane logits (2 + K, H, W) in input pixels.
 
-    Returns ([(points (P, 2) xy bottom-to-top, score, slot)], lane_mask (H, W) uint8, None without `with_mask`). A slot becomes a lane
-    when at least `min_rows` sampled rows hold pixels whose slot probability exceeds `threshold`; its
-    centre per row is the probability-weighted mean column, smoothed by a quadratic fit x = f(y).
+    Returns ([(points (P, 2) xy bottom-to-top, score, slot)], lane_mask (H, W) uint8, or None without
+    `with_mask`). A slot becomes a lane when at least `min_rows` sampled rows hold pixels whose slot
+    probability exceeds `threshold`; its centre per row is the probability-weighted mean column, smoothed
+    by a quadratic fit x = f(y).
     """
     probs = softmax(lane_logits[:, ::ROW_STEP].astype(np.float32), axis=0)
     # argmax != background, without a strided argmax over channels (the slowest step at video rates).

@@ -152,7 +152,10 @@ def test_stop_finishes_decoded_frames_and_finalises(synthetic_clip, tmp_path):
         if done == 5:
             holder["pipeline"].stop()
 
-    pipeline = VideoPipeline(ColourBoxPredictor(), VideoFileSource(synthetic_clip), tmp_path, PipelineConfig(batch_size=2), on_frame=on_frame)
+    # In flight at most: 2 batches per queue x 4 queues + one batch per stage + the 5 written, about 29 of
+    # the 40 frames, so stopping at frame 5 must end the run early however fast decoding is.
+    config = PipelineConfig(batch_size=2, queue_batches=2)
+    pipeline = VideoPipeline(ColourBoxPredictor(), VideoFileSource(synthetic_clip), tmp_path, config, on_frame=on_frame)
     holder["pipeline"] = pipeline
     summary = pipeline.run()
     assert summary["interrupted"] and 5 <= summary["frames"] < CLIP_FRAMES
