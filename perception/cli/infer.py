@@ -24,7 +24,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=1, metavar="N", help="frames per model call (default 1)")
     parser.add_argument("--realtime", action="store_true", help="drop frames (counted) to keep up with a live source")
     parser.add_argument("--no-video", action="store_true", help="skip annotated.mp4 (JSONL and summary only)")
-    parser.add_argument("--conf", type=float, default=0.25, help="detection score threshold (default 0.25)")
+    parser.add_argument("--conf", type=float, default=None,
+                        help="detection score threshold (default: the model's, 0.25 unless set at training or export)")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N decoded frames")
     parser.add_argument("--device", default="cpu", help="torch device for .pt models (cpu, cuda); ignored for .onnx")
     parser.add_argument("--providers", default=None, metavar="LIST",
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     predictor = load_predictor(args.model, conf_threshold=args.conf, device=args.device, lane_masks=False,
                                providers=args.providers, threads=args.threads, spin=False)
     config = getattr(predictor, "config", None)
-    model_info = {"path": str(args.model), "conf_threshold": args.conf}
+    model_info = {"path": str(args.model), "conf_threshold": predictor.conf_threshold}
     if config is not None:
         model_info |= {"scale": config.scale, "backbone": config.backbone, "imgsz": list(config.imgsz)}
 
