@@ -21,6 +21,7 @@ from perception.data.errors import ErrorPolicy, LabelError
 from perception.data.sources import SourceAdapter
 from perception.data.targets import default_lane_thickness, drivable_target, lane_target
 from perception.data.transforms import AugmentConfig, Augmented, EvalTransform, TrainTransform
+from perception.preprocess import normalize
 from perception.structures import TASKS, Sample
 
 LOG = logging.getLogger("perception.data")
@@ -86,10 +87,11 @@ class MultiTaskDataset(Dataset):
         size = self.imgsz
         lanes_t, instances = lane_target(item.lanes, item.lane_attrs, item.lane_mask, item.labelled["lanes"], size,
                                          self.lane_slots, self.lane_thickness)
-        image = (item.image.astype(np.float32) / 255.0 - self.mean) / self.std
+        # The runtime's own normalisation: training and deployment inputs agree to the last bit.
+        image = normalize(item.image, self.mean, self.std)
         info = item.info
         return {
-            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+            "image": torch.from_numpy(image),
             "boxes": torch.from_numpy(item.boxes.astype(np.float32).reshape(-1, 4)),
             "classes": torch.from_numpy(item.classes.astype(np.int64)),
             "ignore_boxes": torch.from_numpy(item.ignore_boxes.astype(np.float32).reshape(-1, 4)),
