@@ -5,6 +5,7 @@ events and a PNG plot in the run folder."""
 import csv
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -12,7 +13,7 @@ from perception.engine import TrainConfig, Trainer
 from perception.engine.distributed import DistContext
 from perception.engine.train_data import build_train_loaders
 from perception.engine.validate import validate
-from perception.models import build_model
+from perception.models import build_model, load_model
 
 LEARN_IMGSZ = (96, 160)  # pedestrians and 2-px lanes are still a few pixels; 64 x 128 learns lanes too slowly
 TASKS = ("objects", "pedestrians", "lanes", "drivable")
@@ -38,6 +39,28 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def _lane_pixel_auc(model, loader) -> float:
+    """ROC AUC of P(lane) = 1 - P(background) between labelled lane and background pixels (Mann-Whitney U).
+
+    Threshold-free, so it shows the lane head separating lanes from road after 110 steps even while its
+    argmax mask (and so lane IoU) still flips between "no lane" and "lanes" from one seed to the next."""
+    from scipy.stats import rankdata
+
+    model.eval()
+    scores, is_lane = [], []
+    with torch.no_grad():
+        for batch in loader:
+            lane_probability = 1.0 - model(batch["images"])["lane"].float().softmax(1)[:, 0]
+            target = batch["lane_target"]
+            labelled = target != 255
+            scores.append(lane_probability[labelled].numpy())
+            is_lane.append((target[labelled] != 0).numpy())
+    scores, is_lane = np.concatenate(scores), np.concatenate(is_lane)
+    ranks = rankdata(scores)
+    lanes, background = is_lane.sum(), (~is_lane).sum()
+    return float((ranks[is_lane].sum() - lanes * (lanes + 1) / 2) / (lanes * background))
+
+
 def _step_losses(tensorboard_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -58,7 +81,9 @@ def test_short_training_lowers_every_loss_and_lifts_the_metrics(learn_synthetic,
     model_config = model_config_from_arg(config.model, imgsz=list(config.imgsz))
     train_loader, val_loader = build_train_loaders(config, model_config, DistContext())
     torch.manual_seed(config.seed)  # the trainer's initial weights
-    untrained = validate(build_model(model_config), val_loader, model_config, torch.device("cpu"))
+    untrained_model = build_model(model_config)
+    untrained = validate(untrained_model, val_loader, model_config, torch.device("cpu"))
+    untrained_lane_auc = _lane_pixel_auc(untrained_model, val_loader)
 
     summary = Trainer(config, train_loader=train_loader, val_loader=val_loader, progress=False).fit()
     assert summary["steps"] == 110 and summary["epochs"] == 5
@@ -84,7 +109,10 @@ def test_short_training_lowers_every_loss_and_lifts_the_metrics(learn_synthetic,
 
     # Validation (same code, same loader) against the untrained network.
     assert trained["drivable/miou"] > untrained["drivable/miou"] + 0.2
-    assert trained["lanes/iou"] > 1.5 * untrained["lanes/iou"]  # untrained: lanes almost everywhere (IoU ~ lane share)
+    # Lanes: pixel ranking, not IoU. Over five seeds and both binary losses, trained lane IoU after 110 steps
+    # ranged 0.003-0.22 (the argmax mask flips), while the AUC rose from 0.50 to 0.58-0.86 every time.
+    trained_model, _ = load_model(out / "weights" / "last.pt")
+    assert _lane_pixel_auc(trained_model, val_loader) > untrained_lane_auc + 0.05
     assert trained["objects/recall50"] > untrained["objects/recall50"]
     assert trained["objects/map50"] > untrained["objects/map50"]
     assert trained["fitness"] > untrained["fitness"]
