@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from perception.models.factory import read_checkpoint
+
 
 def save_checkpoint(data: dict[str, Any], path: str | Path) -> Path:
     """torch.save to a temp file in the same folder, fsync, then rename over `path`: a reader (or a run
@@ -35,13 +37,7 @@ def save_checkpoint(data: dict[str, Any], path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+    data = read_checkpoint(path, map_location)
     if not isinstance(data, dict) or "model" not in data:
         raise ValueError(f"{path}: not a perception checkpoint (no 'model' entry)")
     return data

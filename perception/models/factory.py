@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,15 +27,21 @@ def build_model(config: ModelConfig | str | None = None) -> MultiTaskNet:
     return MultiTaskNet(config if isinstance(config, ModelConfig) else model_config_from_arg(config))
 
 
-def load_model(path: str | Path, use_ema: bool = True, map_location: str = "cpu") -> tuple[MultiTaskNet, ModelConfig]:
-    """Model and config from a checkpoint (EMA weights when present), in eval mode."""
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """torch.load with weights_only=True (no pickled code runs) and one-line errors naming the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         raise ValueError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+
+
+def load_model(path: str | Path, use_ema: bool = True, map_location: str = "cpu") -> tuple[MultiTaskNet, ModelConfig]:
+    """Model and config from a checkpoint (EMA weights when present), in eval mode."""
+    path = Path(path)
+    ckpt = read_checkpoint(path, map_location)
     if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
         raise ValueError(f"{path}: not a perception checkpoint (needs 'model' and 'config' entries)")
     config = ModelConfig.from_dict(ckpt["config"], source=str(path))
