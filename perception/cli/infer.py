@@ -12,7 +12,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "infer",
         help="run a model on a video, image folder/glob, camera or stream",
         description="Decode SOURCE, run the model (decode, preprocess, inference, postprocess and encode run "
-        "concurrently), track objects and smooth lanes, and write DIR/annotated.mp4, DIR/predictions.jsonl "
+        "concurrently), track objects and smooth lanes, and write DIR/annotated.mp4 (for images: each annotated image "
+        "under its own name, as `yolo predict` does; --save-video for one video), DIR/predictions.jsonl "
         "(one line per decoded frame, schema in docs/predictions.md) and DIR/summary.json. Ctrl-C stops "
         "gracefully and leaves all three files valid.",
     )
@@ -23,7 +24,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--batch", type=int, default=1, metavar="N", help="frames per model call (default 1)")
     parser.add_argument("--realtime", action="store_true", help="drop frames (counted) to keep up with a live source")
-    parser.add_argument("--no-video", action="store_true", help="skip annotated.mp4 (JSONL and summary only)")
+    parser.add_argument("--no-video", action="store_true",
+                        help="skip annotated.mp4 / annotated images (JSONL and summary only)")
+    parser.add_argument("--save-video", action="store_true",
+                        help="images: write one annotated.mp4 of the images instead of annotated images")
     parser.add_argument("--conf", type=float, default=None,
                         help="detection score threshold (default: the model's, 0.25 unless set at training or export)")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N decoded frames")
@@ -43,13 +47,14 @@ def run(args: argparse.Namespace) -> int:
 
     from perception.predictor import load_predictor
     from perception.video.pipeline import PipelineConfig, infer_video
-    from perception.video.sources import open_source
+    from perception.video.sources import ImageSequenceSource, open_source
 
     if args.batch < 1:
         raise ValueError(f"--batch {args.batch}: must be >= 1")
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames {args.max_frames}: must be >= 1")
     source = open_source(args.source, image_fps=args.image_fps)
+    images_out = isinstance(source, ImageSequenceSource) and not args.save_video
     # The video needs the drivable mask (overlay, RLE) but draws and writes lanes as polylines only. ONNX
     # Runtime threads must not spin: decode, postprocess and encode run beside them on the same cores.
     predictor = load_predictor(args.model, conf_threshold=args.conf, device=args.device, lane_masks=False,
@@ -70,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch,
         realtime=args.realtime,
         max_frames=args.max_frames,
-        write_video=not args.no_video,
-        track=not args.no_track,
+        write_video=not args.no_video and not images_out,
+        write_images=not args.no_video and images_out,
+        # Separate images are not a sequence: no track ids carried across them, no lanes smoothed between them.
+        track=not args.no_track and not images_out,
     )
     try:
         summary = infer_video(predictor, source, args.out, pipeline_config, on_frame=on_frame, model_info=model_info)
