@@ -8,6 +8,7 @@ import sys
 
 from perception import __version__
 from perception.cli.common import CLIError
+from perception.extras import missing_extra_hint
 
 # Subcommand name -> module in perception.cli. Each module defines
 # `add_parser(subparsers) -> argparse.ArgumentParser` and `run(args) -> int`.
@@ -49,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("perception: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        # The base install has no torch (vehicles run ONNX models); say which extra the command needs.
+        hint = missing_extra_hint(exc)
+        if hint is None:
+            raise
+        print(f"perception {args.command}: error: {hint}", file=sys.stderr)
+        return 2
     except (CLIError, FileNotFoundError, ValueError) as exc:
         # Library errors are written as one line naming the file or argument; show just that line.
         print(f"perception {args.command}: error: {exc}", file=sys.stderr)
