@@ -28,6 +28,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--imgsz", nargs=2, type=int, default=[192, 320], metavar=("H", "W"), help="training size (default 192 320)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate of the brief training (default: train's)")
+    parser.add_argument("--val-period", type=int, default=1, help="epochs between validations while training (default 1)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     add_json_option(parser)
     return parser
@@ -58,10 +60,12 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     imgsz = [str(v) for v in args.imgsz]
     device = ["--device", args.device] if args.device else []
+    lr = ["--lr", str(args.lr)] if args.lr else []
     _step("synth", ["synth", "--out", str(data), "--num", str(args.num), "--seed", "0", "--video", str(args.video_seconds),
                     "--json", str(out / "synth.json")], log)
     _step("train", ["train", "--data", str(data), "--model", args.model, "--epochs", str(args.epochs), "--batch",
-                    str(args.batch), "--imgsz", *imgsz, "--out", str(train), *device, "--json", str(out / "train.json")], log)
+                    str(args.batch), "--imgsz", *imgsz, "--val-period", str(args.val_period), *lr, "--out", str(train), *device,
+                    "--json", str(out / "train.json")], log)
     weights = train / "weights" / "best.pt"
     _step("eval", ["eval", "--weights", str(weights), "--data", str(data), "--split", "val", "--out", str(evaluation),
                    *device, "--json", str(out / "eval.json")], log)

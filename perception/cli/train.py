@@ -28,6 +28,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=None, help="data loader workers per process")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     parser.add_argument("--save-period", type=int, default=None, help="steps between mid-epoch last.pt saves")
+    parser.add_argument("--val-period", type=int, default=None, help="epochs between validations (default 1; the last "
+                        "epoch is always validated)")
     parser.add_argument("--balancing", choices=["fixed", "uncertainty"], default=None, help="task loss weighting")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     flags = {
         "data": args.data, "model": args.model, "epochs": args.epochs, "batch": args.batch, "imgsz": args.imgsz,
         "lr": args.lr, "out": args.out, "device": args.device, "amp": args.amp, "workers": args.workers,
-        "max_steps": args.max_steps, "save_period": args.save_period, "balancing": args.balancing, "seed": args.seed,
+        "max_steps": args.max_steps, "save_period": args.save_period, "val_period": args.val_period, "balancing": args.balancing, "seed": args.seed,
         "compile": args.compile, "sync_bn": args.sync_bn,
     }
     flags = {k: v for k, v in flags.items() if v is not None}

@@ -89,6 +89,27 @@ class RunLogger:
             self.writer.close()
 
 
+# (metric key, label, format) of the one line printed after each validation, in reading order.
+EPOCH_LINE = (
+    ("objects/map50", "objects mAP50", "{:.3f}"),
+    ("objects/recall50", "R50", "{:.3f}"),
+    ("pedestrians/map50", "| pedestrians AP50", "{:.3f}"),
+    ("pedestrians/recall50", "R50", "{:.3f}"),
+    ("lanes/f1", "| lanes pixel F1", "{:.3f}"),
+    ("lanes/iou", "IoU", "{:.3f}"),
+    ("drivable/miou", "| drivable mIoU", "{:.3f}"),
+)
+
+
+def epoch_line(epoch: float, epochs: int, step: int, metrics: dict[str, Any], seconds: float) -> str:
+    """One line with an epoch's headline validation metrics and the wall time so far, e.g.
+    `epoch 3/10 (step 120): objects mAP50 0.123 R50 0.340 | ... | drivable mIoU 0.712 | 4m05s`."""
+    parts = [f"{label} {fmt.format(metrics[key])}" for key, label, fmt in EPOCH_LINE if key in metrics]
+    minutes, secs = divmod(int(round(seconds)), 60)
+    shown = f"{epoch:g}" if float(epoch).is_integer() else f"{epoch:.2f}"
+    return f"epoch {shown}/{epochs} (step {step}): {' '.join(parts)} | {minutes}m{secs:02d}s"
+
+
 def _number(text: str) -> Any:
     try:
         value = float(text)

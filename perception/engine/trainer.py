@@ -34,7 +34,7 @@ from perception.engine.distributed import (
     wrap_model,
 )
 from perception.engine.ema import ModelEMA, unwrap
-from perception.engine.run_logger import RunLogger
+from perception.engine.run_logger import RunLogger, epoch_line
 from perception.engine.schedule import build_scheduler
 from perception.engine.train_config import TrainConfig, save_train_config
 from perception.engine.train_data import build_train_loaders, move_batch
@@ -286,6 +286,8 @@ class Trainer:
                     row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
                     row["lr"] = self.scheduler.get_last_lr()[0]
                     self.logger.log_epoch(row)
+                    if run_val and self.progress:
+                        print(epoch_line(row["epoch"], cfg.epochs, self.step, metrics, time.time() - start_time), flush=True)
                     improved = run_val and metrics.get("fitness", -math.inf) > self.best_fitness
                     if improved:
                         self.best_fitness = metrics["fitness"]

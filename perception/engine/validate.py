@@ -46,6 +46,12 @@ class SegmentationCounts:
         gt = self.confusion.sum(1)
         return np.where(gt > 0, tp / np.maximum(gt, 1), np.nan)
 
+    def f1(self) -> np.ndarray:
+        """Per class 2TP / (2TP + FP + FN), the Dice of the class's mask."""
+        tp = np.diag(self.confusion).astype(np.float64)
+        denom = self.confusion.sum(0) + self.confusion.sum(1)
+        return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), np.nan)
+
 
 @torch.no_grad()
 def validate(
@@ -116,6 +122,7 @@ def validate(
     if "lanes" in tasks and seen["lanes"]:
         metrics["lanes/iou"] = float(np.nan_to_num(lane_counts.iou()[1]))
         metrics["lanes/accuracy"] = float(np.nan_to_num(lane_counts.recall()[1]))
+        metrics["lanes/f1"] = float(np.nan_to_num(lane_counts.f1()[1]))
         head_scores.append(metrics["lanes/iou"])
     if "drivable" in tasks and seen["drivable"]:
         ious = drivable_counts.iou()

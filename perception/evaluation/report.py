@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from perception.cli.common import write_json
+from perception.jsonio import write_json_atomic
 from perception.evaluation import plots
 
 
@@ -113,6 +113,6 @@ def write_report(
         figures["worst_images"] = str(plots.save_image_grid(grid, out / "worst_images.png"))
         worst_list = [{"score": s, "path": p} for s, p, _ in worst.items()]
     report = {"metrics": metrics, "meta": meta or {}, "latency": latency, "figures": figures, "worst_images": worst_list}
-    write_json(out / "report.json", report)
+    write_json_atomic(out / "report.json", report)
     _write_text(out / "report.md", markdown_report(report))
     return report
