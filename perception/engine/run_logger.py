@@ -35,8 +35,9 @@ class RunLogger:
             for name, value in values.items():
                 self.writer.add_scalar(f"train/{name}", value, step)
 
-    def log_epoch(self, row: dict[str, Any]) -> None:
-        """row: epoch, step, train/<loss>..., val/<metric>..., lr. Rewrites results.csv atomically."""
+    def log_epoch(self, row: dict[str, Any], plot: bool = True) -> None:
+        """row: epoch, step, train/<loss>..., val/<metric>..., lr. Rewrites results.csv atomically; redraws
+        results.png when `plot` (the trainer asks at validations: drawing costs more than a tiny epoch)."""
         self.rows = [r for r in self.rows if int(r.get("epoch", -1)) != int(row["epoch"])] + [row]
         columns: list[str] = []
         for r in self.rows:
@@ -52,7 +53,8 @@ class RunLogger:
                 if name not in ("epoch", "step") and isinstance(value, (int, float)) and math.isfinite(value):
                     self.writer.add_scalar(f"epoch/{name}", value, int(row["epoch"]))
             self.writer.flush()
-        self.plot()
+        if plot:
+            self.plot()
 
     def plot(self) -> None:
         """results.png: one panel per logged quantity against epoch."""

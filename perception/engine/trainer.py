@@ -285,7 +285,7 @@ class Trainer:
                     row |= {f"train/{k}": v for k, v in last_epoch_losses.items()}
                     row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
                     row["lr"] = self.scheduler.get_last_lr()[0]
-                    self.logger.log_epoch(row)
+                    self.logger.log_epoch(row, plot=run_val or self.epoch >= cfg.epochs)
                     if run_val and self.progress:
                         print(epoch_line(row["epoch"], cfg.epochs, self.step, metrics, time.time() - start_time), flush=True)
                     improved = run_val and metrics.get("fitness", -math.inf) > self.best_fitness
