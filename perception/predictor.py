@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from perception.config import ModelConfig
+from perception.errors import InputError, MissingFileError
 from perception.postprocess import decode_outputs
 from perception.preprocess import LetterboxInfo, prepare_batch
 from perception.structures import FrameResult
@@ -76,7 +77,7 @@ def load_predictor(path: str | Path, **kwargs) -> BasePredictor:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: model file not found")
+        raise MissingFileError(f"{path}: model file not found")
     if path.suffix == ".onnx":
         from perception.runtime import OnnxPredictor
 
@@ -89,4 +90,4 @@ def load_predictor(path: str | Path, **kwargs) -> BasePredictor:
         for key in ("providers", "threads", "spin"):
             kwargs.pop(key, None)
         return TorchPredictor.from_checkpoint(path, **kwargs)
-    raise ValueError(f"{path}: unknown model format {path.suffix!r}; expected .pt or .onnx")
+    raise InputError(f"{path}: unknown model format {path.suffix!r}; expected .pt or .onnx")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from perception.errors import InputError
+
 
 def video_fps(
     onnx_path: str | Path,
@@ -27,7 +29,7 @@ def video_fps(
     config = PipelineConfig(batch_size=batch, max_frames=max_frames)
     summary = infer_video(predictor, source, out_dir, config, model_info={"path": str(onnx_path)})
     if summary["frames"] == 0:
-        raise ValueError(f"{video}: the video tool decoded no frames")
+        raise InputError(f"{video}: the video tool decoded no frames")
     return {
         "video": str(video),
         "batch": batch,

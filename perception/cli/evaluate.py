@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from perception.cli.common import add_json_option, write_json
+from perception.errors import InputError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -50,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     from perception.structures import TASKS
 
     if args.batch < 1:
-        raise ValueError(f"--batch must be >= 1, got {args.batch}")
+        raise InputError(f"--batch must be >= 1, got {args.batch}")
     if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+        raise InputError(f"--limit must be >= 1, got {args.limit}")
     config = EvalConfig(tasks=tuple(args.tasks) if args.tasks else TASKS, max_detections=args.max_det,
                         vehicle_protocol=args.vehicle_protocol, nms_iou=args.iou, worst_k=args.worst)
     predictor = load_predictor(args.weights, conf_threshold=args.conf, iou_threshold=args.iou,
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=args.limit, desc=f"eval {args.split}", unit="img") as progress:
         latency = evaluate_predictor(predictor, samples, evaluator, args.batch, args.limit, progress)
     if evaluator.num_images == 0:
-        raise ValueError(f"{args.data}: split {args.split!r} has no images to evaluate")
+        raise InputError(f"{args.data}: split {args.split!r} has no images to evaluate")
     latency["imgsz"] = list(getattr(predictor, "imgsz", args.imgsz or []))
     latency["runtime"] = "onnxruntime" if str(args.weights).endswith(".onnx") else f"torch ({args.device})"
     meta = {"weights": str(args.weights), "data": str(args.data), "split": args.split, "imgsz": latency["imgsz"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from perception.cli.common import add_json_option, write_json
+from perception.errors import InputError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -46,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from perception.video.sources import open_source
 
     if args.batch < 1:
-        raise ValueError(f"--batch {args.batch}: must be >= 1")
+        raise InputError(f"--batch {args.batch}: must be >= 1")
     if args.max_frames is not None and args.max_frames < 1:
-        raise ValueError(f"--max-frames {args.max_frames}: must be >= 1")
+        raise InputError(f"--max-frames {args.max_frames}: must be >= 1")
     source = open_source(args.source, image_fps=args.image_fps)
     # The video needs the drivable mask (overlay, RLE) but draws and writes lanes as polylines only. ONNX
     # Runtime threads must not spin: decode, postprocess and encode run beside them on the same cores.

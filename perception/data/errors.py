@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from perception.errors import InputError
+
 LOG = logging.getLogger("perception.data")
 
 
-class LabelError(ValueError):
+class LabelError(InputError):
     """One bad input item. The message names the file (and image / label id) and the problem."""
 
     def __init__(self, path: str, problem: str, kind: str = "label", item: str | None = None):

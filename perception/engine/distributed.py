@@ -16,6 +16,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Sampler
 
+from perception.errors import InputError
+
 
 @dataclass
 class DistContext:
@@ -38,7 +40,7 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+            raise InputError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
         if name == "cuda":
             name = f"cuda:{local_rank}"
         device = torch.device(name)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from perception.engine.train_config import TrainConfig
+from perception.errors import InputError, MissingFileError
 
 DEFAULT_SYNTHETIC_IMAGES = 2000
 
@@ -19,11 +20,11 @@ def resume_config(out_dir: str | Path, **overrides: Any) -> TrainConfig:
 
     path = Path(out_dir) / "weights" / "last.pt"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: nothing to resume (no last.pt under --out {out_dir})")
+        raise MissingFileError(f"{path}: nothing to resume (no last.pt under --out {out_dir})")
     saved = load_checkpoint(path)
     data = dict(saved.get("train_config") or {})
     if not data:
-        raise ValueError(f"{path}: the checkpoint holds no train_config; cannot resume it")
+        raise InputError(f"{path}: the checkpoint holds no train_config; cannot resume it")
     allowed = {"device", "workers"}
     data.update({k: v for k, v in overrides.items() if k in allowed and v is not None})
     data["out"] = str(out_dir)

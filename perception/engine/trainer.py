@@ -39,6 +39,7 @@ from perception.engine.schedule import build_scheduler
 from perception.engine.train_config import TrainConfig, save_train_config
 from perception.engine.train_data import build_train_loaders, move_batch
 from perception.engine.validate import validate
+from perception.errors import InputError, MissingFileError
 from perception.losses import MultiTaskLoss
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -110,7 +111,7 @@ class Trainer:
         self.sampler = getattr(train_loader, "sampler", None)
         self.steps_per_epoch = len(train_loader)
         if self.steps_per_epoch == 0:
-            raise ValueError(f"{cfg.data}: the training split is empty (0 batches of {cfg.batch})")
+            raise InputError(f"{cfg.data}: the training split is empty (0 batches of {cfg.batch})")
         total = cfg.epochs * self.steps_per_epoch
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         warmup = max(cfg.warmup_steps_min, round(cfg.warmup_epochs * self.steps_per_epoch))
@@ -136,7 +137,7 @@ class Trainer:
 
     def _load_resume(self) -> None:
         if not self.last_path.is_file():
-            raise FileNotFoundError(f"{self.last_path}: nothing to resume (no last.pt in --out {self.out_dir})")
+            raise MissingFileError(f"{self.last_path}: nothing to resume (no last.pt in --out {self.out_dir})")
         ckpt = load_checkpoint(self.last_path, map_location=self.ctx.device)
         saved = ModelConfig.from_dict(ckpt["config"], source=str(self.last_path))
         if saved.to_dict() != self.model_config.to_dict():
@@ -242,7 +243,7 @@ class Trainer:
                 if isinstance(self.sampler, ResumableSampler):
                     self.sampler.set_epoch(self.epoch, start=self.epoch_step * self.train_loader.batch_size)
                 elif self.epoch_step:
-                    raise ValueError("resuming mid-epoch needs the trainer's ResumableSampler in the train loader")
+                    raise InputError("resuming mid-epoch needs the trainer's ResumableSampler in the train loader")
                 if getattr(self.train_loader, "generator", None) is not None:
                     self.train_loader.generator.manual_seed(cfg.seed + self.epoch)
                 sums: dict[str, float] = {}

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from perception.errors import InputError
 from perception.evaluation.evaluator import Evaluator
 from perception.structures import Sample
 
@@ -45,7 +46,7 @@ def evaluate_predictor(
         preds = predictor.predict([s.image for s in batch])
         wall_ms = (time.perf_counter() - start) * 1000
         if len(preds) != len(batch):
-            raise ValueError(f"predictor returned {len(preds)} results for {len(batch)} images")
+            raise InputError(f"predictor returned {len(preds)} results for {len(batch)} images")
         calls += 1
         stages = {"wall": [wall_ms]}
         for stage, values in getattr(predictor, "timings", {}).items():

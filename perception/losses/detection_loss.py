@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from perception.errors import InputError
 from perception.losses.assigner import TaskAlignedAssigner
 from perception.losses.box_loss import box_iou_loss
 
@@ -50,7 +51,7 @@ class DetectionLoss:
         assigner: TaskAlignedAssigner | None = None,
     ) -> None:
         if cls_loss not in CLS_LOSSES:
-            raise ValueError(f"cls_loss {cls_loss!r} is not one of {CLS_LOSSES}")
+            raise InputError(f"cls_loss {cls_loss!r} is not one of {CLS_LOSSES}")
         self.head_classes = tuple(int(c) for c in head_classes)
         self.strides = tuple(int(s) for s in strides)
         self.imgsz = tuple(int(v) for v in imgsz)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.errors import InputError
 from perception.postprocess import decode_outputs
 from perception.postprocess.decode import detections_to_original
 from perception.predictor import BasePredictor
@@ -49,7 +50,7 @@ class OnnxPredictor(BasePredictor):
         config = self.metadata.config
         if imgsz is not None and tuple(imgsz) != tuple(config.imgsz):
             if not self.metadata.dynamic_hw:
-                raise ValueError(
+                raise InputError(
                     f"{self.path}: exported for a fixed input of {tuple(config.imgsz)}, cannot run at {tuple(imgsz)}; "
                     "re-export with --dynamic or --imgsz"
                 )
@@ -74,7 +75,7 @@ class OnnxPredictor(BasePredictor):
         for key in ("conf_threshold", "iou_threshold", "max_detections"):
             value = kwargs.get(key)
             if value is not None and not np.isclose(float(value), float(baked[key])):
-                raise ValueError(
+                raise InputError(
                     f"{self.path}: {key}={value} differs from the {baked[key]} built into its NMS graph; "
                     "re-export with other --conf/--iou/--max-det, or export without --nms"
                 )

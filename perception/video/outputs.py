@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from perception.errors import InputError
 from perception.jsonio import to_builtin, write_json_atomic
 
 VIDEO_FOURCC = "mp4v"
@@ -42,7 +43,7 @@ class AnnotatedVideoWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), self.fps, self.size)
             if not self._writer.isOpened():
-                raise ValueError(f"{self.path}: cannot open a {VIDEO_FOURCC} video writer (OpenCV built without FFmpeg?)")
+                raise InputError(f"{self.path}: cannot open a {VIDEO_FOURCC} video writer (OpenCV built without FFmpeg?)")
         if (frame_bgr.shape[1], frame_bgr.shape[0]) != self.size:
             frame_bgr = cv2.resize(frame_bgr, self.size, interpolation=cv2.INTER_AREA)
             self.resized_frames += 1
@@ -108,5 +109,5 @@ def read_predictions(path: str | os.PathLike) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             if i == len(lines) - 1:
                 break
-            raise ValueError(f"{path}: line {i + 1} is not valid JSON")
+            raise InputError(f"{path}: line {i + 1} is not valid JSON")
     return records

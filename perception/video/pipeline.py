@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from perception.errors import InputError
 from perception.structures import FrameResult
 from perception.video.drawing import draw_frame
 from perception.video.outputs import AnnotatedVideoWriter, PredictionsWriter, frame_record, write_json_atomic
@@ -77,7 +78,7 @@ class VideoPipeline:
         self.out_dir = Path(out_dir)
         self.config = config or PipelineConfig()
         if self.config.batch_size < 1:
-            raise ValueError(f"batch size {self.config.batch_size}: must be >= 1")
+            raise InputError(f"batch size {self.config.batch_size}: must be >= 1")
         self.on_frame = on_frame
         self.model_info = model_info or {}
         self.split_stages = all(callable(getattr(predictor, n, None)) for n in ("preprocess", "infer", "postprocess"))
@@ -273,7 +274,7 @@ class VideoPipeline:
             results = self.predictor.postprocess(raw, infos) if self.split_stages else list(raw)
             spent = (time.perf_counter() - start) * 1000.0
             if len(results) != len(frames):
-                raise ValueError(f"predictor returned {len(results)} results for a batch of {len(frames)} frames")
+                raise InputError(f"predictor returned {len(results)} results for a batch of {len(frames)} frames")
             self._stage_ms["postprocess"] += spent
             if not self._put(q_out, (frames, results, ms | {"postprocess": spent / len(frames)})):
                 return

@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterator
 import cv2
 import numpy as np
 
+from perception.errors import InputError, MissingFileError
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".ts")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -122,16 +124,16 @@ class VideoFileSource(FrameSource):
         super().__init__()
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: video file not found")
+            raise MissingFileError(f"{self.path}: video file not found")
         self._capture = cv2.VideoCapture(str(self.path))
         if not self._capture.isOpened():
-            raise ValueError(f"{self.path}: cannot open video (unsupported codec or damaged/truncated container)")
+            raise InputError(f"{self.path}: cannot open video (unsupported codec or damaged/truncated container)")
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         first, first_ms = _timed_read(self._capture)
         if first is None:
             self._capture.release()
-            raise ValueError(f"{self.path}: no decodable frame (unsupported codec or damaged file)")
+            raise InputError(f"{self.path}: no decodable frame (unsupported codec or damaged file)")
         self._first = (first, first_ms)
         self.info = {
             "kind": "file",
@@ -186,7 +188,7 @@ class ImageSequenceSource(FrameSource):
         else:
             paths = sorted(p for p in glob.glob(pattern) if Path(p).suffix.lower() in IMAGE_EXTENSIONS)
         if not paths:
-            raise FileNotFoundError(f"{pattern}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
+            raise MissingFileError(f"{pattern}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
         self.paths = paths
         self.info = {"kind": "images", "source": pattern, "fps": float(fps), "frame_count": len(paths)}
 
@@ -236,7 +238,7 @@ class LiveSource(FrameSource):
         self._capture = self._open(target)
         if not self._capture.isOpened():
             kind = "camera" if isinstance(target, int) else "stream"
-            raise ValueError(f"{target}: cannot open {kind}")
+            raise InputError(f"{target}: cannot open {kind}")
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         self.info = {
             "kind": "camera" if isinstance(target, int) else "stream",
@@ -301,9 +303,9 @@ def open_source(source: str | int | os.PathLike, image_fps: float = DEFAULT_IMAG
         return ImageSequenceSource(text, fps=image_fps)
     if Path(text).suffix.lower() in IMAGE_EXTENSIONS:
         if not os.path.isfile(text):
-            raise FileNotFoundError(f"{text}: image not found")
+            raise MissingFileError(f"{text}: image not found")
         return ImageSequenceSource(text, fps=image_fps)
     if not os.path.exists(text):
-        raise FileNotFoundError(f"{text}: video file not found")
+        raise MissingFileError(f"{text}: video file not found")
     # Unknown extensions are still tried: FFmpeg reads many containers, and the error names the file if not.
     return VideoFileSource(text)

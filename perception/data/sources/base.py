@@ -15,6 +15,7 @@ import numpy as np
 
 from perception.classes import BDD100K_CLASSES, class_index
 from perception.data.errors import ErrorPolicy, LabelError
+from perception.errors import MissingFileError
 from perception.structures import TASKS, Sample
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -54,7 +55,7 @@ class SourceAdapter:
         self.name = name or self.type_name
         self.dropped_categories: dict[str, int] = {}
         if not self.root.is_dir():
-            raise FileNotFoundError(f"{self.root}: {self.type_name} root folder not found")
+            raise MissingFileError(f"{self.root}: {self.type_name} root folder not found")
         self.records: list[Any] = self._index()
 
     def __len__(self) -> int:

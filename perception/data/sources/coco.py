@@ -19,6 +19,7 @@ import numpy as np
 
 from perception.data.errors import LabelError
 from perception.data.sources.base import DROP, IGNORE, SourceAdapter, check_box, read_image
+from perception.errors import MissingFileError
 from perception.structures import Sample
 
 COCO_CLASS_MAP: dict[str, str | None] = {
@@ -54,7 +55,7 @@ class COCOSource(SourceAdapter):
         else:
             ann, images = self.root / "annotations" / f"instances_{spec}2017.json", self.root / f"{spec}2017"
         if not ann.is_file():
-            raise FileNotFoundError(f"{ann}: COCO annotation file not found")
+            raise MissingFileError(f"{ann}: COCO annotation file not found")
         self.ann_path = str(ann)
         try:
             data = json.loads(ann.read_text())
