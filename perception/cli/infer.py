@@ -34,6 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "(default: all, in that order)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: all cores)")
     parser.add_argument("--image-fps", type=float, default=30.0, help="frame rate given to an image sequence (default 30)")
+    parser.add_argument("--reconnect-timeout", type=float, default=None, metavar="S",
+                        help="camera/stream: seconds without a frame before giving up and finalising the outputs "
+                        "(default: 5 reconnect attempts with backoff, at most 60 s)")
     parser.add_argument("--no-track", action="store_true", help="no track ids, no lane smoothing")
     add_json_option(parser)
     return parser
@@ -50,7 +53,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--batch {args.batch}: must be >= 1")
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames {args.max_frames}: must be >= 1")
-    source = open_source(args.source, image_fps=args.image_fps)
+    live = {}
+    if args.reconnect_timeout is not None:
+        if args.reconnect_timeout <= 0:
+            raise InputError(f"--reconnect-timeout {args.reconnect_timeout}: must be > 0 seconds")
+        from perception.video.sources import ReconnectPolicy
+
+        # the time is the bound the user asked for; attempts are then limited only by the backoff within it
+        live["policy"] = ReconnectPolicy(max_attempts=1 << 30, max_total_s=args.reconnect_timeout)
+    source = open_source(args.source, image_fps=args.image_fps, **live)
     # The video needs the drivable mask (overlay, RLE) but draws and writes lanes as polylines only. ONNX
     # Runtime threads must not spin: decode, postprocess and encode run beside them on the same cores.
     predictor = load_predictor(args.model, conf_threshold=args.conf, device=args.device, lane_masks=False,
@@ -86,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     per_frame = summary["stage_ms_per_frame"]
     print("ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in per_frame.items()))
     write_json(args.json, summary)
+    if summary["source"].get("ended"):
+        print(f"perception infer: {summary['source']['ended']}; outputs finalised")
     if summary["interrupted"]:
         print("perception infer: interrupted; outputs finalised")
         return 130
