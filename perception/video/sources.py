@@ -9,6 +9,7 @@ Imports numpy and OpenCV only: the torch-free runtime uses this in vehicles.
 
 from __future__ import annotations
 
+import collections
 import glob
 import os
 import threading
@@ -240,7 +241,7 @@ class LiveSource(FrameSource):
         self.ended = ""  # why a live source stopped on its own ("" while running or when stopped by the user)
         self._attempts_since_frame = 0
         self._last_frame_at = clock()
-        self.backoff_delays: list[float] = []
+        self.backoff_delays: collections.deque[float] = collections.deque(maxlen=64)  # recent ones: runs for days
         self._capture = self._open(target)
         if not self._capture.isOpened():
             kind = "camera" if isinstance(target, int) else "stream"
