@@ -58,6 +58,8 @@ class BasePredictor:
         self.max_detections = config.max_detections if max_detections is None else max_detections
         self.masks = masks
         self.lane_masks = lane_masks
+        # whether conf_threshold may be lowered after loading (the video tool's tracker decodes weak boxes)
+        self.conf_adjustable = True
         # Milliseconds per call of each stage, for latency reports (bounded: see StageTimings).
         self.timings: dict[str, StageTimings] = defaultdict(StageTimings)
 

@@ -58,6 +58,7 @@ class OnnxPredictor(BasePredictor):
         if self.metadata.nms is not None:
             self._check_nms_thresholds(kwargs)
         super().__init__(config, **kwargs)
+        self.conf_adjustable = self.metadata.nms is None  # an NMS graph's threshold is baked in
         self.input = self.session.get_inputs()[0]
         self.input_dtype = np.float16 if "float16" in self.input.type else np.float32
         self.output_names = [o.name for o in self.session.get_outputs()]

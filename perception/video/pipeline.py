@@ -30,7 +30,7 @@ from perception.structures import FrameResult
 from perception.video.drawing import draw_frame
 from perception.video.outputs import AnnotatedVideoWriter, PredictionsWriter, frame_record, write_json_atomic
 from perception.video.sources import Frame, FrameSource
-from perception.video.tracking import FrameTracker
+from perception.video.tracking import ByteTracker, FrameTracker
 
 _END = object()  # end-of-stream marker passed down the queues
 _POLL_S = 0.05  # how often blocked stages look at the abort flag
@@ -90,6 +90,12 @@ class VideoPipeline:
         self.dropped_frames = 0
         self.frames_written = 0
         self.interrupted = False
+        # ByteTrack's second association needs the weak detections: decode down to the tracker's low
+        # threshold while tracking, and let FrameTracker show only what passes the model's threshold or
+        # extends a confirmed track. An NMS graph's threshold is a constant of the graph and stays.
+        self._display_threshold: float | None = None
+        if self.config.track and getattr(predictor, "conf_adjustable", False):
+            self._display_threshold = float(predictor.conf_threshold)
 
     # --- control -------------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -122,6 +128,8 @@ class VideoPipeline:
             threading.Thread(target=self._guard, args=("output", self._output, q_results, video, jsonl), daemon=True),
         ]
         start = time.perf_counter()
+        if self._display_threshold is not None:
+            self.predictor.conf_threshold = min(self._display_threshold, ByteTracker().low_threshold)
         try:
             for t in threads:
                 t.start()
@@ -132,6 +140,8 @@ class VideoPipeline:
         finally:
             for t in threads:
                 t.join(timeout=5.0)
+            if self._display_threshold is not None:
+                self.predictor.conf_threshold = self._display_threshold
             if video is not None:
                 video.close()
             jsonl.close()
@@ -280,7 +290,7 @@ class VideoPipeline:
                 return
 
     def _output(self, q_in: queue.Queue, video: AnnotatedVideoWriter | None, jsonl: PredictionsWriter) -> None:
-        tracker = FrameTracker() if self.config.track else None
+        tracker = FrameTracker(display_threshold=self._display_threshold) if self.config.track else None
         expected = self.source.frame_count
         if expected is not None and self.config.max_frames is not None:
             expected = min(expected, self.config.max_frames)
