@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -67,11 +68,17 @@ class MultiTaskDataset(Dataset):
         s, i = self.index[k]
         return self.sources[s].load(i)
 
-    def prepare(self, k: int) -> Augmented:
-        """The k-th item transformed, before tensors; an unreadable item is skipped (lenient) by moving on."""
+    def prepare(self, k: int, aug_seed: int | None = None) -> Augmented:
+        """The k-th item transformed, before tensors; an unreadable item is skipped (lenient) by moving on.
+
+        aug_seed: seeds this draw's augmentation (a pure function of it), else the worker's `random`.
+        """
         for attempt in range(len(self)):
             j = (k + attempt) % len(self)
             try:
+                if isinstance(self.transform, TrainTransform):
+                    rng = random.Random(aug_seed) if aug_seed is not None else None
+                    return self.transform(self.sample(j), rng)
                 return self.transform(self.sample(j))
             except LabelError as err:
                 self.policy.report(err)  # raises in strict mode
@@ -82,8 +89,10 @@ class MultiTaskDataset(Dataset):
         sizes = [len(src) for src in self.sources]
         return np.array([self.source_weights[s] / max(sizes[s], 1) for s, _ in self.index], np.float64)
 
-    def __getitem__(self, k: int) -> dict[str, Any]:
-        item = self.prepare(k)
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        """key: an index, or (index, augmentation seed) as the trainer's ResumableSampler yields."""
+        k, aug_seed = key if isinstance(key, tuple) else (key, None)
+        item = self.prepare(k, aug_seed)
         size = self.imgsz
         lanes_t, instances = lane_target(item.lanes, item.lane_attrs, item.lane_mask, item.labelled["lanes"], size,
                                          self.lane_slots, self.lane_thickness)

@@ -157,13 +157,14 @@ class TrainTransform:
             weather,
         ])
 
-    def __call__(self, sample: Sample) -> Augmented:
-        # Seed albumentations from Python's `random`, which torch's DataLoader seeds per worker, so workers
-        # never repeat each other's augmentation.
-        self.geometric.set_random_seed(random.getrandbits(32))
-        self.photometric.set_random_seed(random.getrandbits(32))
+    def __call__(self, sample: Sample, rng: random.Random | None = None) -> Augmented:
+        """rng: the draw's own generator (the trainer seeds it from seed, epoch and position, so a resumed
+        run augments exactly alike whatever the workers); default Python's `random`, seeded per worker."""
+        rng = rng or random  # the module-level functions: the same interface as a Random
+        self.geometric.set_random_seed(rng.getrandbits(32))
+        self.photometric.set_random_seed(rng.getrandbits(32))
         item = self._geometry(letterbox_sample(sample, self.imgsz))
-        if random.random() < self.config.flip_p:
+        if rng.random() < self.config.flip_p:
             item = hflip(item)
         item.image = self.photometric(image=item.image)["image"]
         return item

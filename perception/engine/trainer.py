@@ -27,6 +27,7 @@ from perception.engine.distributed import (
     ResumableSampler,
     all_reduce_mean,
     barrier,
+    check_sync_bn,
     cleanup_distributed,
     per_rank_batch,
     replica_max_abs_diff,
@@ -43,6 +44,9 @@ from perception.errors import InputError, MissingFileError
 from perception.losses import MultiTaskLoss
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# fp16 steps in a row whose loss or gradients were inf/nan before training stops: GradScaler skips a few
+# overflows while it lowers its scale (each halves it), a long run of them is divergence.
+MAX_NONFINITE_RUN = 10
 
 
 def seed_everything(seed: int) -> None:
@@ -89,6 +93,7 @@ class Trainer:
         cfg = self.config
         self.ctx: DistContext = setup_distributed(cfg.device)
         device = self.ctx.device
+        check_sync_bn(cfg.sync_bn, self.ctx)
         seed_everything(cfg.seed + self.ctx.rank)
         self.model_config = self._model_config or model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz))
         if tuple(self.model_config.imgsz) != tuple(cfg.imgsz):
@@ -124,6 +129,7 @@ class Trainer:
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None
 
         self.epoch, self.epoch_step, self.step = 0, 0, 0
+        self.skipped_steps = self.nonfinite_run = 0
         self.best_fitness = -math.inf
         self.history_metrics: dict[str, Any] = {}
         if self.resume:
@@ -199,7 +205,9 @@ class Trainer:
         with torch.autocast(self.ctx.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             outputs = self.train_model(batch["images"])
         total, report = self.loss({k: v.float() for k, v in outputs.items()}, batch)
-        if not torch.isfinite(total):
+        if not torch.isfinite(total) and not self.scaler.is_enabled():
+            # fp32/bf16: nothing rescales, so a non-finite loss is divergence. Under fp16 the backward below
+            # still runs on every rank (DDP must all-reduce) and GradScaler skips the step.
             raise FloatingPointError(f"step {self.step}: loss is {total.item()} ({ {k: float(v) for k, v in report.items()} })")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
@@ -211,14 +219,27 @@ class Trainer:
         self.scaler.unscale_(self.optimizer)
         if cfg.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(list(self.model.parameters()) + list(self.loss.parameters()), cfg.clip_grad)
+        scale = self.scaler.get_scale() if self.scaler.is_enabled() else 0.0
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self._count_skipped(self.scaler.is_enabled() and self.scaler.get_scale() < scale)
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.model)
         self.step += 1
         self.epoch_step += 1
         return {k: float(v) for k, v in report.items()}
+
+    def _count_skipped(self, skipped: bool) -> None:
+        """GradScaler lowered its scale: it found inf/nan gradients and skipped this step."""
+        if not skipped:
+            self.nonfinite_run = 0
+            return
+        self.skipped_steps += 1
+        self.nonfinite_run += 1
+        if self.nonfinite_run >= MAX_NONFINITE_RUN:
+            raise FloatingPointError(f"step {self.step}: {self.nonfinite_run} fp16 steps in a row had inf/nan loss or "
+                                     "gradients (all skipped); lower --lr or train with --amp bf16")
 
     def _run_validation(self) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
@@ -304,6 +325,7 @@ class Trainer:
             "out": str(self.out_dir),
             "epochs": self.epoch,
             "steps": self.step,
+            "skipped_steps": self.skipped_steps,  # fp16 steps GradScaler skipped for inf/nan gradients
             "world_size": self.ctx.world_size,
             "replicas_identical": replica_diff == 0.0,
             "replica_max_abs_diff": replica_diff,
