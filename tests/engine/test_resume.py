@@ -130,3 +130,19 @@ def test_sigkilled_training_process_resumes_to_completion(tiny_synthetic, tmp_pa
     rows = (out / "results.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,step") and rows[-1].startswith("2,6")
     assert (out / "results.png").is_file() and any((out / "tensorboard").iterdir())
+
+
+def test_resume_honours_a_longer_run_and_refuses_what_cannot_change(tiny_synthetic, tmp_path):
+    out = tmp_path / "run"
+    Trainer(_config(tiny_synthetic, out, epochs=1), progress=False).fit()
+    assert load_checkpoint(out / "weights" / "last.pt")["step"] == 3
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    base = [sys.executable, "-m", "perception.cli.main", "train", "--out", str(out), "--resume", "--quiet"]
+    refused = subprocess.run(base + ["--model", "s"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr[-2000:]
+    assert "--model" in refused.stderr and "'n'" in refused.stderr
+    longer = subprocess.run(base + ["--epochs", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert longer.returncode == 0, longer.stderr[-2000:]
+    assert "epochs 1 -> 2; the LR schedule is recomputed" in longer.stdout
+    final = load_checkpoint(out / "weights" / "last.pt")
+    assert (final["step"], final["epoch"]) == (6, 2) and final["train_config"]["epochs"] == 2
