@@ -92,7 +92,8 @@ class MultiTaskDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         """key: an index, or (index, augmentation seed) as the trainer's ResumableSampler yields."""
         k, aug_seed = key if isinstance(key, tuple) else (key, None)
-        item = self.prepare(k, aug_seed)
+        with self.policy.capture() as skipped:
+            item = self.prepare(k, aug_seed)
         size = self.imgsz
         lanes_t, instances = lane_target(item.lanes, item.lane_attrs, item.lane_mask, item.labelled["lanes"], size,
                                          self.lane_slots, self.lane_thickness)
@@ -108,7 +109,7 @@ class MultiTaskDataset(Dataset):
             "drivable_target": torch.from_numpy(drivable_target(item.drivable, item.labelled["drivable"], size)),
             "labelled": dict(item.labelled),
             "lane_instances": bool(instances and item.labelled["lanes"]),
-            "meta": {"path": item.path, "source": item.source, "flipped": item.flipped,
+            "meta": {"path": item.path, "source": item.source, "flipped": item.flipped, "skipped": skipped,
                      "letterbox": {"scale": info.scale, "pad_x": info.pad_x, "pad_y": info.pad_y,
                                    "orig_size": info.orig_size, "input_size": info.input_size}},
         }

@@ -130,6 +130,9 @@ class Trainer:
 
         self.epoch, self.epoch_step, self.step = 0, 0, 0
         self.skipped_steps = self.nonfinite_run = 0
+        # label problems skipped while indexing (this process) and while loading the last epoch (any worker)
+        policy = getattr(getattr(self.train_loader, "dataset", None), "policy", None)
+        self.label_skips = {"indexing": policy.total if policy else 0, "last_epoch": 0, "first_paths": []}
         self.best_fitness = -math.inf
         self.history_metrics: dict[str, Any] = {}
         if self.resume:
@@ -272,7 +275,11 @@ class Trainer:
                 bar = tqdm(self.train_loader, total=self.steps_per_epoch, initial=self.epoch_step,
                            desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not (self.progress and self.ctx.is_main))
                 tick = time.time()
+                epoch_skips = 0
                 for batch in bar:
+                    skipped = [path for meta in batch.get("meta", ()) for path in meta.get("skipped", ())]
+                    epoch_skips += len(skipped)
+                    self.label_skips["first_paths"] = list(dict.fromkeys(self.label_skips["first_paths"] + skipped))[:5]
                     losses = self.train_step(batch)
                     n = int(batch["images"].shape[0]) * self.ctx.world_size
                     images_seen += n
@@ -292,6 +299,11 @@ class Trainer:
                     if self.step >= self.total_steps:
                         break
                 bar.close()
+                epoch_skips = round(float(all_reduce_mean(torch.tensor(float(epoch_skips)), self.ctx)) * self.ctx.world_size)
+                self.label_skips["last_epoch"] = epoch_skips
+                if epoch_skips and self.ctx.is_main:
+                    print(f"epoch {self.epoch + 1}: skipped {epoch_skips} malformed label item(s) while loading "
+                          f"(first: {', '.join(self.label_skips['first_paths'])})")
                 epoch_done = self.epoch_step >= self.steps_per_epoch
                 last_epoch_losses = {k: v / max(count, 1) for k, v in sums.items()}
                 if epoch_done:
@@ -307,6 +319,7 @@ class Trainer:
                     row |= {f"train/{k}": v for k, v in last_epoch_losses.items()}
                     row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
                     row["lr"] = self.scheduler.get_last_lr()[0]
+                    row["skipped_labels"] = epoch_skips
                     self.logger.log_epoch(row)
                     improved = run_val and metrics.get("fitness", -math.inf) > self.best_fitness
                     if improved:
@@ -326,6 +339,7 @@ class Trainer:
             "epochs": self.epoch,
             "steps": self.step,
             "skipped_steps": self.skipped_steps,  # fp16 steps GradScaler skipped for inf/nan gradients
+            "label_skips": self.label_skips,  # malformed labels skipped (lenient training), with the first paths
             "world_size": self.ctx.world_size,
             "replicas_identical": replica_diff == 0.0,
             "replica_max_abs_diff": replica_diff,
