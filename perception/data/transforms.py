@@ -39,7 +39,6 @@ class AugmentConfig:
     blur_p: float = 0.1
     noise_p: float = 0.1
     weather_p: float = 0.05  # rain / fog / shadow / sun flare (one of them)
-    mosaic_p: float = 0.0  # reserved: mosaic is optional and off by default
 
 
 @dataclass
