@@ -233,7 +233,7 @@ def _plan(config, model, model_name, summary, variants, base_model, base_summary
                     continue
                 if precision == "int8" and provider == "CUDAExecutionProvider":
                     continue  # no int8 convolutions there: QDQ would time a dequantized fp32 graph
-                setup = partial(OnnxPredictor, path, providers=provider, threads=threads, verbose=False)
+                setup = partial(OnnxPredictor, path, providers=provider, threads=threads, verbose=False, imgsz=imgsz)
                 plan.append((setup, ours | _ort(precision, provider)))
             session = partial(create_session, base_onnx, [provider], threads, verbose=False)
             plan.append((lambda session=session: baseline.onnx_baseline_runner(session(), imgsz), base | _ort("fp32", provider)))
@@ -252,7 +252,8 @@ def _video_rows(config, fp32_path, provider, threads, model_rows, out_dir) -> li
     out = []
     for batch in tqdm(config.batches, desc="video", unit="run", disable=not config.verbose):
         reset_peak_rss()
-        result = video_fps(fp32_path, clip, out_dir / f"video_b{batch}", batch, provider, threads, config.video_frames)
+        result = video_fps(fp32_path, clip, out_dir / f"video_b{batch}", batch, provider, threads, config.video_frames,
+                           imgsz=tuple(config.imgsz))
         reference = ratios.find_row(model_rows, "onnxruntime", "fp32", provider, batch)
         result["model_only_fps"] = reference["model_only"]["throughput_img_s"] if reference else None
         result["ratio"] = result["fps"] / result["model_only_fps"] if reference else None

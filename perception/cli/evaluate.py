@@ -31,7 +31,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--tasks", nargs="*", default=None, metavar="TASK",
                         help="tasks to score (default all): objects pedestrians lanes drivable")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
-    parser.add_argument("--device", default="cpu", help="torch device for .pt models (default cpu)")
+    parser.add_argument("--device", default=None,
+                        help="cpu or cuda: torch device of a .pt model (default cpu), ONNX Runtime provider of an "
+                        ".onnx one (default: the best that starts)")
     parser.add_argument("--worst", type=int, default=12, help="images in the worst-images grid (default 12, 0 = none)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad label instead of counting skips")
     add_json_option(parser)
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if evaluator.num_images == 0:
         raise InputError(f"{args.data}: split {args.split!r} has no images to evaluate")
     latency["imgsz"] = list(getattr(predictor, "imgsz", args.imgsz or []))
-    latency["runtime"] = "onnxruntime" if str(args.weights).endswith(".onnx") else f"torch ({args.device})"
+    latency["runtime"] = "onnxruntime" if str(args.weights).endswith(".onnx") else f"torch ({args.device or 'cpu'})"
     meta = {"weights": str(args.weights), "data": str(args.data), "split": args.split, "imgsz": latency["imgsz"],
             "batch": args.batch, "conf": args.conf, "iou": args.iou, "skipped": policy.summary()}
     metrics = evaluator.summary()

@@ -28,7 +28,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--conf", type=float, default=None,
                         help="detection score threshold (default: the model's, 0.25 unless set at training or export)")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N decoded frames")
-    parser.add_argument("--device", default="cpu", help="torch device for .pt models (cpu, cuda); ignored for .onnx")
+    parser.add_argument("--device", default=None,
+                        help="cpu or cuda: torch device of a .pt model (default cpu), ONNX Runtime provider of an .onnx "
+                        "one (or use --providers)")
+    parser.add_argument("--imgsz", nargs=2, type=int, metavar=("H", "W"), default=None,
+                        help="network input size (default: the model's; an .onnx model must be exported --dynamic)")
     parser.add_argument("--providers", default=None, metavar="LIST",
                         help="ONNX Runtime providers to try, comma separated: tensorrt,cuda,cpu "
                         "(default: all, in that order)")
@@ -65,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     # The video needs the drivable mask (overlay, RLE) but draws and writes lanes as polylines only. ONNX
     # Runtime threads must not spin: decode, postprocess and encode run beside them on the same cores.
     predictor = load_predictor(args.model, conf_threshold=args.conf, device=args.device, lane_masks=False,
+                               imgsz=tuple(args.imgsz) if args.imgsz else None,
                                providers=args.providers, threads=args.threads, spin=False)
     config = getattr(predictor, "config", None)
     model_info = {"path": str(args.model), "conf_threshold": predictor.conf_threshold}
