@@ -69,6 +69,11 @@ class SourceAdapter:
         sample.labelled = {t: bool(sample.labelled.get(t)) and t in self.tasks for t in TASKS}
         return sample
 
+    def labelled_classes(self) -> frozenset[int] | None:
+        """Global classes this source labels where it labels the task; None for all of them. A class it
+        does not label must not train as background on its images (COCO has no rider)."""
+        return None
+
     def _index(self) -> list[Any]:
         raise NotImplementedError
 
