@@ -12,6 +12,25 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PERCEPTION_SHARED", REPO_ROOT.parent / "shared")) / "data"
 
 
+# Other kernel choices on the same machine, so a tolerance that only holds for one CPU's kernels fails here
+# before it reaches a machine with another instruction set (`bash tools/test.sh --kernels ort-unoptimised`).
+KERNEL_VARIANTS = ("default", "ort-unoptimised", "torch-one-thread")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--kernels", choices=KERNEL_VARIANTS, default="default",
+                     help="run with other numeric kernels: ONNX Runtime graph optimisations off, or PyTorch on one thread")
+
+
+def pytest_configure(config):
+    if config.getoption("--kernels") == "ort-unoptimised":
+        os.environ["PERCEPTION_ORT_OPTIMIZATION"] = "disable"  # inherited by the CLI subprocesses too
+
+
+def pytest_report_header(config):
+    return f"kernels: {config.getoption('--kernels')}"
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
@@ -20,12 +39,14 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _few_threads():
-    # The suite runs on 2 cores; oversubscribing them makes everything slower.
+def _few_threads(request):
+    # The suite runs on 2 cores; oversubscribing them makes everything slower. One thread changes how PyTorch
+    # splits its reductions, hence its rounding.
+    one = request.config.getoption("--kernels") == "torch-one-thread"
     try:
         import torch
 
-        torch.set_num_threads(min(2, os.cpu_count() or 1))
+        torch.set_num_threads(1 if one else min(2, os.cpu_count() or 1))
     except ImportError:
         pass
     yield

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv beside the repo and install the project with its test extras (idempotent).
+# Create .venv beside the repo and install the project with every extra: training, fleet, tests (idempotent).
 # Sourced by tools/test.sh and tools/demo.sh; PYTHON may name the interpreter (default python3.11/python3).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +14,7 @@ stamp=.venv/.perception-installed
 if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
   echo "[setup] installing perception and its dependencies into .venv (first run: several minutes)"
   .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install --quiet -e ".[test]"
+  # The base install is torch-free (vehicles); the demo and the suite need the training and fleet extras too.
+  .venv/bin/python -m pip install --quiet -e ".[train,fleet,test]"
   cp pyproject.toml "$stamp"
 fi

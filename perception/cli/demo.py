@@ -50,6 +50,8 @@ def _step(name: str, argv: list[str], log: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch  # noqa: F401 - the demo trains: without the training stack, say so before rendering any data
+
     out = Path(args.out)
     data, train, evaluation, export, video = (out / n for n in ("data", "train", "eval", "export", "video"))
     log: dict = {}

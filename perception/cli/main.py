@@ -10,6 +10,7 @@ import traceback
 
 from perception import __version__
 from perception.errors import PerceptionError
+from perception.extras import missing_extra_hint
 
 # Subcommand name -> module in perception.cli. Each module defines
 # `add_parser(subparsers) -> argparse.ArgumentParser` and `run(args) -> int`.
@@ -62,11 +63,19 @@ def run_command(name: str, call, debug: bool = False) -> int:
     except KeyboardInterrupt:
         print("perception: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        # The base install has no torch (vehicles run ONNX models); say which extra the command needs.
+        hint = missing_extra_hint(exc)
+        if hint is None:
+            raise
+        print(f"perception {name}: error: {hint}", file=sys.stderr)
+        return 2
     except PerceptionError as exc:
         if debug:
             traceback.print_exc()
         print(f"perception {name}: error: {exc}", file=sys.stderr)
         return 2
+
 
 if __name__ == "__main__":
     sys.exit(main())

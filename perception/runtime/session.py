@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +30,9 @@ OPTIMIZATION_LEVELS = {
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
+# The default level; `PERCEPTION_ORT_OPTIMIZATION=disable` runs every session with other kernels (no fusions, no
+# NCHWc layout), which the test suite uses to check that its parity tolerances do not depend on one kernel choice.
+OPTIMIZATION_ENV = "PERCEPTION_ORT_OPTIMIZATION"
 
 
 def resolve_providers(providers: str | list[str] | tuple[str, ...] | None) -> list[str]:
@@ -75,7 +79,7 @@ def create_session(
     path: str | Path,
     providers: str | list[str] | None = None,
     threads: int | None = None,
-    optimization: str = "all",
+    optimization: str | None = None,
     trt_cache_dir: str | Path | None = None,
     trt_fp16: bool = False,
     verbose: bool = True,
@@ -87,12 +91,15 @@ def create_session(
     threads: intra-op threads (None: ONNX Runtime's default, all cores).
     spin: let idle intra-op threads spin between ops (ONNX Runtime's default, best for the model alone);
         False when other busy threads share the cores, such as the video tool's decode and encode stages.
-    optimization: disable | basic | extended | all (graph optimisation level).
+    optimization: disable | basic | extended | all (graph optimisation level); None: $PERCEPTION_ORT_OPTIMIZATION,
+        else all.
     Prints one message per requested provider that is not running (stderr) when `verbose`.
     """
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"{path}: ONNX model not found")
+    if optimization is None:
+        optimization = os.environ.get(OPTIMIZATION_ENV) or "all"
     if optimization not in OPTIMIZATION_LEVELS:
         raise InputError(f"optimization: {optimization!r} is not one of {sorted(OPTIMIZATION_LEVELS)}")
     names = resolve_providers(providers)

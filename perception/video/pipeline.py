@@ -28,7 +28,13 @@ from typing import Any, Callable, Iterator
 from perception.errors import InputError
 from perception.structures import FrameResult
 from perception.video.drawing import draw_frame
-from perception.video.outputs import AnnotatedVideoWriter, PredictionsWriter, frame_record, write_json_atomic
+from perception.video.outputs import (
+    AnnotatedImageWriter,
+    AnnotatedVideoWriter,
+    PredictionsWriter,
+    frame_record,
+    write_json_atomic,
+)
 from perception.video.sources import Frame, FrameSource
 from perception.video.tracking import ByteTracker, FrameTracker
 
@@ -41,13 +47,15 @@ STAGES = ("decode", "preprocess", "inference", "postprocess", "tracking", "drawi
 class PipelineConfig:
     """batch_size: frames per model call. queue_batches: capacity of each inter-stage queue, in batches.
     realtime: drop frames instead of waiting (live sources). max_frames: stop after this many decoded frames.
-    write_video: write annotated.mp4. track: assign track ids and smooth lanes."""
+    write_video: write annotated.mp4. write_images: write each annotated frame under its source image's name
+    (image sources). track: assign track ids and smooth lanes."""
 
     batch_size: int = 1
     queue_batches: int = 4
     realtime: bool = False
     max_frames: int | None = None
     write_video: bool = True
+    write_images: bool = False
     track: bool = True
     fps_window: int = 30
 
@@ -118,14 +126,16 @@ class VideoPipeline:
         q_raw: queue.Queue = queue.Queue(maxsize=cap)
         q_results: queue.Queue = queue.Queue(maxsize=cap)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        images = AnnotatedImageWriter(self.out_dir, getattr(self.source, "paths", ())) if self.config.write_images else None
         video = AnnotatedVideoWriter(self.out_dir / "annotated.mp4", self.source.fps) if self.config.write_video else None
         jsonl = PredictionsWriter(self.out_dir / "predictions.jsonl")
+        sinks = (video, images)
         threads = [
             threading.Thread(target=self._guard, args=("decode", self._decode, q_frames), daemon=True),
             threading.Thread(target=self._guard, args=("preprocess", self._preprocess, q_frames, q_pre), daemon=True),
             threading.Thread(target=self._guard, args=("inference", self._infer, q_pre, q_raw), daemon=True),
             threading.Thread(target=self._guard, args=("postprocess", self._postprocess, q_raw, q_results), daemon=True),
-            threading.Thread(target=self._guard, args=("output", self._output, q_results, video, jsonl), daemon=True),
+            threading.Thread(target=self._guard, args=("output", self._output, q_results, sinks, jsonl), daemon=True),
         ]
         start = time.perf_counter()
         if self._display_threshold is not None:
@@ -146,7 +156,7 @@ class VideoPipeline:
                 video.close()
             jsonl.close()
         wall_s = time.perf_counter() - start
-        summary = self._summary(wall_s, video, jsonl)
+        summary = self._summary(wall_s, video, jsonl, images)
         write_json_atomic(self.out_dir / "summary.json", summary)
         if self._errors:
             stage, exc = self._errors[0]
@@ -289,7 +299,7 @@ class VideoPipeline:
             if not self._put(q_out, (frames, results, ms | {"postprocess": spent / len(frames)})):
                 return
 
-    def _output(self, q_in: queue.Queue, video: AnnotatedVideoWriter | None, jsonl: PredictionsWriter) -> None:
+    def _output(self, q_in: queue.Queue, sinks: tuple, jsonl: PredictionsWriter) -> None:
         tracker = FrameTracker(display_threshold=self._display_threshold) if self.config.track else None
         expected = self.source.frame_count
         if expected is not None and self.config.max_frames is not None:
@@ -301,10 +311,12 @@ class VideoPipeline:
                 self._write_dropped_before(frame.index, jsonl)
                 recent.append(time.perf_counter())
                 fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else None
-                ms = self._finish_frame(frame, result, fps, tracker, video, jsonl)
+                ms, image_path = self._finish_frame(frame, result, fps, tracker, *sinks)
                 for stage in ("tracking", "drawing", "encode"):
                     self._stage_ms[stage] += ms[stage]
-                jsonl.write(frame_record(frame.index, frame.timestamp, result.to_json(), {"decode": frame.decode_ms, **batch_ms, **ms}))
+                latency = {"decode": frame.decode_ms, **batch_ms, **ms}
+                name = image_path.name if image_path is not None else ""
+                jsonl.write(frame_record(frame.index, frame.timestamp, result.to_json(), latency, image=name))
                 self.frames_written += 1
                 if self.on_frame is not None:
                     self.on_frame(self.frames_written, expected)
@@ -317,19 +329,24 @@ class VideoPipeline:
         fps: float | None,
         tracker: FrameTracker | None,
         video: AnnotatedVideoWriter | None,
-        jsonl: PredictionsWriter,
-    ) -> dict[str, float]:
+        images: AnnotatedImageWriter | None,
+    ) -> tuple[dict[str, float], Path | None]:
         t0 = time.perf_counter()
         if tracker is not None:
             tracker.update(result)
         t1 = time.perf_counter()
         t2 = t3 = t1
-        if video is not None:
-            annotated = draw_frame(frame.image, result, fps)
+        image_path = None
+        if video is not None or images is not None:
+            # A still has no frame rate worth printing on it.
+            annotated = draw_frame(frame.image, result, fps if video is not None else None)
             t2 = time.perf_counter()
-            video.write(annotated)
+            if video is not None:
+                video.write(annotated)
+            if images is not None:
+                image_path = images.write(annotated, frame.path)
             t3 = time.perf_counter()
-        return {"tracking": (t1 - t0) * 1e3, "drawing": (t2 - t1) * 1e3, "encode": (t3 - t2) * 1e3}
+        return {"tracking": (t1 - t0) * 1e3, "drawing": (t2 - t1) * 1e3, "encode": (t3 - t2) * 1e3}, image_path
 
     def _write_dropped_before(self, index: int | None, jsonl: PredictionsWriter) -> None:
         """Frames dropped in realtime mode still get their line (in order), marked as dropped."""
@@ -338,7 +355,9 @@ class VideoPipeline:
             jsonl.write({"frame": int(dropped_index), "timestamp": round(float(timestamp), 4), "dropped": True})
 
     # --- summary -------------------------------------------------------------------------------------------
-    def _summary(self, wall_s: float, video: AnnotatedVideoWriter | None, jsonl: PredictionsWriter) -> dict[str, Any]:
+    def _summary(
+        self, wall_s: float, video: AnnotatedVideoWriter | None, jsonl: PredictionsWriter, images: AnnotatedImageWriter | None
+    ) -> dict[str, Any]:
         n = self.frames_written
         source = self.source.stats()
         return {
@@ -361,9 +380,11 @@ class VideoPipeline:
             "model": self.model_info,
             "outputs": {
                 "video": str(video.path) if video is not None else None,
+                "video_codec": video.codec if video is not None else None,
                 "video_frames": video.frames if video is not None else 0,
                 "video_size": list(video.size) if video is not None and video.size else None,
                 "resized_frames": video.resized_frames if video is not None else 0,
+                "images": images.files if images is not None else 0,
                 "predictions": str(jsonl.path),
                 "prediction_lines": jsonl.lines,
             },

@@ -5,6 +5,8 @@ from perception.models.predictor import TorchPredictor
 from perception.predictor import load_predictor
 from perception.runtime import OnnxPredictor
 
+from parity import assert_detections_agree, flippable_per_image
+
 KW = {"conf_threshold": 0.55, "iou_threshold": 0.5, "max_detections": 50}
 
 
@@ -15,16 +17,20 @@ def test_onnx_predictions_equal_torch_predictions(runtime_model, runtime_onnx, r
     torch_predictor = TorchPredictor(runtime_model, **KW)
     got, want = onnx_predictor.predict(runtime_frames), torch_predictor.predict(runtime_frames)
     assert len(got) == len(want) == 3  # 3 images through a fixed batch of 2: split and padded
+    batch, _ = torch_predictor.preprocess(runtime_frames)
+    flippable = flippable_per_image(torch_predictor.infer(batch), onnx_predictor.infer(batch), torch_predictor.config,
+                                    KW["conf_threshold"], KW["iou_threshold"], KW["max_detections"])
     detections = 0
-    for g, w, image in zip(got, want, runtime_frames):
+    for g, w, image, flips in zip(got, want, runtime_frames, flippable):
         for head in ("objects", "pedestrians"):
-            a, b = getattr(g, head), getattr(w, head)
-            assert len(a) == len(b)
-            np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-2)
-            np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
-            np.testing.assert_array_equal(a.classes, b.classes)
-            detections += len(b)
+            # Raw outputs agree within ~1e-4 (the export's parity gate is 1e-3): boxes, in original-image pixels
+            # after up-scaling from the letterbox, within 0.01 px; sigmoid scores within 1e-4. Detections whose
+            # decision lies on a threshold may be missing on one side only (tests/parity.py).
+            assert_detections_agree(getattr(g, head), getattr(w, head), sum(flips.get(head, {}).values()),
+                                    box_atol=1e-2, score_atol=1e-4)
+            detections += len(getattr(w, head))
         assert g.drivable.shape == image.shape[:2]
+        # Argmax masks: only pixels whose top two logits are within the output difference can change; 0.1 %.
         assert (g.drivable != w.drivable).mean() < 1e-3 and (g.lane_mask != w.lane_mask).mean() < 1e-3
         assert [lane.slot for lane in g.lanes] == [lane.slot for lane in w.lanes]
     assert detections > 0

@@ -1,0 +1,78 @@
+"""Fleet footage: `perception infer` over a manifest of videos writes per-video outputs exactly as the
+single-video tool does, reports and skips a corrupt video, skips complete videos on a rerun, and spreads
+the videos over Ray actors with --ray."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from video_fixtures import write_clip
+
+from perception.cli.main import main
+from perception.video.outputs import read_predictions
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tiny_checkpoint, tmp_path_factory):
+    pytest.importorskip("onnxruntime")
+    from perception.deploy.export import export_onnx, load_export_model
+
+    return export_onnx(load_export_model(weights=tiny_checkpoint), tmp_path_factory.mktemp("onnx") / "tiny.onnx",
+                       simplify=False)
+
+
+@pytest.fixture
+def clips(tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    write_clip(folder / "a.mp4", 6)
+    write_clip(folder / "b.mp4", 5)
+    (folder / "broken.mp4").write_bytes((folder / "a.mp4").read_bytes()[:1500])  # no index: cannot open
+    return folder
+
+
+def _without_latency(records):
+    return [{k: v for k, v in r.items() if k != "latency_ms"} for r in records]
+
+
+def test_manifest_runs_locally_like_the_single_video_tool_and_resumes(tiny_onnx, clips, tmp_path, capsys):
+    manifest = tmp_path / "fleet.txt"
+    manifest.write_text("# drive 1\nclips/a.mp4\n\nclips/broken.mp4\nclips/b.mp4\n")
+    out = tmp_path / "fleet"
+    assert main(["infer", str(manifest), "--model", str(tiny_onnx), "--out", str(out)]) == 1  # a video failed
+    err = capsys.readouterr().err
+    assert "broken.mp4" in err and "cannot open video" in err
+    summary = json.loads((out / "fleet.json").read_text())
+    assert [(p["video"].split("/")[-1], p["status"]) for p in summary["per_video"]] == [
+        ("a.mp4", "done"), ("broken.mp4", "failed"), ("b.mp4", "done")]
+    assert summary["frames"] == 11 and summary["backend"] == "local"
+
+    single = tmp_path / "single"
+    assert main(["infer", str(clips / "a.mp4"), "--model", str(tiny_onnx), "--out", str(single)]) == 0
+    assert sorted(p.name for p in (out / "a").iterdir()) == sorted(p.name for p in single.iterdir())
+    assert _without_latency(read_predictions(out / "a" / "predictions.jsonl")) == _without_latency(
+        read_predictions(single / "predictions.jsonl"))
+
+    (out / "b" / "summary.json").unlink()  # as if killed while writing b
+    assert main(["infer", str(manifest), "--model", str(tiny_onnx), "--out", str(out)]) == 1
+    statuses = [p["status"] for p in json.loads((out / "fleet.json").read_text())["per_video"]]
+    assert statuses == ["skipped", "failed", "done"]
+
+
+@pytest.mark.slow
+def test_ray_two_workers_three_clips_one_corrupt(tiny_onnx, clips, tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "fleet"
+    argv = ["infer", str(clips / "*.mp4"), "--model", str(tiny_onnx), "--out", str(out), "--ray", "--workers", "2"]
+    assert main(argv) == 1
+    summary = json.loads((out / "fleet.json").read_text())
+    by_name = {p["video"].split("/")[-1]: p for p in summary["per_video"]}
+    assert {n: p["status"] for n, p in by_name.items()} == {"a.mp4": "done", "b.mp4": "done", "broken.mp4": "failed"}
+    assert "cannot open video" in by_name["broken.mp4"]["error"]
+    assert len({p["worker"] for p in summary["per_video"]}) == 2  # two actors, each holding its own session
+    assert len(read_predictions(out / "a" / "predictions.jsonl")) == 6
+    assert json.loads((out / "b" / "summary.json").read_text())["frames"] == 5
+    # A rerun (here without Ray: same outputs, same rule) skips both complete videos.
+    assert main(argv[:-3]) == 1
+    assert json.loads((out / "fleet.json").read_text())["skipped"] == 2
