@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from perception.classes import BDD100K_CLASSES, OBJECT_CLASSES, PEDESTRIAN_CLASSES
+from perception.errors import InputError
 
 TASKS = ("objects", "pedestrians", "lanes", "drivable")
 
@@ -28,7 +29,7 @@ BACKBONES = (
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration value is missing or invalid; the message names the field."""
 
 

@@ -8,15 +8,42 @@ this module does not import torch: `.onnx` models run without it.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from pathlib import Path
 
 import numpy as np
 
 from perception.config import ModelConfig
+from perception.errors import InputError, MissingFileError
 from perception.postprocess import decode_outputs
 from perception.preprocess import LetterboxInfo, prepare_batch
 from perception.structures import FrameResult
+
+
+class StageTimings:
+    """Bounded statistics of one stage's milliseconds per call: count, total and the last `window` calls.
+
+    A video tool runs for days: a list that grows with every frame is a memory leak, so only a window
+    (enough for a stable median) is kept.
+    """
+
+    def __init__(self, window: int = 1024):
+        self.count = 0
+        self.total_ms = 0.0
+        self.recent: deque[float] = deque(maxlen=window)
+
+    def add(self, ms: float) -> None:
+        self.count += 1
+        self.total_ms += ms
+        self.recent.append(ms)
+
+    def since(self, count: int) -> list[float]:
+        """The calls after the first `count` ones that are still in the window (oldest first)."""
+        new = min(self.count - count, len(self.recent))
+        return list(self.recent)[len(self.recent) - new :] if new > 0 else []
+
+    def median(self) -> float:
+        return float(np.median(self.recent)) if self.recent else 0.0
 
 
 class BasePredictor:
@@ -31,14 +58,16 @@ class BasePredictor:
         self.max_detections = config.max_detections if max_detections is None else max_detections
         self.masks = masks
         self.lane_masks = lane_masks
-        # Milliseconds per call of each stage, for latency reports.
-        self.timings: dict[str, list[float]] = defaultdict(list)
+        # whether conf_threshold may be lowered after loading (the video tool's tracker decodes weak boxes)
+        self.conf_adjustable = True
+        # Milliseconds per call of each stage, for latency reports (bounded: see StageTimings).
+        self.timings: dict[str, StageTimings] = defaultdict(StageTimings)
 
     def preprocess(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[LetterboxInfo]]:
         """RGB uint8 images of any size -> (B, 3, H, W) float32 batch and the letterbox of each."""
         start = time.perf_counter()
         batch, infos = prepare_batch(images, self.imgsz, self.config.mean, self.config.std)
-        self.timings["preprocess"].append((time.perf_counter() - start) * 1000)
+        self.timings["preprocess"].add((time.perf_counter() - start) * 1000)
         return batch, infos
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
@@ -47,7 +76,7 @@ class BasePredictor:
     def timed_infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         start = time.perf_counter()
         out = self.infer(batch)
-        self.timings["inference"].append((time.perf_counter() - start) * 1000)
+        self.timings["inference"].add((time.perf_counter() - start) * 1000)
         return out
 
     def postprocess(self, outputs: dict[str, np.ndarray], infos: list[LetterboxInfo]) -> list[FrameResult]:
@@ -56,7 +85,7 @@ class BasePredictor:
             outputs, self.config, infos, self.conf_threshold, self.iou_threshold, self.max_detections, self.masks,
             self.lane_masks,
         )
-        self.timings["postprocess"].append((time.perf_counter() - start) * 1000)
+        self.timings["postprocess"].add((time.perf_counter() - start) * 1000)
         return results
 
     def predict(self, images: list[np.ndarray]) -> list[FrameResult]:
@@ -64,29 +93,39 @@ class BasePredictor:
         return self.postprocess(self.timed_infer(batch), infos)
 
     def latency_ms(self) -> dict[str, float]:
-        """Median milliseconds per call of each stage so far."""
-        return {stage: float(np.median(values)) for stage, values in self.timings.items() if values}
+        """Median milliseconds per call of each stage over its recent calls (StageTimings.window)."""
+        return {stage: t.median() for stage, t in self.timings.items() if t.count}
 
 
 def load_predictor(path: str | Path, **kwargs) -> BasePredictor:
     """`.pt` checkpoint -> TorchPredictor; `.onnx` -> OnnxPredictor (ONNX Runtime, no torch).
 
-    kwargs: conf_threshold, iou_threshold, max_detections, masks, lane_masks, and device ("cpu"/"cuda", torch) or
-    providers / threads / spin (ONNX Runtime).
+    kwargs: conf_threshold, iou_threshold, max_detections, masks, lane_masks, imgsz ((H, W): another input size,
+    which an ONNX model must have been exported --dynamic for), and device ("cpu"/"cuda", torch; for ONNX it
+    picks the provider) or providers / threads / spin (ONNX Runtime).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: model file not found")
+        raise MissingFileError(f"{path}: model file not found")
     if path.suffix == ".onnx":
         from perception.runtime import OnnxPredictor
 
-        kwargs.pop("device", None)
-        kwargs.pop("imgsz", None)
+        device = kwargs.pop("device", None)
+        if device is not None:
+            if kwargs.get("providers") is not None:
+                raise InputError(f"--device {device} --providers {kwargs['providers']}: both choose where {path.name} "
+                                 "runs; give one")
+            if device != "cpu" and not device.startswith("cuda"):
+                raise InputError(f"--device {device}: an ONNX model runs on cpu or cuda")
+            # the CUDA provider falls back to the CPU with a warning when it cannot start
+            kwargs["providers"] = "cpu" if device == "cpu" else "cuda"
         return OnnxPredictor(path, **kwargs)
     if path.suffix in (".pt", ".pth"):
         from perception.models.predictor import TorchPredictor
 
         for key in ("providers", "threads", "spin"):
             kwargs.pop(key, None)
+        if kwargs.get("device") is None:
+            kwargs.pop("device", None)
         return TorchPredictor.from_checkpoint(path, **kwargs)
-    raise ValueError(f"{path}: unknown model format {path.suffix!r}; expected .pt or .onnx")
+    raise InputError(f"{path}: unknown model format {path.suffix!r}; expected .pt or .onnx")

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from perception.deploy.parity import read_images, shared_frames_dir, synthetic_frames
+from perception.errors import InputError
 
 CAMERA_SIZE = (720, 1280)  # H, W of a BDD100K frame: generated frames get the size real ones have
 
@@ -50,7 +51,7 @@ def write_clip(path: str | Path, frames: int = 60, fps: float = 25.0, size: tupl
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size[1], size[0]))
     if not writer.isOpened():
-        raise ValueError(f"{path}: OpenCV cannot write an mp4v video here")
+        raise InputError(f"{path}: OpenCV cannot write an mp4v video here")
     for i, frame in enumerate(synthetic_frames(frames, size=size)):
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()

@@ -8,6 +8,7 @@ import numpy as np
 
 from perception.bench.memory import cuda_peak_mb, peak_rss_mb, reset_cuda_peak, reset_peak_rss
 from perception.bench.runners import time_calls
+from perception.errors import InputError
 
 PROVIDER_SHORT = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "tensorrt"}
 
@@ -37,7 +38,7 @@ def measure_row(
 
     batch = len(images)
     if batch_input.shape[0] != batch:
-        raise ValueError(f"batch_input has {batch_input.shape[0]} images, images has {batch}")
+        raise InputError(f"batch_input has {batch_input.shape[0]} images, images has {batch}")
     rss_reset = reset_peak_rss()
     if uses_cuda:
         reset_cuda_peak()

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from perception.errors import InputError
+
 
 @dataclass
 class Timing:
@@ -60,9 +62,9 @@ def time_calls(
     inside the measured interval rather than leaking into the next call.
     """
     if runs < 1:
-        raise ValueError(f"runs {runs}: must be >= 1")
+        raise InputError(f"runs {runs}: must be >= 1")
     if warmup < 0:
-        raise ValueError(f"warmup {warmup}: must be >= 0")
+        raise InputError(f"warmup {warmup}: must be >= 0")
     for _ in range(warmup):
         fn()
     if synchronize is not None:

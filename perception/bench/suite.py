@@ -19,6 +19,7 @@ from perception.bench import ratios
 from perception.bench.images import benchmark_frames, calibration_folder, write_clip
 from perception.bench.machine import load_average, machine_info
 from perception.bench.measure import PROVIDER_SHORT, measure_row
+from perception.errors import InputError, MissingFileError
 
 SHARED_DATA = Path(os.environ.get("PERCEPTION_SHARED", Path(__file__).resolve().parents[2].parent / "shared")) / "data"
 DEFAULT_VIDEO = SHARED_DATA / "video" / "solidWhiteRight.mp4"
@@ -53,17 +54,17 @@ class BenchConfig:
 
     def validate(self) -> None:
         if len(self.imgsz) != 2 or any(v <= 0 or v % 32 for v in self.imgsz):
-            raise ValueError(f"--imgsz {list(self.imgsz)}: must be two positive multiples of 32 (H W)")
+            raise InputError(f"--imgsz {list(self.imgsz)}: must be two positive multiples of 32 (H W)")
         if not self.batches or any(b < 1 for b in self.batches):
-            raise ValueError(f"--batch {list(self.batches)}: batch sizes must be >= 1")
+            raise InputError(f"--batch {list(self.batches)}: batch sizes must be >= 1")
         if self.runs < 1 or self.warmup < 0:
-            raise ValueError(f"--runs {self.runs} / --warmup {self.warmup}: need runs >= 1 and warmup >= 0")
+            raise InputError(f"--runs {self.runs} / --warmup {self.warmup}: need runs >= 1 and warmup >= 0")
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"--threads {self.threads}: must be >= 1")
+            raise InputError(f"--threads {self.threads}: must be >= 1")
         if self.onnx is not None and not Path(self.onnx).is_file():
-            raise FileNotFoundError(f"{self.onnx}: ONNX model not found")
+            raise MissingFileError(f"{self.onnx}: ONNX model not found")
         if self.video is not None and not self.no_video and not Path(self.video).is_file():
-            raise FileNotFoundError(f"{self.video}: video file not found")
+            raise MissingFileError(f"{self.video}: video file not found")
 
 
 def _log(config: BenchConfig, message: str) -> None:
@@ -98,7 +99,7 @@ def _model_and_onnx(config: BenchConfig, out_dir: Path):
     if config.onnx is not None:
         meta = read_metadata(config.onnx)
         if tuple(meta.config.imgsz) != tuple(config.imgsz) and not meta.dynamic_hw:
-            raise ValueError(f"{config.onnx}: exported at {tuple(meta.config.imgsz)}, not --imgsz {tuple(config.imgsz)}")
+            raise InputError(f"{config.onnx}: exported at {tuple(meta.config.imgsz)}, not --imgsz {tuple(config.imgsz)}")
         return model, summary, Path(config.onnx)
     return model, summary, export_onnx(model, out_dir / "model_fp32.onnx", batch=None)
 
@@ -232,7 +233,7 @@ def _plan(config, model, model_name, summary, variants, base_model, base_summary
                     continue
                 if precision == "int8" and provider == "CUDAExecutionProvider":
                     continue  # no int8 convolutions there: QDQ would time a dequantized fp32 graph
-                setup = partial(OnnxPredictor, path, providers=provider, threads=threads, verbose=False)
+                setup = partial(OnnxPredictor, path, providers=provider, threads=threads, verbose=False, imgsz=imgsz)
                 plan.append((setup, ours | _ort(precision, provider)))
             session = partial(create_session, base_onnx, [provider], threads, verbose=False)
             plan.append((lambda session=session: baseline.onnx_baseline_runner(session(), imgsz), base | _ort("fp32", provider)))
@@ -251,7 +252,8 @@ def _video_rows(config, fp32_path, provider, threads, model_rows, out_dir) -> li
     out = []
     for batch in tqdm(config.batches, desc="video", unit="run", disable=not config.verbose):
         reset_peak_rss()
-        result = video_fps(fp32_path, clip, out_dir / f"video_b{batch}", batch, provider, threads, config.video_frames)
+        result = video_fps(fp32_path, clip, out_dir / f"video_b{batch}", batch, provider, threads, config.video_frames,
+                           imgsz=tuple(config.imgsz))
         reference = ratios.find_row(model_rows, "onnxruntime", "fp32", provider, batch)
         result["model_only_fps"] = reference["model_only"]["throughput_img_s"] if reference else None
         result["ratio"] = result["fps"] / result["model_only_fps"] if reference else None

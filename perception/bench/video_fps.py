@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from perception.errors import InputError
+
 
 def video_fps(
     onnx_path: str | Path,
@@ -14,6 +16,7 @@ def video_fps(
     provider: str,
     threads: int | None,
     max_frames: int | None = None,
+    imgsz: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Run the concurrent video pipeline as `perception infer VIDEO --model ONNX --batch B` does (annotated
     video, JSONL, tracking all on) and return its summary's throughput and per-stage milliseconds."""
@@ -22,12 +25,12 @@ def video_fps(
     from perception.video.sources import open_source
 
     predictor = OnnxPredictor(onnx_path, providers=provider, threads=threads, verbose=False, lane_masks=False,
-                              spin=False)
+                              spin=False, imgsz=imgsz)
     source = open_source(str(video))
     config = PipelineConfig(batch_size=batch, max_frames=max_frames)
     summary = infer_video(predictor, source, out_dir, config, model_info={"path": str(onnx_path)})
     if summary["frames"] == 0:
-        raise ValueError(f"{video}: the video tool decoded no frames")
+        raise InputError(f"{video}: the video tool decoded no frames")
     return {
         "video": str(video),
         "batch": batch,

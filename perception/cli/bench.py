@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 from perception.cli.common import add_json_option, write_json
+from perception.errors import InputError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -50,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     from perception.bench.suite import BenchConfig, run_benchmark
 
     if args.calib_images < 1:
-        raise ValueError(f"--calib-images {args.calib_images}: must be >= 1")
+        raise InputError(f"--calib-images {args.calib_images}: must be >= 1")
     if args.video_frames is not None and args.video_frames < 1:
-        raise ValueError(f"--video-frames {args.video_frames}: must be >= 1")
+        raise InputError(f"--video-frames {args.video_frames}: must be >= 1")
     command = command_line(args)
     config = BenchConfig(
         model=args.model,

@@ -7,9 +7,10 @@ import os
 from typing import Any
 
 from perception.jsonio import write_json_atomic
+from perception.errors import PerceptionError
 
 
-class CLIError(RuntimeError):
+class CLIError(PerceptionError, RuntimeError):
     """A user-facing failure: printed as one line by `perception`, exit code 2."""
 
 

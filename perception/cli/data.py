@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from perception.cli.common import add_json_option, write_json
+from perception.errors import InputError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -69,7 +70,7 @@ def _show(args) -> int:
     config = ModelConfig(imgsz=tuple(args.imgsz))
     dataset = build_dataset(args.data, args.split, config, train=not args.no_augment, strict=False)
     if len(dataset) == 0:
-        raise ValueError(f"{args.data}: split '{args.split}' has no labelled images")
+        raise InputError(f"{args.data}: split '{args.split}' has no labelled images")
     picks = random.Random(args.seed).sample(range(len(dataset)), min(args.num, len(dataset)))
     tiles, shown = [], []
     for k in tqdm(picks, desc="draw", leave=False):

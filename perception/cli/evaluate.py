@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from perception.cli.common import add_json_option, write_json
+from perception.errors import InputError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -30,7 +31,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--tasks", nargs="*", default=None, metavar="TASK",
                         help="tasks to score (default all): objects pedestrians lanes drivable")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
-    parser.add_argument("--device", default="cpu", help="torch device for .pt models (default cpu)")
+    parser.add_argument("--device", default=None,
+                        help="cpu or cuda: torch device of a .pt model (default cpu), ONNX Runtime provider of an "
+                        ".onnx one (default: the best that starts)")
     parser.add_argument("--worst", type=int, default=12, help="images in the worst-images grid (default 12, 0 = none)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad label instead of counting skips")
     add_json_option(parser)
@@ -50,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from perception.structures import TASKS
 
     if args.batch < 1:
-        raise ValueError(f"--batch must be >= 1, got {args.batch}")
+        raise InputError(f"--batch must be >= 1, got {args.batch}")
     if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+        raise InputError(f"--limit must be >= 1, got {args.limit}")
     config = EvalConfig(tasks=tuple(args.tasks) if args.tasks else TASKS, max_detections=args.max_det,
                         vehicle_protocol=args.vehicle_protocol, nms_iou=args.iou, worst_k=args.worst)
     predictor = load_predictor(args.weights, conf_threshold=args.conf, iou_threshold=args.iou,
@@ -64,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=args.limit, desc=f"eval {args.split}", unit="img") as progress:
         latency = evaluate_predictor(predictor, samples, evaluator, args.batch, args.limit, progress)
     if evaluator.num_images == 0:
-        raise ValueError(f"{args.data}: split {args.split!r} has no images to evaluate")
+        raise InputError(f"{args.data}: split {args.split!r} has no images to evaluate")
     latency["imgsz"] = list(getattr(predictor, "imgsz", args.imgsz or []))
-    latency["runtime"] = "onnxruntime" if str(args.weights).endswith(".onnx") else f"torch ({args.device})"
+    latency["runtime"] = "onnxruntime" if str(args.weights).endswith(".onnx") else f"torch ({args.device or 'cpu'})"
     meta = {"weights": str(args.weights), "data": str(args.data), "split": args.split, "imgsz": latency["imgsz"],
             "batch": args.batch, "conf": args.conf, "iou": args.iou, "skipped": policy.summary()}
     metrics = evaluator.summary()

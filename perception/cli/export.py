@@ -76,12 +76,14 @@ def _main_alone(argv: list[str]) -> int:
     """`python -m perception.cli.export ARGS` = `perception export ARGS`, without importing the other subcommands."""
     import sys
 
+    from perception.errors import PerceptionError
+
     parser = argparse.ArgumentParser(prog="perception")
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["export", *argv])
     try:
         return run(args)
-    except (FileNotFoundError, ValueError) as exc:
+    except PerceptionError as exc:
         print(f"perception export: error: {exc}", file=sys.stderr)
         return 2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from perception.cli.common import add_json_option, write_json
+from perception.errors import InputError, MissingFileError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -34,12 +35,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--conf", type=float, default=None,
                         help="detection score threshold (default: the model's, 0.25 unless set at training or export)")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N decoded frames")
-    parser.add_argument("--device", default="cpu", help="torch device for .pt models (cpu, cuda); ignored for .onnx")
+    parser.add_argument("--device", default=None,
+                        help="cpu or cuda: torch device of a .pt model (default cpu), ONNX Runtime provider of an .onnx "
+                        "one (or use --providers)")
+    parser.add_argument("--imgsz", nargs=2, type=int, metavar=("H", "W"), default=None,
+                        help="network input size (default: the model's; an .onnx model must be exported --dynamic)")
     parser.add_argument("--providers", default=None, metavar="LIST",
                         help="ONNX Runtime providers to try, comma separated: tensorrt,cuda,cpu "
                         "(default: all, in that order)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: all cores)")
     parser.add_argument("--image-fps", type=float, default=30.0, help="frame rate given to an image sequence (default 30)")
+    parser.add_argument("--reconnect-timeout", type=float, default=None, metavar="S",
+                        help="camera/stream: seconds without a frame before giving up and finalising the outputs "
+                        "(default: 5 reconnect attempts with backoff, at most 60 s)")
     parser.add_argument("--no-track", action="store_true", help="no track ids, no lane smoothing")
     parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                         help="fleet: spread a manifest's videos over Ray workers; without ADDRESS an embedded "
@@ -60,16 +68,25 @@ def run(args: argparse.Namespace) -> int:
     from perception.video.sources import ImageSequenceSource, open_source
 
     if args.batch < 1:
-        raise ValueError(f"--batch {args.batch}: must be >= 1")
+        raise InputError(f"--batch {args.batch}: must be >= 1")
     if args.max_frames is not None and args.max_frames < 1:
-        raise ValueError(f"--max-frames {args.max_frames}: must be >= 1")
+        raise InputError(f"--max-frames {args.max_frames}: must be >= 1")
     if args.ray is not None or is_manifest(args.source):
         return _run_fleet(args)
-    source = open_source(args.source, image_fps=args.image_fps)
+    live = {}
+    if args.reconnect_timeout is not None:
+        if args.reconnect_timeout <= 0:
+            raise InputError(f"--reconnect-timeout {args.reconnect_timeout}: must be > 0 seconds")
+        from perception.video.sources import ReconnectPolicy
+
+        # the time is the bound the user asked for; attempts are then limited only by the backoff within it
+        live["policy"] = ReconnectPolicy(max_attempts=1 << 30, max_total_s=args.reconnect_timeout)
+    source = open_source(args.source, image_fps=args.image_fps, **live)
     images_out = isinstance(source, ImageSequenceSource) and not args.save_video
     # The video needs the drivable mask (overlay, RLE) but draws and writes lanes as polylines only. ONNX
     # Runtime threads must not spin: decode, postprocess and encode run beside them on the same cores.
     predictor = load_predictor(args.model, conf_threshold=args.conf, device=args.device, lane_masks=False,
+                               imgsz=tuple(args.imgsz) if args.imgsz else None,
                                providers=args.providers, threads=args.threads, spin=False)
     config = getattr(predictor, "config", None)
     model_info = {"path": str(args.model), "conf_threshold": predictor.conf_threshold}
@@ -104,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     per_frame = summary["stage_ms_per_frame"]
     print("ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in per_frame.items()))
     write_json(args.json, summary)
+    if summary["source"].get("ended"):
+        print(f"perception infer: {summary['source']['ended']}; outputs finalised")
     if summary["interrupted"]:
         print("perception infer: interrupted; outputs finalised")
         return 130
@@ -121,10 +140,10 @@ def _run_fleet(args: argparse.Namespace) -> int:
     from perception.video.pipeline import PipelineConfig
 
     if args.workers < 1:
-        raise ValueError(f"--workers {args.workers}: must be >= 1")
+        raise InputError(f"--workers {args.workers}: must be >= 1")
     videos = read_manifest(args.source)
     if not Path(args.model).is_file():
-        raise FileNotFoundError(f"{args.model}: model file not found")
+        raise MissingFileError(f"{args.model}: model file not found")
     config = FleetConfig(
         model=str(Path(args.model).resolve()),
         predictor_kwargs={"conf_threshold": args.conf, "device": args.device, "lane_masks": False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from perception.cli.common import add_json_option, write_json
+from perception.errors import InputError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -29,15 +30,21 @@ def run(args: argparse.Namespace) -> int:
     from perception.models.summary import model_summary
 
     if str(args.model).endswith((".pt", ".pth")):
+        if args.backbone or args.no_heads:
+            # a checkpoint's weights fix its architecture; summarising another one would misreport it
+            raise InputError(f"--backbone/--no-heads: {args.model} is a checkpoint whose architecture is fixed; "
+                             "drop them, or pass --model SCALE|YAML to summarise a variant")
         model, config = load_model(args.model)
     else:
         bad = [t for t in args.no_heads if t not in TASKS]
         if bad:
-            raise ValueError(f"--no-heads: unknown task(s) {bad}; tasks are {list(TASKS)}")
+            raise InputError(f"--no-heads: unknown task(s) {bad}; tasks are {list(TASKS)}")
         heads = {t: t not in args.no_heads for t in TASKS}
         config = model_config_from_arg(args.model, backbone=args.backbone, heads=heads)
         model = build_model(config)
     imgsz = tuple(args.imgsz) if args.imgsz else tuple(config.imgsz)
+    if min(imgsz) < 32 or any(v % 32 for v in imgsz):
+        raise InputError(f"--imgsz {imgsz[0]} {imgsz[1]}: both sides must be positive multiples of 32 (the model stride)")
     summary = model_summary(model, imgsz)
     summary["model"] = {"scale": config.scale, "backbone": config.backbone, "heads": config.enabled_tasks}
 

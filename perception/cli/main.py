@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 
 from perception import __version__
-from perception.cli.common import CLIError
+from perception.errors import PerceptionError
 from perception.extras import missing_extra_hint
 
 # Subcommand name -> module in perception.cli. Each module defines
@@ -31,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Multi-task driving perception: objects, pedestrians, lanes and drivable area.",
     )
     parser.add_argument("--version", action="version", version=f"perception {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="print the full traceback of every error (also PERCEPTION_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="<command>")
     for name, module_name in SUBCOMMANDS.items():
         module = importlib.import_module(f"perception.cli.{module_name}")
@@ -45,8 +49,17 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    debug = args.debug or os.environ.get("PERCEPTION_DEBUG", "") not in ("", "0")
+    return run_command(args.command, lambda: args.func(args), debug)
+
+
+def run_command(name: str, call, debug: bool = False) -> int:
+    """Exit code of `call()`: the project's own errors as one line (exit 2), anything else with its traceback.
+
+    A numpy or torch ValueError is a bug, not a user error: shown as one line it would hide where it came from.
+    """
     try:
-        return int(args.func(args) or 0)
+        return int(call() or 0)
     except KeyboardInterrupt:
         print("perception: interrupted", file=sys.stderr)
         return 130
@@ -55,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         hint = missing_extra_hint(exc)
         if hint is None:
             raise
-        print(f"perception {args.command}: error: {hint}", file=sys.stderr)
+        print(f"perception {name}: error: {hint}", file=sys.stderr)
         return 2
-    except (CLIError, FileNotFoundError, ValueError) as exc:
-        # Library errors are written as one line naming the file or argument; show just that line.
-        print(f"perception {args.command}: error: {exc}", file=sys.stderr)
+    except PerceptionError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"perception {name}: error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from perception.errors import InputError
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from perception.cli.common import add_json_option
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from perception.data.synthetic.writer import generate_dataset
 
     if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers: {args.workers} must be at least 1")
+        raise InputError(f"--workers: {args.workers} must be at least 1")
     summary = generate_dataset(
         args.out, args.num, seed=args.seed, imgsz=tuple(args.imgsz), val_fraction=args.val_fraction,
         workers=args.workers, progress=not args.no_progress,

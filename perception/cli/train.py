@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from perception.engine.run_setup import ensure_synthetic_data, resume_config
     from perception.engine.train_config import TrainConfig, load_train_config
     from perception.engine.trainer import Trainer
+    from perception.errors import InputError
 
     main_process = int(os.environ.get("RANK", "0")) == 0
     flags = {
@@ -57,7 +58,12 @@ def run(args: argparse.Namespace) -> int:
     }
     flags = {k: v for k, v in flags.items() if v is not None}
     if args.resume:
-        config = resume_config(flags.get("out", TrainConfig().out), device=flags.get("device"), workers=flags.get("workers"))
+        if args.cfg:
+            raise InputError(f"--cfg {args.cfg}: a resumed run keeps the config saved in its last.pt; drop --cfg")
+        config, changed = resume_config(flags.get("out", TrainConfig().out), **flags)
+        if changed and main_process:
+            print("perception train: resuming with " + ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
+                  + "; the LR schedule is recomputed over the new length")
     else:
         base = load_train_config(args.cfg).to_dict() if args.cfg else {}
         config = TrainConfig.from_dict(base | flags, source=args.cfg or "command line")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from perception.classes import BDD100K_CLASSES
 from perception.config import ModelConfig
 from perception.data.dataset_config import DatasetConfig, build_sources, resolve_data_arg
 from perception.data.errors import ErrorPolicy, LabelError
@@ -31,7 +33,8 @@ class MultiTaskDataset(Dataset):
     """Items from all sources, letterboxed (eval) or augmented (train), as training tensors.
 
     Item: image float32 (3, H, W) normalised; boxes float32 (N, 4) xyxy input pixels; classes int64 (N,);
-    ignore_boxes float32 (M, 4); lane_target int64 (H, W); drivable_target int64 (H, W); labelled
+    ignore_boxes float32 (M, 4); class_labelled bool (num classes,) the classes its source labels;
+    lane_target int64 (H, W); drivable_target int64 (H, W); labelled
     dict task -> bool; lane_instances bool; meta dict (path, source, letterbox info, flipped).
     """
 
@@ -67,11 +70,17 @@ class MultiTaskDataset(Dataset):
         s, i = self.index[k]
         return self.sources[s].load(i)
 
-    def prepare(self, k: int) -> Augmented:
-        """The k-th item transformed, before tensors; an unreadable item is skipped (lenient) by moving on."""
+    def prepare(self, k: int, aug_seed: int | None = None) -> Augmented:
+        """The k-th item transformed, before tensors; an unreadable item is skipped (lenient) by moving on.
+
+        aug_seed: seeds this draw's augmentation (a pure function of it), else the worker's `random`.
+        """
         for attempt in range(len(self)):
             j = (k + attempt) % len(self)
             try:
+                if isinstance(self.transform, TrainTransform):
+                    rng = random.Random(aug_seed) if aug_seed is not None else None
+                    return self.transform(self.sample(j), rng)
                 return self.transform(self.sample(j))
             except LabelError as err:
                 self.policy.report(err)  # raises in strict mode
@@ -82,8 +91,11 @@ class MultiTaskDataset(Dataset):
         sizes = [len(src) for src in self.sources]
         return np.array([self.source_weights[s] / max(sizes[s], 1) for s, _ in self.index], np.float64)
 
-    def __getitem__(self, k: int) -> dict[str, Any]:
-        item = self.prepare(k)
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        """key: an index, or (index, augmentation seed) as the trainer's ResumableSampler yields."""
+        k, aug_seed = key if isinstance(key, tuple) else (key, None)
+        with self.policy.capture() as skipped:
+            item = self.prepare(k, aug_seed)
         size = self.imgsz
         lanes_t, instances = lane_target(item.lanes, item.lane_attrs, item.lane_mask, item.labelled["lanes"], size,
                                          self.lane_slots, self.lane_thickness)
@@ -98,15 +110,26 @@ class MultiTaskDataset(Dataset):
             "lane_target": torch.from_numpy(lanes_t),
             "drivable_target": torch.from_numpy(drivable_target(item.drivable, item.labelled["drivable"], size)),
             "labelled": dict(item.labelled),
+            "class_labelled": self._class_labelled(k),
             "lane_instances": bool(instances and item.labelled["lanes"]),
-            "meta": {"path": item.path, "source": item.source, "flipped": item.flipped,
+            "meta": {"path": item.path, "source": item.source, "flipped": item.flipped, "skipped": skipped,
                      "letterbox": {"scale": info.scale, "pad_x": info.pad_x, "pad_y": info.pad_y,
                                    "orig_size": info.orig_size, "input_size": info.input_size}},
         }
 
 
+    def _class_labelled(self, k: int) -> torch.Tensor:
+        """bool (num classes,): the classes the item's source labels (where it labels the task at all)."""
+        classes = self.sources[self.index[k][0]].labelled_classes()
+        out = torch.ones(len(BDD100K_CLASSES), dtype=torch.bool)
+        if classes is not None:
+            out[:] = False
+            out[list(classes)] = True
+        return out
+
+
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    """List of items -> the training batch of docs/architecture.md (plus `ignore_boxes`)."""
+    """List of items -> the training batch of docs/architecture.md (with `ignore_boxes`, `class_labelled`)."""
     return {
         "images": torch.stack([b["image"] for b in batch]),
         "boxes": [b["boxes"] for b in batch],
@@ -115,6 +138,7 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
         "lane_target": torch.stack([b["lane_target"] for b in batch]),
         "drivable_target": torch.stack([b["drivable_target"] for b in batch]),
         "labelled": {t: torch.tensor([b["labelled"][t] for b in batch], dtype=torch.bool) for t in TASKS},
+        "class_labelled": torch.stack([b["class_labelled"] for b in batch]),
         "lane_instances": torch.tensor([b["lane_instances"] for b in batch], dtype=torch.bool),
         "meta": [b["meta"] for b in batch],
     }

@@ -22,6 +22,7 @@ from perception.classes import class_index
 from perception.config import ConfigError
 from perception.data.errors import ErrorPolicy
 from perception.data.sources import SOURCE_TYPES, SourceAdapter, get_source_type
+from perception.errors import MissingFileError
 from perception.structures import TASKS
 
 SOURCE_KEYS = {"type", "root", "splits", "tasks", "classes", "weight", "name"}
@@ -112,7 +113,7 @@ def load_dataset_config(path: str | Path) -> DatasetConfig:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: dataset config not found")
+        raise MissingFileError(f"{path}: dataset config not found")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -137,7 +138,7 @@ def resolve_data_arg(data: str | Path | DatasetConfig) -> DatasetConfig:
         return bdd_directory_config(path)
     if path.suffix.lower() in (".yaml", ".yml") or path.is_file():
         return load_dataset_config(path)
-    raise FileNotFoundError(f"{path}: --data must be a dataset YAML or a BDD100K-layout directory")
+    raise MissingFileError(f"{path}: --data must be a dataset YAML or a BDD100K-layout directory")
 
 
 def build_sources(config: DatasetConfig, split: str, policy: ErrorPolicy) -> list[SourceAdapter]:
@@ -151,5 +152,5 @@ def build_sources(config: DatasetConfig, split: str, policy: ErrorPolicy) -> lis
         sources.append(cls(root, split, src.splits[split], tasks=src.tasks, class_map=src.classes, policy=policy,
                            name=src.name or f"{src.type}:{src.root}"))
     if not sources:
-        raise FileNotFoundError(f"{config.path}: no source defines split '{split}' (splits: {sorted(config.split_names())})")
+        raise MissingFileError(f"{config.path}: no source defines split '{split}' (splits: {sorted(config.split_names())})")
     return sources

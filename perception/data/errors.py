@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from contextlib import contextmanager
+from typing import Iterator
+
+from perception.errors import InputError
 
 LOG = logging.getLogger("perception.data")
 
 
-class LabelError(ValueError):
+class LabelError(InputError):
     """One bad input item. The message names the file (and image / label id) and the problem."""
 
     def __init__(self, path: str, problem: str, kind: str = "label", item: str | None = None):
@@ -37,11 +41,25 @@ class ErrorPolicy:
         self.max_logged_per_kind = max_logged_per_kind
         self.counts: Counter[str] = Counter()
         self.examples: dict[str, str] = {}
+        self._captures: list[list[str]] = []
+
+    @contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        """Also collect the paths of the skips reported inside the block. A DataLoader worker counts in its
+        own copy of the policy, lost with the worker: the dataset puts each item's skips in the item."""
+        captured: list[str] = []
+        self._captures.append(captured)
+        try:
+            yield captured
+        finally:
+            self._captures.pop()
 
     def report(self, error: LabelError) -> None:
         """Raise in strict mode; otherwise count the skip and log the first few of each kind."""
         if self.strict:
             raise error
+        for captured in self._captures:
+            captured.append(error.path)
         self.counts[error.kind] += 1
         self.examples.setdefault(error.kind, str(error))
         if self.counts[error.kind] <= self.max_logged_per_kind:

@@ -39,7 +39,6 @@ class AugmentConfig:
     blur_p: float = 0.1
     noise_p: float = 0.1
     weather_p: float = 0.05  # rain / fog / shadow / sun flare (one of them)
-    mosaic_p: float = 0.0  # reserved: mosaic is optional and off by default
 
 
 @dataclass
@@ -157,13 +156,14 @@ class TrainTransform:
             weather,
         ])
 
-    def __call__(self, sample: Sample) -> Augmented:
-        # Seed albumentations from Python's `random`, which torch's DataLoader seeds per worker, so workers
-        # never repeat each other's augmentation.
-        self.geometric.set_random_seed(random.getrandbits(32))
-        self.photometric.set_random_seed(random.getrandbits(32))
+    def __call__(self, sample: Sample, rng: random.Random | None = None) -> Augmented:
+        """rng: the draw's own generator (the trainer seeds it from seed, epoch and position, so a resumed
+        run augments exactly alike whatever the workers); default Python's `random`, seeded per worker."""
+        rng = rng or random  # the module-level functions: the same interface as a Random
+        self.geometric.set_random_seed(rng.getrandbits(32))
+        self.photometric.set_random_seed(rng.getrandbits(32))
         item = self._geometry(letterbox_sample(sample, self.imgsz))
-        if random.random() < self.config.flip_p:
+        if rng.random() < self.config.flip_p:
             item = hflip(item)
         item.image = self.photometric(image=item.image)["image"]
         return item

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from perception.classes import BDD100K_CLASSES, CLASS_COLORS_BGR
+from perception.errors import InputError
 
 # RGB colour per lane-target value: 0 unused, 1..K slots, K+1 slot-less lane (white).
 SLOT_COLORS_RGB = ((0, 0, 0), (255, 64, 64), (255, 160, 0), (255, 255, 0), (0, 255, 128), (0, 200, 255),
@@ -47,7 +48,7 @@ def draw_labels(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, lane_
 def make_grid(images: list[np.ndarray], cols: int | None = None, gap: int = 4) -> np.ndarray:
     """Tile equally sized RGB images (H, W, 3) into one image, `cols` per row (about square by default)."""
     if not images:
-        raise ValueError("make_grid: no images to tile")
+        raise InputError("make_grid: no images to tile")
     h, w = images[0].shape[:2]
     cols = cols or math.ceil(math.sqrt(len(images)))
     rows = math.ceil(len(images) / cols)
@@ -68,7 +69,7 @@ def write_image_atomic(path, image_rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     ok, data = cv2.imencode(path.suffix or ".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise ValueError(f"{path}: cannot encode an image with suffix {path.suffix!r}")
+        raise InputError(f"{path}: cannot encode an image with suffix {path.suffix!r}")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "wb") as handle:
         handle.write(data.tobytes())

@@ -16,6 +16,7 @@ import torch
 from perception import __version__
 from perception.classes import BDD100K_CLASSES
 from perception.config import ModelConfig
+from perception.errors import InputError
 from perception.models import build_model, load_model, model_config_from_arg
 from perception.models.network import MultiTaskNet
 from perception.runtime.metadata import ModelMetadata
@@ -33,7 +34,7 @@ def load_export_model(
     letterboxes to.
     """
     if weights is None and model is None:
-        raise ValueError("export: give --weights CHECKPOINT or --model SCALE|YAML")
+        raise InputError("export: give --weights CHECKPOINT or --model SCALE|YAML")
     if weights is not None:
         net, config = load_model(weights)
         if imgsz is not None:
@@ -109,11 +110,11 @@ def export_onnx(
     Returns the path; raises ValueError when the ONNX checker rejects the graph.
     """
     if opset < MIN_OPSET:
-        raise ValueError(f"--opset {opset}: need {MIN_OPSET} or newer")
+        raise InputError(f"--opset {opset}: need {MIN_OPSET} or newer")
     if batch is not None and batch < 1:
-        raise ValueError(f"--batch {batch}: must be >= 1 (or omitted for a dynamic batch)")
+        raise InputError(f"--batch {batch}: must be >= 1 (or omitted for a dynamic batch)")
     if nms is not None and dynamic:
-        raise ValueError("--nms needs a fixed input size (its anchor points are constants); drop --dynamic")
+        raise InputError("--nms needs a fixed input size (its anchor points are constants); drop --dynamic")
     config = model.config
     module: torch.nn.Module = model.eval()
     if nms is not None:
@@ -168,7 +169,7 @@ def _check(proto: onnx.ModelProto, out: Path) -> None:
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise ValueError(f"{out}: exported graph fails the ONNX checker ({str(exc).splitlines()[0][:200]})") from None
+        raise InputError(f"{out}: exported graph fails the ONNX checker ({str(exc).splitlines()[0][:200]})") from None
 
 
 def _simplify(proto: onnx.ModelProto) -> onnx.ModelProto:

@@ -17,6 +17,7 @@ from pathlib import Path
 import onnx
 
 from perception.deploy.export import save_onnx_atomically
+from perception.errors import InputError, MissingFileError
 
 
 def _converter():
@@ -32,7 +33,7 @@ def convert_to_fp16(src: str | Path, dst: str | Path) -> Path:
     """Write an FP16-weight copy of `src` to `dst` (float32 I/O, metadata kept, precision=fp16)."""
     src = Path(src)
     if not src.is_file():
-        raise FileNotFoundError(f"{src}: ONNX model not found")
+        raise MissingFileError(f"{src}: ONNX model not found")
     model = onnx.load(str(src))
     import warnings
 
@@ -53,7 +54,7 @@ def _sort_topologically(graph: onnx.GraphProto) -> None:
     while pending:
         ready = [n for n in pending if all(name in available for name in n.input)]
         if not ready:
-            raise ValueError("fp16 conversion produced a graph with a cycle or a missing input")
+            raise InputError("fp16 conversion produced a graph with a cycle or a missing input")
         for node in ready:
             available.update(node.output)
         ordered += ready

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from perception.errors import InputError
 from perception.models.network import MultiTaskNet
 from perception.postprocess.boxes import anchor_points, decode_distances
 from perception.postprocess.decode import PRE_NMS_TOPK
@@ -73,7 +74,7 @@ class NMSExportWrapper(nn.Module):
             self.register_buffer(f"{reg}_classes", torch.tensor(classes, dtype=torch.float32), persistent=False)
             self.heads.append((reg, cls))
         if not self.heads:
-            raise ValueError("--nms: the model has no detection head to run NMS on")
+            raise InputError("--nms: the model has no detection head to run NMS on")
         self.register_buffer("max_output", torch.tensor([int(max_detections)], dtype=torch.int64), persistent=False)
         self.register_buffer("iou_threshold", torch.tensor([float(iou_threshold)]), persistent=False)
         self.register_buffer("score_threshold", torch.tensor([float(conf_threshold)]), persistent=False)

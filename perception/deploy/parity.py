@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import torch
 
+from perception.errors import InputError, MissingFileError
 from perception.models.network import MultiTaskNet
 from perception.preprocess import prepare_batch
 
@@ -18,7 +19,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 FP32_TOLERANCE = 1e-3
 
 
-class ParityError(ValueError):
+class ParityError(InputError):
     """The exported model's outputs differ from PyTorch's beyond the tolerance; the message names the output."""
 
 
@@ -51,7 +52,7 @@ def read_images(folder: str | Path, count: int | None = None) -> tuple[list[np.n
     """Up to `count` RGB uint8 images of a folder (sorted names). Unreadable files are skipped and reported."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: image folder not found")
+        raise MissingFileError(f"{folder}: image folder not found")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     images, skipped = [], []
     for path in paths:
@@ -63,7 +64,7 @@ def read_images(folder: str | Path, count: int | None = None) -> tuple[list[np.n
             continue
         images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     if not images:
-        raise ValueError(f"{folder}: no readable images ({len(skipped)} unreadable, suffixes {IMAGE_SUFFIXES})")
+        raise InputError(f"{folder}: no readable images ({len(skipped)} unreadable, suffixes {IMAGE_SUFFIXES})")
     return images, skipped
 
 

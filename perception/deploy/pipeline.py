@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from perception.deploy.export import export_onnx, load_export_model
 from perception.deploy.parity import FP32_TOLERANCE, check_parity
+from perception.errors import InputError
 
 
 def _sibling(out: Path, tag: str) -> Path:
@@ -40,7 +41,7 @@ def export_model(
     import onnxruntime as ort
 
     if int8 and calib is None:
-        raise ValueError("--int8 needs --calib DIR (a folder of calibration images)")
+        raise InputError("--int8 needs --calib DIR (a folder of calibration images)")
     out = Path(out)
     net = load_export_model(weights, model, imgsz)
     with tqdm(total=2 + int(half) + int(int8), desc="export", unit="step") as progress:

@@ -18,6 +18,7 @@ import onnx
 from perception.config import ModelConfig
 from perception.deploy.export import save_onnx_atomically, set_metadata
 from perception.deploy.parity import read_images
+from perception.errors import InputError, MissingFileError
 from perception.preprocess import prepare_batch
 from perception.runtime.metadata import ModelMetadata
 
@@ -62,13 +63,13 @@ def quantize_int8(
 
     src = Path(src)
     if not src.is_file():
-        raise FileNotFoundError(f"{src}: ONNX model not found")
+        raise MissingFileError(f"{src}: ONNX model not found")
     proto = onnx.load(str(src))
     metadata = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props}, src)
     images, skipped = read_images(calib_dir, count)
     batch = metadata.batch or 1
     if len(images) < batch:
-        raise ValueError(f"{calib_dir}: {len(images)} readable image(s), the model's fixed batch needs {batch}")
+        raise InputError(f"{calib_dir}: {len(images)} readable image(s), the model's fixed batch needs {batch}")
     input_name = proto.graph.input[0].name
     with tempfile.TemporaryDirectory(prefix=".quant.", dir=Path(dst).parent) as tmp:
         prepared = Path(tmp) / "prepared.onnx"

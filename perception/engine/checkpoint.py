@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from perception.errors import InputError
 from perception.models.factory import read_checkpoint
 
 
@@ -39,7 +40,7 @@ def save_checkpoint(data: dict[str, Any], path: str | Path) -> Path:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     data = read_checkpoint(path, map_location)
     if not isinstance(data, dict) or "model" not in data:
-        raise ValueError(f"{path}: not a perception checkpoint (no 'model' entry)")
+        raise InputError(f"{path}: not a perception checkpoint (no 'model' entry)")
     return data
 
 

@@ -11,10 +11,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Sampler
+
+from perception.errors import InputError
 
 
 @dataclass
@@ -38,7 +41,7 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+            raise InputError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
         if name == "cuda":
             name = f"cuda:{local_rank}"
         device = torch.device(name)
@@ -67,6 +70,13 @@ def cleanup_distributed() -> None:
 def barrier(ctx: DistContext) -> None:
     if ctx.distributed:
         dist.barrier()
+
+
+def check_sync_bn(sync_bn: bool, ctx: DistContext) -> None:
+    """Refuse --sync-bn before any work: SyncBatchNorm runs on CUDA/NCCL only and fails deep inside torch."""
+    if sync_bn and ctx.device.type != "cuda":
+        raise InputError(f"--sync-bn: SyncBatchNorm needs CUDA devices (NCCL); this run is on {ctx.device.type} "
+                         "- drop --sync-bn")
 
 
 def wrap_model(model: nn.Module, ctx: DistContext, sync_bn: bool = False) -> nn.Module:
@@ -111,24 +121,36 @@ def replica_max_abs_diff(tensors: list[torch.Tensor], ctx: DistContext) -> float
     return float(diff.item())
 
 
-class ResumableSampler(Sampler[int]):
+class ResumableSampler(Sampler[tuple[int, int]]):
     """Wraps an epoch-seeded sampler (DistributedSampler, or the data package's weighted one) so that a
     resumed run skips the samples an interrupted epoch already consumed: the order depends only on
-    (seed, epoch), so the remaining batches are the ones the interrupted run would have seen."""
+    (seed, epoch), so the remaining batches are the ones the interrupted run would have seen.
+
+    Yields (index, augmentation seed): the seed is a pure function of (seed, epoch, rank, position), so
+    each draw augments the same way whichever loader worker, process or resumed run makes it (worker
+    RNG streams depend on how many batches a worker has served, which a resume changes).
+    """
 
     def __init__(self, base: Sampler[int]) -> None:
         if not hasattr(base, "set_epoch"):
             raise TypeError(f"{type(base).__name__} has no set_epoch; its order would not survive a resume")
         self.base = base
         self.start = 0
+        self.epoch = 0
+        self.seed = int(getattr(base, "seed", 0))
+        self.rank = int(getattr(base, "rank", 0))
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         """Select the epoch's order and skip the first `start` samples of this replica's share."""
         self.base.set_epoch(epoch)
+        self.epoch = int(epoch)
         self.start = max(0, int(start))
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(list(self.base)[self.start :])
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = list(self.base)
+        for position in range(self.start, len(order)):
+            seed = np.random.SeedSequence([self.seed, self.epoch, self.rank, position]).generate_state(1)[0]
+            yield int(order[position]), int(seed)
 
     def __len__(self) -> int:
         return max(0, len(self.base) - self.start)

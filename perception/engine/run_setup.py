@@ -8,26 +8,42 @@ from pathlib import Path
 from typing import Any
 
 from perception.engine.train_config import TrainConfig
+from perception.errors import InputError, MissingFileError
 
 DEFAULT_SYNTHETIC_IMAGES = 2000
+# What a resumed run may change: where and how fast it runs, and how long (a longer run recomputes the LR
+# schedule over the new length). Anything else would make the resumed run a different one.
+RESUME_RUN_FIELDS = {"device", "workers", "save_period", "compile"}
+RESUME_LENGTH_FIELDS = {"epochs", "max_steps"}
 
 
-def resume_config(out_dir: str | Path, **overrides: Any) -> TrainConfig:
-    """The TrainConfig saved in `out_dir/weights/last.pt`, with only run-environment fields overridable
-    (device, workers): everything that shapes the optimisation must stay as it was for an exact resume."""
+def resume_config(out_dir: str | Path, **overrides: Any) -> tuple[TrainConfig, dict[str, tuple[Any, Any]]]:
+    """The TrainConfig saved in `out_dir/weights/last.pt` with the given overrides, and the length fields
+    they changed ({field: (saved, new)}). An override of any other field that differs from the saved
+    value is refused (a flag given with --resume is honoured or refused, never dropped)."""
     from perception.engine.checkpoint import load_checkpoint
 
     path = Path(out_dir) / "weights" / "last.pt"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: nothing to resume (no last.pt under --out {out_dir})")
+        raise MissingFileError(f"{path}: nothing to resume (no last.pt under --out {out_dir})")
     saved = load_checkpoint(path)
     data = dict(saved.get("train_config") or {})
     if not data:
-        raise ValueError(f"{path}: the checkpoint holds no train_config; cannot resume it")
-    allowed = {"device", "workers"}
-    data.update({k: v for k, v in overrides.items() if k in allowed and v is not None})
+        raise InputError(f"{path}: the checkpoint holds no train_config; cannot resume it")
+    given = {k: v for k, v in overrides.items() if v is not None and k != "out"}
+    for key, value in given.items():
+        if key in RESUME_RUN_FIELDS | RESUME_LENGTH_FIELDS:
+            continue
+        saved_value = data.get(key)
+        same = list(saved_value) == list(value) if isinstance(value, (list, tuple)) else saved_value == value
+        if not same:
+            flag = "--" + key.replace("_", "-")
+            raise InputError(f"{flag}: the run in {out_dir} was trained with {saved_value!r}, and a resumed run "
+                             f"cannot change it; drop {flag} or start a new run with another --out")
+    changed = {k: (data.get(k), given[k]) for k in RESUME_LENGTH_FIELDS & set(given) if data.get(k) != given[k]}
+    data.update({k: v for k, v in given.items() if k in RESUME_RUN_FIELDS | RESUME_LENGTH_FIELDS})
     data["out"] = str(out_dir)
-    return TrainConfig.from_dict(data, source=str(path))
+    return TrainConfig.from_dict(data, source=str(path)), changed
 
 
 def synthetic_root_to_generate(data: str) -> Path | None:

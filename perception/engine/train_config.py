@@ -95,6 +95,10 @@ class TrainConfig:
             raise ConfigError(f"train.loss_weights: unknown task(s) {sorted(unknown)}; tasks are {list(TASKS)}")
         if any(v < 0 for v in self.loss_weights.values()):
             fail("loss_weights", "must be >= 0")
+        if self.balancing == "uncertainty" and any(self.loss_weights.get(t, 1.0) != 1.0 for t in TASKS):
+            # the balancer learns each task's weight: fixed ones given beside it would be silently ignored
+            fail("loss_weights", "is ignored by balancing 'uncertainty', which learns the task weights; "
+                 "remove loss_weights or use balancing 'fixed'")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             fail("device", "must be auto, cpu, cuda or cuda:N")
 

@@ -27,6 +27,7 @@ from perception.engine.distributed import (
     ResumableSampler,
     all_reduce_mean,
     barrier,
+    check_sync_bn,
     cleanup_distributed,
     per_rank_batch,
     replica_max_abs_diff,
@@ -39,9 +40,13 @@ from perception.engine.schedule import build_scheduler
 from perception.engine.train_config import TrainConfig, save_train_config
 from perception.engine.train_data import build_train_loaders, move_batch
 from perception.engine.validate import validate
+from perception.errors import InputError, MissingFileError
 from perception.losses import MultiTaskLoss
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# fp16 steps in a row whose loss or gradients were inf/nan before training stops: GradScaler skips a few
+# overflows while it lowers its scale (each halves it), a long run of them is divergence.
+MAX_NONFINITE_RUN = 10
 
 
 def seed_everything(seed: int) -> None:
@@ -88,6 +93,7 @@ class Trainer:
         cfg = self.config
         self.ctx: DistContext = setup_distributed(cfg.device)
         device = self.ctx.device
+        check_sync_bn(cfg.sync_bn, self.ctx)
         seed_everything(cfg.seed + self.ctx.rank)
         self.model_config = self._model_config or model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz))
         if tuple(self.model_config.imgsz) != tuple(cfg.imgsz):
@@ -110,7 +116,7 @@ class Trainer:
         self.sampler = getattr(train_loader, "sampler", None)
         self.steps_per_epoch = len(train_loader)
         if self.steps_per_epoch == 0:
-            raise ValueError(f"{cfg.data}: the training split is empty (0 batches of {cfg.batch})")
+            raise InputError(f"{cfg.data}: the training split is empty (0 batches of {cfg.batch})")
         total = cfg.epochs * self.steps_per_epoch
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         warmup = max(cfg.warmup_steps_min, round(cfg.warmup_epochs * self.steps_per_epoch))
@@ -123,6 +129,10 @@ class Trainer:
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None
 
         self.epoch, self.epoch_step, self.step = 0, 0, 0
+        self.skipped_steps = self.nonfinite_run = 0
+        # label problems skipped while indexing (this process) and while loading the last epoch (any worker)
+        policy = getattr(getattr(self.train_loader, "dataset", None), "policy", None)
+        self.label_skips = {"indexing": policy.total if policy else 0, "last_epoch": 0, "first_paths": []}
         self.best_fitness = -math.inf
         self.history_metrics: dict[str, Any] = {}
         if self.resume:
@@ -136,7 +146,7 @@ class Trainer:
 
     def _load_resume(self) -> None:
         if not self.last_path.is_file():
-            raise FileNotFoundError(f"{self.last_path}: nothing to resume (no last.pt in --out {self.out_dir})")
+            raise MissingFileError(f"{self.last_path}: nothing to resume (no last.pt in --out {self.out_dir})")
         ckpt = load_checkpoint(self.last_path, map_location=self.ctx.device)
         saved = ModelConfig.from_dict(ckpt["config"], source=str(self.last_path))
         if saved.to_dict() != self.model_config.to_dict():
@@ -198,7 +208,9 @@ class Trainer:
         with torch.autocast(self.ctx.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             outputs = self.train_model(batch["images"])
         total, report = self.loss({k: v.float() for k, v in outputs.items()}, batch)
-        if not torch.isfinite(total):
+        if not torch.isfinite(total) and not self.scaler.is_enabled():
+            # fp32/bf16: nothing rescales, so a non-finite loss is divergence. Under fp16 the backward below
+            # still runs on every rank (DDP must all-reduce) and GradScaler skips the step.
             raise FloatingPointError(f"step {self.step}: loss is {total.item()} ({ {k: float(v) for k, v in report.items()} })")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
@@ -210,14 +222,27 @@ class Trainer:
         self.scaler.unscale_(self.optimizer)
         if cfg.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(list(self.model.parameters()) + list(self.loss.parameters()), cfg.clip_grad)
+        scale = self.scaler.get_scale() if self.scaler.is_enabled() else 0.0
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self._count_skipped(self.scaler.is_enabled() and self.scaler.get_scale() < scale)
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.model)
         self.step += 1
         self.epoch_step += 1
         return {k: float(v) for k, v in report.items()}
+
+    def _count_skipped(self, skipped: bool) -> None:
+        """GradScaler lowered its scale: it found inf/nan gradients and skipped this step."""
+        if not skipped:
+            self.nonfinite_run = 0
+            return
+        self.skipped_steps += 1
+        self.nonfinite_run += 1
+        if self.nonfinite_run >= MAX_NONFINITE_RUN:
+            raise FloatingPointError(f"step {self.step}: {self.nonfinite_run} fp16 steps in a row had inf/nan loss or "
+                                     "gradients (all skipped); lower --lr or train with --amp bf16")
 
     def _run_validation(self) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
@@ -242,7 +267,7 @@ class Trainer:
                 if isinstance(self.sampler, ResumableSampler):
                     self.sampler.set_epoch(self.epoch, start=self.epoch_step * self.train_loader.batch_size)
                 elif self.epoch_step:
-                    raise ValueError("resuming mid-epoch needs the trainer's ResumableSampler in the train loader")
+                    raise InputError("resuming mid-epoch needs the trainer's ResumableSampler in the train loader")
                 if getattr(self.train_loader, "generator", None) is not None:
                     self.train_loader.generator.manual_seed(cfg.seed + self.epoch)
                 sums: dict[str, float] = {}
@@ -250,7 +275,11 @@ class Trainer:
                 bar = tqdm(self.train_loader, total=self.steps_per_epoch, initial=self.epoch_step,
                            desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not (self.progress and self.ctx.is_main))
                 tick = time.time()
+                epoch_skips = 0
                 for batch in bar:
+                    skipped = [path for meta in batch.get("meta", ()) for path in meta.get("skipped", ())]
+                    epoch_skips += len(skipped)
+                    self.label_skips["first_paths"] = list(dict.fromkeys(self.label_skips["first_paths"] + skipped))[:5]
                     losses = self.train_step(batch)
                     n = int(batch["images"].shape[0]) * self.ctx.world_size
                     images_seen += n
@@ -270,6 +299,11 @@ class Trainer:
                     if self.step >= self.total_steps:
                         break
                 bar.close()
+                epoch_skips = round(float(all_reduce_mean(torch.tensor(float(epoch_skips)), self.ctx)) * self.ctx.world_size)
+                self.label_skips["last_epoch"] = epoch_skips
+                if epoch_skips and self.ctx.is_main:
+                    print(f"epoch {self.epoch + 1}: skipped {epoch_skips} malformed label item(s) while loading "
+                          f"(first: {', '.join(self.label_skips['first_paths'])})")
                 epoch_done = self.epoch_step >= self.steps_per_epoch
                 last_epoch_losses = {k: v / max(count, 1) for k, v in sums.items()}
                 if epoch_done:
@@ -285,6 +319,7 @@ class Trainer:
                     row |= {f"train/{k}": v for k, v in last_epoch_losses.items()}
                     row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
                     row["lr"] = self.scheduler.get_last_lr()[0]
+                    row["skipped_labels"] = epoch_skips
                     self.logger.log_epoch(row, plot=run_val or self.epoch >= cfg.epochs)
                     if run_val and self.progress:
                         print(epoch_line(row["epoch"], cfg.epochs, self.step, metrics, time.time() - start_time), flush=True)
@@ -305,6 +340,8 @@ class Trainer:
             "out": str(self.out_dir),
             "epochs": self.epoch,
             "steps": self.step,
+            "skipped_steps": self.skipped_steps,  # fp16 steps GradScaler skipped for inf/nan gradients
+            "label_skips": self.label_skips,  # malformed labels skipped (lenient training), with the first paths
             "world_size": self.ctx.world_size,
             "replicas_identical": replica_diff == 0.0,
             "replica_max_abs_diff": replica_diff,

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from perception.classes import BDD100K_CLASSES, PEDESTRIAN_CLASSES
+from perception.errors import InputError
 from perception.evaluation.confusion import DetectionConfusion
 from perception.evaluation.detection import DetectionAccumulator
 from perception.evaluation.drivable import DrivableAccumulator
@@ -40,7 +41,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         unknown = set(self.tasks) - set(TASKS)
         if unknown:
-            raise ValueError(f"unknown evaluation task(s) {sorted(unknown)}; choose from {list(TASKS)}")
+            raise InputError(f"unknown evaluation task(s) {sorted(unknown)}; choose from {list(TASKS)}")
         self.class_names = {int(k): str(v) for k, v in self.class_names.items()}
 
 

@@ -143,7 +143,8 @@ def tusimple_bench(pred_xs: list[np.ndarray], gt_xs: list[np.ndarray], rows: np.
     pred_xs / gt_xs: per lane, x at each row of `rows` or -2 where the lane has no point.
     """
     if len(pred_xs) > len(gt_xs) + 2:
-        return 0.0, 1.0, 1.0  # official: too many predictions scores the image as a failure
+        # official LaneEval.bench returns (0., 0., 1.) here: no accuracy, all gt missed, and FP 0 (not 1)
+        return 0.0, 0.0, 1.0
     threshs = [TUSIMPLE_PIXEL_THRESH / np.cos(_lane_angle(g, rows)) for g in gt_xs]
     line_accs, fn, matched = [], 0.0, 0.0
     for g, thresh in zip(gt_xs, threshs):

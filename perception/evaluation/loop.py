@@ -1,7 +1,7 @@
 """Runs a predictor over ground-truth samples in batches, feeding an Evaluator, timing the model.
 
 The predictor is any object with `predict(images: list[RGB uint8]) -> list[FrameResult]`; when it also
-has `timings` (stage -> list of ms per call, as `perception.predictor.BasePredictor`) the latency is
+has `timings` (stage -> `perception.predictor.StageTimings`, as `BasePredictor`) the latency is
 read from there, otherwise the wall time of `predict` is used.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from perception.errors import InputError
 from perception.evaluation.evaluator import Evaluator
 from perception.structures import Sample
 
@@ -45,12 +46,12 @@ def evaluate_predictor(
         preds = predictor.predict([s.image for s in batch])
         wall_ms = (time.perf_counter() - start) * 1000
         if len(preds) != len(batch):
-            raise ValueError(f"predictor returned {len(preds)} results for {len(batch)} images")
+            raise InputError(f"predictor returned {len(preds)} results for {len(batch)} images")
         calls += 1
         stages = {"wall": [wall_ms]}
-        for stage, values in getattr(predictor, "timings", {}).items():
-            stages[stage] = list(values)[seen.get(stage, 0) :]
-            seen[stage] = len(values)
+        for stage, timing in getattr(predictor, "timings", {}).items():
+            stages[stage] = timing.since(seen.get(stage, 0))
+            seen[stage] = timing.count
         if calls > 1:  # the first call pays for lazy initialisation and allocator warm-up
             for stage, values in stages.items():
                 per_image.setdefault(stage, []).extend(v / len(batch) for v in values)

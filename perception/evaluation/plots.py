@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from perception.errors import InputError
+
 
 def _save(fig, path: Path) -> Path:
     """Save atomically (temp + rename) so a reader never sees half a PNG."""
@@ -78,7 +80,7 @@ def save_image_grid(grid: np.ndarray, path: Path) -> Path:
 
     ok, data = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise ValueError(f"{path}: could not encode the image grid as PNG")
+        raise InputError(f"{path}: could not encode the image grid as PNG")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
     with os.fdopen(fd, "wb") as handle:

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from perception.errors import InputError
+
 BALANCING_MODES = ("fixed", "uncertainty")
 
 
@@ -53,4 +55,4 @@ def build_balancer(mode: str, tasks: list[str], weights: Mapping[str, float]) ->
         return FixedWeights({t: weights.get(t, 1.0) for t in tasks})
     if mode == "uncertainty":
         return UncertaintyWeights(tasks)
-    raise ValueError(f"balancing {mode!r} is not one of {BALANCING_MODES}")
+    raise InputError(f"balancing {mode!r} is not one of {BALANCING_MODES}")

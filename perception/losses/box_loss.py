@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torchvision.ops import complete_box_iou_loss, generalized_box_iou_loss
 
+from perception.errors import InputError
+
 BOX_LOSSES = ("ciou", "giou")
 
 
@@ -16,7 +18,7 @@ def box_iou_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "ciou") -
     boxes do not overlap; GIoU (Rezatofighi et al. 2019) adds the enclosing-box term.
     """
     if kind not in BOX_LOSSES:
-        raise ValueError(f"box loss {kind!r} is not one of {BOX_LOSSES}")
+        raise InputError(f"box loss {kind!r} is not one of {BOX_LOSSES}")
     # The losses divide by areas and squared diagonals: do them in float32 even under bf16/fp16 autocast.
     pred, target = pred.float(), target.float()
     if kind == "ciou":

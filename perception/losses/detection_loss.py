@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from perception.errors import InputError
 from perception.losses.assigner import TaskAlignedAssigner
 from perception.losses.box_loss import box_iou_loss
 
@@ -50,7 +51,7 @@ class DetectionLoss:
         assigner: TaskAlignedAssigner | None = None,
     ) -> None:
         if cls_loss not in CLS_LOSSES:
-            raise ValueError(f"cls_loss {cls_loss!r} is not one of {CLS_LOSSES}")
+            raise InputError(f"cls_loss {cls_loss!r} is not one of {CLS_LOSSES}")
         self.head_classes = tuple(int(c) for c in head_classes)
         self.strides = tuple(int(s) for s in strides)
         self.imgsz = tuple(int(v) for v in imgsz)
@@ -104,10 +105,16 @@ class DetectionLoss:
         classes: Sequence[torch.Tensor],
         labelled: torch.Tensor,
         imgsz: Sequence[int] | None = None,
+        ignore_boxes: Sequence[torch.Tensor] | None = None,
+        class_labelled: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """reg (B, A, 4) raw distances, cls (B, A, C) logits, boxes/classes per image (input pixels, global
         class), labelled bool (B,). Images without this task's labels take no part (a missing label is never
-        a negative); with none labelled every term is an exact, graph-connected zero."""
+        a negative); with none labelled every term is an exact, graph-connected zero.
+
+        ignore_boxes: per image (K, 4) xyxy input pixels (crowds, "other person", ignore areas): a point
+        inside one that is not a positive gives no class loss. class_labelled: bool (B, global classes);
+        a class the image's source does not label gives no negative (it may be there, unlabelled)."""
         labelled = torch.as_tensor(labelled, dtype=torch.bool, device=reg.device).reshape(-1)
         zero = (reg.sum() + cls.sum()) * 0.0
         if not bool(labelled.any()):
@@ -122,14 +129,14 @@ class DetectionLoss:
         assigned = self.assigner(cls.detach().sigmoid(), pred_boxes.detach(), points, gt_labels, gt_boxes, gt_mask)
         target_sum = assigned.target_scores.sum().clamp(min=1.0)
 
+        bce = F.binary_cross_entropy_with_logits(cls, assigned.target_scores, reduction="none")
         if self.cls_loss == "focal":
             # Quality focal loss (Li et al. 2020, GFL): BCE against the soft IoU-aware target, down-weighted
             # by how close the prediction already is, so the many easy background points stop dominating.
-            prob = cls.sigmoid()
-            bce = F.binary_cross_entropy_with_logits(cls, assigned.target_scores, reduction="none")
-            cls_term = (bce * (prob - assigned.target_scores).abs().pow(self.focal_gamma)).sum() / target_sum
-        else:
-            cls_term = F.binary_cross_entropy_with_logits(cls, assigned.target_scores, reduction="sum") / target_sum
+            bce = bce * (cls.sigmoid() - assigned.target_scores).abs().pow(self.focal_gamma)
+        weight = self._negative_weight(points, assigned, [ignore_boxes[i] for i in index] if ignore_boxes else None,
+                                       class_labelled[keep.cpu()] if class_labelled is not None else None)
+        cls_term = (bce if weight is None else bce * weight).sum() / target_sum
 
         fg = assigned.fg_mask
         if bool(fg.any()):
@@ -140,3 +147,27 @@ class DetectionLoss:
             box_term = pred_boxes.sum() * 0.0
         total = self.box_weight * box_term + self.cls_weight * cls_term
         return {"box": box_term.detach(), "cls": cls_term.detach(), "total": total}
+
+    def _negative_weight(self, points: torch.Tensor, assigned, ignore_boxes, class_labelled) -> torch.Tensor | None:
+        """(B, A, C) 0/1 weight of the class loss: 0 for a negative the labels cannot vouch for - a point in an
+        ignore region that is not a positive, or a class the source does not label. None when all count."""
+        target = assigned.target_scores
+        weight = None
+        if ignore_boxes is not None and any(len(b) for b in ignore_boxes):
+            inside = torch.zeros(target.shape[:2], dtype=torch.bool, device=target.device)
+            for i, regions in enumerate(ignore_boxes):
+                regions = torch.as_tensor(regions, dtype=torch.float32, device=target.device).reshape(-1, 4)
+                if len(regions):
+                    x, y = points[:, 0:1], points[:, 1:2]
+                    hit = (x >= regions[:, 0]) & (x <= regions[:, 2]) & (y >= regions[:, 1]) & (y <= regions[:, 3])
+                    inside[i] = hit.any(1)
+            weight = (~(inside & ~assigned.fg_mask)).float()[..., None].expand_as(target)
+        if class_labelled is not None:
+            covered = torch.as_tensor(class_labelled, dtype=torch.bool).reshape(len(target), -1)
+            head = covered[:, list(self.head_classes)].to(target.device)  # (B, C) in the head's class order
+            if not bool(head.all()):
+                by_class = head[:, None, :].float().expand_as(target)
+                weight = by_class if weight is None else weight * by_class
+        if weight is None:
+            return None
+        return torch.where(target > 0, torch.ones_like(weight), weight)  # positives always count

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from perception.errors import InputError
 from perception.losses.segmentation_terms import binary_focal, soft_dice, weighted_bce
 
 IGNORE = 255
@@ -16,7 +17,7 @@ BINARY_LOSSES = ("focal", "wbce")
 class LaneLoss:
     def __init__(self, binary: str = "focal", dice_weight: float = 1.0, slot_weight: float = 1.0) -> None:
         if binary not in BINARY_LOSSES:
-            raise ValueError(f"lane binary loss {binary!r} is not one of {BINARY_LOSSES}")
+            raise InputError(f"lane binary loss {binary!r} is not one of {BINARY_LOSSES}")
         self.binary = binary
         self.dice_weight = dice_weight
         self.slot_weight = slot_weight

@@ -58,7 +58,8 @@ class MultiTaskLoss(nn.Module):
         active: dict[str, bool] = {}
         for task, (prefix, loss_fn) in self.detection.items():
             out = loss_fn(
-                outputs[f"{prefix}_reg"], outputs[f"{prefix}_cls"], batch["boxes"], batch["classes"], labelled[task], imgsz
+                outputs[f"{prefix}_reg"], outputs[f"{prefix}_cls"], batch["boxes"], batch["classes"], labelled[task], imgsz,
+                batch.get("ignore_boxes"), batch.get("class_labelled"),
             )
             losses[task] = out["total"]
             parts.update({f"{task}/box": out["box"], f"{task}/cls": out["cls"]})

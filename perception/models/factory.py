@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from perception.config import SCALES, ModelConfig, load_model_config
+from perception.errors import InputError, MissingFileError
 from perception.models.network import MultiTaskNet
 
 
@@ -31,11 +32,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """torch.load with weights_only=True (no pickled code runs) and one-line errors naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
+        raise MissingFileError(f"{path}: checkpoint not found")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+        raise InputError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {str(exc)[:120]})") from None
 
 
 def load_model(path: str | Path, use_ema: bool = True, map_location: str = "cpu") -> tuple[MultiTaskNet, ModelConfig]:
@@ -43,7 +44,7 @@ def load_model(path: str | Path, use_ema: bool = True, map_location: str = "cpu"
     path = Path(path)
     ckpt = read_checkpoint(path, map_location)
     if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
-        raise ValueError(f"{path}: not a perception checkpoint (needs 'model' and 'config' entries)")
+        raise InputError(f"{path}: not a perception checkpoint (needs 'model' and 'config' entries)")
     config = ModelConfig.from_dict(ckpt["config"], source=str(path))
     config.backbone_weights = None  # the checkpoint already holds the trained backbone
     model = MultiTaskNet(config)

@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from perception.errors import InputError, MissingFileError
+
 # Graph node whose output is the last feature map at each stride.
 RETURN_NODES = {
     "resnet18": {"layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32},
@@ -29,14 +31,14 @@ def _load_weights(model: nn.Module, name: str, weights: str) -> None:
     path = Path(weights)
     if path.suffix in (".pt", ".pth", ".bin") or path.exists():
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: backbone weights file not found")
+            raise MissingFileError(f"{path}: backbone weights file not found")
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         state = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_PREFIXES)}
         missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.startswith(CLASSIFIER_PREFIXES)]
         if missing or unexpected:
-            raise ValueError(
+            raise InputError(
                 f"{path}: does not match torchvision {name} ({len(missing)} missing keys, e.g. {missing[:2]}; "
                 f"{len(unexpected)} unexpected, e.g. {unexpected[:2]})"
             )
@@ -47,7 +49,7 @@ def _load_weights(model: nn.Module, name: str, weights: str) -> None:
     try:
         weight_enum = enum[weights]
     except KeyError:
-        raise ValueError(f"backbone_weights: {weights!r} is neither a file nor one of {[w.name for w in enum]}") from None
+        raise InputError(f"backbone_weights: {weights!r} is neither a file nor one of {[w.name for w in enum]}") from None
     try:
         model.load_state_dict(weight_enum.get_state_dict(progress=False))
     except Exception as exc:  # network failures come as many types (URLError, OSError, RuntimeError)
@@ -66,7 +68,7 @@ class TorchvisionBackbone(nn.Module):
         from torchvision.models.feature_extraction import create_feature_extractor
 
         if name not in RETURN_NODES:
-            raise ValueError(f"backbone: {name!r} is not one of {sorted(RETURN_NODES)}")
+            raise InputError(f"backbone: {name!r} is not one of {sorted(RETURN_NODES)}")
         model = torchvision.models.get_model(name, weights=None)
         if weights:
             _load_weights(model, name, weights)

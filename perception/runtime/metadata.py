@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from perception.config import ModelConfig
+from perception.errors import InputError, MissingFileError
 
 # Keys of metadata_props. The schema is documented in export/README.md.
 KEY_CONFIG = "perception_config"  # ModelConfig.to_dict() as JSON: the source of truth for decoding
@@ -72,7 +73,7 @@ class ModelMetadata:
     def from_props(cls, props: dict[str, str], source: str | Path = "model") -> "ModelMetadata":
         """Parse metadata_props; raises ValueError naming `source` when an entry is missing or invalid."""
         if KEY_CONFIG not in props:
-            raise ValueError(
+            raise InputError(
                 f"{source}: ONNX model has no '{KEY_CONFIG}' metadata; export it with `perception export`"
             )
         try:
@@ -82,7 +83,7 @@ class ModelMetadata:
             nms = json.loads(props[KEY_NMS]) if KEY_NMS in props else None
             class_names = json.loads(props.get(KEY_CLASS_NAMES, "[]"))
         except (json.JSONDecodeError, KeyError) as exc:
-            raise ValueError(f"{source}: corrupt perception metadata ({exc.__class__.__name__}: {exc})") from None
+            raise InputError(f"{source}: corrupt perception metadata ({exc.__class__.__name__}: {exc})") from None
         config = ModelConfig.from_dict(config_dict, source=f"{source} metadata")
         return cls(
             config=config,
@@ -102,11 +103,11 @@ def read_metadata(path: str | Path) -> ModelMetadata:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: ONNX model not found")
+        raise MissingFileError(f"{path}: ONNX model not found")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise ValueError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from None
+        raise InputError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from None
     return ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map, path)

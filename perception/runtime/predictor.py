@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.errors import InputError
 from perception.postprocess import decode_outputs
 from perception.postprocess.decode import detections_to_original
 from perception.predictor import BasePredictor
@@ -49,7 +50,7 @@ class OnnxPredictor(BasePredictor):
         config = self.metadata.config
         if imgsz is not None and tuple(imgsz) != tuple(config.imgsz):
             if not self.metadata.dynamic_hw:
-                raise ValueError(
+                raise InputError(
                     f"{self.path}: exported for a fixed input of {tuple(config.imgsz)}, cannot run at {tuple(imgsz)}; "
                     "re-export with --dynamic or --imgsz"
                 )
@@ -57,6 +58,7 @@ class OnnxPredictor(BasePredictor):
         if self.metadata.nms is not None:
             self._check_nms_thresholds(kwargs)
         super().__init__(config, **kwargs)
+        self.conf_adjustable = self.metadata.nms is None  # an NMS graph's threshold is baked in
         self.input = self.session.get_inputs()[0]
         self.input_dtype = np.float16 if "float16" in self.input.type else np.float32
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -74,7 +76,7 @@ class OnnxPredictor(BasePredictor):
         for key in ("conf_threshold", "iou_threshold", "max_detections"):
             value = kwargs.get(key)
             if value is not None and not np.isclose(float(value), float(baked[key])):
-                raise ValueError(
+                raise InputError(
                     f"{self.path}: {key}={value} differs from the {baked[key]} built into its NMS graph; "
                     "re-export with other --conf/--iou/--max-det, or export without --nms"
                 )

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from perception.errors import InputError, MissingFileError
+
 TENSORRT = "TensorrtExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -46,7 +48,7 @@ def resolve_providers(providers: str | list[str] | tuple[str, ...] | None) -> li
         for item in items:
             name = ALIASES.get(item.strip().lower(), item.strip())
             if name not in ort.get_all_providers():
-                raise ValueError(f"providers: unknown ONNX Runtime provider {item!r}; use tensorrt, cuda or cpu")
+                raise InputError(f"providers: unknown ONNX Runtime provider {item!r}; use tensorrt, cuda or cpu")
             names.append(name)
     if CPU not in names:
         names.append(CPU)
@@ -95,11 +97,11 @@ def create_session(
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: ONNX model not found")
+        raise MissingFileError(f"{path}: ONNX model not found")
     if optimization is None:
         optimization = os.environ.get(OPTIMIZATION_ENV) or "all"
     if optimization not in OPTIMIZATION_LEVELS:
-        raise ValueError(f"optimization: {optimization!r} is not one of {sorted(OPTIMIZATION_LEVELS)}")
+        raise InputError(f"optimization: {optimization!r} is not one of {sorted(OPTIMIZATION_LEVELS)}")
     names = resolve_providers(providers)
     options = ort.SessionOptions()
     options.graph_optimization_level = OPTIMIZATION_LEVELS[optimization]
@@ -115,7 +117,7 @@ def create_session(
         with _quiet_provider_fallback():
             session = ort.InferenceSession(str(path), options, providers=_provider_entries(names, trt_cache_dir, trt_fp16))
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise ValueError(f"{path}: ONNX Runtime could not load the model ({str(exc).splitlines()[0][:200]})") from None
+        raise InputError(f"{path}: ONNX Runtime could not load the model ({str(exc).splitlines()[0][:200]})") from None
     active = session.get_providers()
     if verbose:
         for name in names:

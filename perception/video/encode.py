@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from perception.errors import InputError
+
 H264 = "h264"
 MPEG4_PART2 = "mp4v"
 # superfast: the encode stage runs beside the model on the same cores. 90 frames of solidWhiteRight
@@ -73,7 +75,7 @@ class OpenCVEncoder:
     def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
         self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*MPEG4_PART2), fps, size)
         if not self._writer.isOpened():
-            raise ValueError(f"{path}: cannot open an {MPEG4_PART2} video writer (OpenCV built without FFmpeg?)")
+            raise InputError(f"{path}: cannot open an {MPEG4_PART2} video writer (OpenCV built without FFmpeg?)")
 
     def write(self, frame_bgr: np.ndarray) -> None:
         self._writer.write(np.ascontiguousarray(frame_bgr))
@@ -105,5 +107,5 @@ def open_encoder(path: str | os.PathLike, fps: float, size: tuple[int, int], cod
             print(f"perception: PyAV with libx264 not found; writing {path.name} as MPEG-4 Part 2, which browsers "
                   "do not play (pip install av for H.264)", file=sys.stderr)
     elif codec != MPEG4_PART2:
-        raise ValueError(f"video codec {codec!r}: use {H264!r} or {MPEG4_PART2!r}")
+        raise InputError(f"video codec {codec!r}: use {H264!r} or {MPEG4_PART2!r}")
     return OpenCVEncoder(path, fps, size)

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from perception.errors import MissingFileError
 from perception.jsonio import write_json_atomic
 from perception.video.pipeline import PipelineConfig, VideoPipeline, infer_video
 from perception.video.sources import VIDEO_EXTENSIONS, VideoFileSource
@@ -56,7 +57,7 @@ def read_manifest(source: str) -> list[Path]:
     else:
         videos = [Path(p) for p in _videos_in(source)]
     if not videos:
-        raise FileNotFoundError(f"{source}: manifest lists no videos ({', '.join(VIDEO_EXTENSIONS)})")
+        raise MissingFileError(f"{source}: manifest lists no videos ({', '.join(VIDEO_EXTENSIONS)})")
     # Absolute: Ray workers run elsewhere, and a rerun from another folder must find the same outputs.
     return [Path(os.path.abspath(v)) for v in videos]
 

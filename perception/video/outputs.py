@@ -22,6 +22,7 @@ from typing import Any, Iterable
 import cv2
 import numpy as np
 
+from perception.errors import InputError
 from perception.jsonio import to_builtin, write_json_atomic
 from perception.video.encode import H264, open_encoder
 
@@ -73,7 +74,7 @@ class AnnotatedImageWriter:
         self.out_dir = Path(out_dir)
         # Checked before any frame is processed: writing under the same names there would overwrite the inputs.
         if any(Path(p).resolve().parent == self.out_dir.resolve() for p in source_paths):
-            raise ValueError(f"--out {self.out_dir}: is the folder of the input images; choose another folder")
+            raise InputError(f"--out {self.out_dir}: is the folder of the input images; choose another folder")
         self.files = 0
         self._names: set[str] = set()
 
@@ -85,10 +86,10 @@ class AnnotatedImageWriter:
             name = f"{source.stem}-{n}{source.suffix}"
         target = self.out_dir / name
         if target.resolve() == source.resolve():
-            raise ValueError(f"--out {self.out_dir}: is the folder of the input images; choose another folder")
+            raise InputError(f"--out {self.out_dir}: is the folder of the input images; choose another folder")
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(target), frame_bgr):
-            raise ValueError(f"{target}: OpenCV cannot write this image format")
+            raise InputError(f"{target}: OpenCV cannot write this image format")
         self._names.add(name)
         self.files += 1
         return target
@@ -143,5 +144,5 @@ def read_predictions(path: str | os.PathLike) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             if i == len(lines) - 1:
                 break
-            raise ValueError(f"{path}: line {i + 1} is not valid JSON")
+            raise InputError(f"{path}: line {i + 1} is not valid JSON")
     return records

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from perception.errors import InputError
 from perception.structures import FrameResult
 from perception.video.drawing import draw_frame
 from perception.video.outputs import (
@@ -35,7 +36,7 @@ from perception.video.outputs import (
     write_json_atomic,
 )
 from perception.video.sources import Frame, FrameSource
-from perception.video.tracking import FrameTracker
+from perception.video.tracking import ByteTracker, FrameTracker
 
 _END = object()  # end-of-stream marker passed down the queues
 _POLL_S = 0.05  # how often blocked stages look at the abort flag
@@ -85,7 +86,7 @@ class VideoPipeline:
         self.out_dir = Path(out_dir)
         self.config = config or PipelineConfig()
         if self.config.batch_size < 1:
-            raise ValueError(f"batch size {self.config.batch_size}: must be >= 1")
+            raise InputError(f"batch size {self.config.batch_size}: must be >= 1")
         self.on_frame = on_frame
         self.model_info = model_info or {}
         self.split_stages = all(callable(getattr(predictor, n, None)) for n in ("preprocess", "infer", "postprocess"))
@@ -97,6 +98,12 @@ class VideoPipeline:
         self.dropped_frames = 0
         self.frames_written = 0
         self.interrupted = False
+        # ByteTrack's second association needs the weak detections: decode down to the tracker's low
+        # threshold while tracking, and let FrameTracker show only what passes the model's threshold or
+        # extends a confirmed track. An NMS graph's threshold is a constant of the graph and stays.
+        self._display_threshold: float | None = None
+        if self.config.track and getattr(predictor, "conf_adjustable", False):
+            self._display_threshold = float(predictor.conf_threshold)
 
     # --- control -------------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -131,6 +138,8 @@ class VideoPipeline:
             threading.Thread(target=self._guard, args=("output", self._output, q_results, sinks, jsonl), daemon=True),
         ]
         start = time.perf_counter()
+        if self._display_threshold is not None:
+            self.predictor.conf_threshold = min(self._display_threshold, ByteTracker().low_threshold)
         try:
             for t in threads:
                 t.start()
@@ -141,6 +150,8 @@ class VideoPipeline:
         finally:
             for t in threads:
                 t.join(timeout=5.0)
+            if self._display_threshold is not None:
+                self.predictor.conf_threshold = self._display_threshold
             if video is not None:
                 video.close()
             jsonl.close()
@@ -283,13 +294,13 @@ class VideoPipeline:
             results = self.predictor.postprocess(raw, infos) if self.split_stages else list(raw)
             spent = (time.perf_counter() - start) * 1000.0
             if len(results) != len(frames):
-                raise ValueError(f"predictor returned {len(results)} results for a batch of {len(frames)} frames")
+                raise InputError(f"predictor returned {len(results)} results for a batch of {len(frames)} frames")
             self._stage_ms["postprocess"] += spent
             if not self._put(q_out, (frames, results, ms | {"postprocess": spent / len(frames)})):
                 return
 
     def _output(self, q_in: queue.Queue, sinks: tuple, jsonl: PredictionsWriter) -> None:
-        tracker = FrameTracker() if self.config.track else None
+        tracker = FrameTracker(display_threshold=self._display_threshold) if self.config.track else None
         expected = self.source.frame_count
         if expected is not None and self.config.max_frames is not None:
             expected = min(expected, self.config.max_frames)

@@ -9,6 +9,7 @@ Imports numpy and OpenCV only: the torch-free runtime uses this in vehicles.
 
 from __future__ import annotations
 
+import collections
 import glob
 import os
 import threading
@@ -19,6 +20,8 @@ from typing import Any, Callable, Iterator
 
 import cv2
 import numpy as np
+
+from perception.errors import InputError, MissingFileError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".ts")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -43,7 +46,8 @@ class Frame:
 @dataclass
 class ReconnectPolicy:
     """Bounded exponential backoff: delays base, 2*base, ... capped at max_delay_s; give up after
-    `max_attempts` failed attempts in a row or `max_total_s` seconds without a frame."""
+    `max_attempts` reconnections or `max_total_s` seconds without a frame. Both count from the last frame,
+    not from the last successful open: a stream that opens but never delivers must still end."""
 
     max_attempts: int = 5
     base_delay_s: float = 0.5
@@ -122,16 +126,16 @@ class VideoFileSource(FrameSource):
         super().__init__()
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: video file not found")
+            raise MissingFileError(f"{self.path}: video file not found")
         self._capture = cv2.VideoCapture(str(self.path))
         if not self._capture.isOpened():
-            raise ValueError(f"{self.path}: cannot open video (unsupported codec or damaged/truncated container)")
+            raise InputError(f"{self.path}: cannot open video (unsupported codec or damaged/truncated container)")
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         first, first_ms = _timed_read(self._capture)
         if first is None:
             self._capture.release()
-            raise ValueError(f"{self.path}: no decodable frame (unsupported codec or damaged file)")
+            raise InputError(f"{self.path}: no decodable frame (unsupported codec or damaged file)")
         self._first = (first, first_ms)
         self.info = {
             "kind": "file",
@@ -186,7 +190,7 @@ class ImageSequenceSource(FrameSource):
         else:
             paths = sorted(p for p in glob.glob(pattern) if Path(p).suffix.lower() in IMAGE_EXTENSIONS)
         if not paths:
-            raise FileNotFoundError(f"{pattern}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
+            raise MissingFileError(f"{pattern}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
         self.paths = paths
         self.info = {"kind": "images", "source": pattern, "fps": float(fps), "frame_count": len(paths)}
 
@@ -213,8 +217,8 @@ class LiveSource(FrameSource):
     """A camera index or a network stream URL. Timestamps are wall-clock seconds since the first frame.
 
     A failed read is a dropped connection: the capture is reopened following `policy`; after
-    `policy.max_attempts` failed reopenings in a row (or `policy.max_total_s` without a frame) the source
-    ends cleanly. `sleep` is injectable so the backoff schedule can be checked without waiting.
+    `policy.max_attempts` reopenings (or `policy.max_total_s`) without a frame the source ends cleanly and
+    says why in `ended`. `sleep` and `clock` are injectable so the schedule can be checked without waiting.
     """
 
     is_live = True
@@ -225,18 +229,23 @@ class LiveSource(FrameSource):
         policy: ReconnectPolicy | None = None,
         open_capture: Callable[[int | str], cv2.VideoCapture] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self.target = target
         self.policy = policy or ReconnectPolicy()
         self._open = open_capture or _open_live_capture
         self._sleep = sleep
+        self._clock = clock
         self.failed_attempts = 0
-        self.backoff_delays: list[float] = []
+        self.ended = ""  # why a live source stopped on its own ("" while running or when stopped by the user)
+        self._attempts_since_frame = 0
+        self._last_frame_at = clock()
+        self.backoff_delays: collections.deque[float] = collections.deque(maxlen=64)  # recent ones: runs for days
         self._capture = self._open(target)
         if not self._capture.isOpened():
             kind = "camera" if isinstance(target, int) else "stream"
-            raise ValueError(f"{target}: cannot open {kind}")
+            raise InputError(f"{target}: cannot open {kind}")
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         self.info = {
             "kind": "camera" if isinstance(target, int) else "stream",
@@ -256,19 +265,28 @@ class LiveSource(FrameSource):
                 if not self._reconnect():
                     return
                 continue
-            now = time.monotonic()
+            now = self._clock()
             start = now if start is None else start
+            self._last_frame_at, self._attempts_since_frame = now, 0
             yield Frame(index=index, timestamp=now - start, image=image, decode_ms=ms, path=str(self.target))
             index += 1
 
     def _reconnect(self) -> bool:
-        """Reopen the capture with backoff until it yields a frame; False when the policy gives up."""
+        """Reopen the capture with backoff; False when the policy gives up.
+
+        The attempt count and the time budget run from the last frame (only a frame resets them), so an
+        open that delivers nothing counts against the budget instead of restarting it.
+        """
         self._capture.release()
-        began = time.monotonic()
-        for attempt in range(self.policy.max_attempts):
-            if self._stop.is_set() or time.monotonic() - began > self.policy.max_total_s:
+        policy = self.policy
+        while not self._stop.is_set():
+            waited = self._clock() - self._last_frame_at
+            if self._attempts_since_frame >= policy.max_attempts or waited >= policy.max_total_s:
+                self.ended = (f"{self.target}: no frame for {waited:.1f} s after {self._attempts_since_frame} "
+                              f"reconnect attempt(s) (limits {policy.max_total_s:g} s, {policy.max_attempts}); gave up")
                 return False
-            delay = self.policy.delay(attempt)
+            delay = min(policy.delay(self._attempts_since_frame), max(0.0, policy.max_total_s - waited))
+            self._attempts_since_frame += 1
             self.backoff_delays.append(delay)
             self._sleep(delay)
             self._capture = self._open(self.target)
@@ -280,6 +298,9 @@ class LiveSource(FrameSource):
 
     def close(self) -> None:
         self._capture.release()
+
+    def stats(self) -> dict[str, Any]:
+        return {**super().stats(), "ended": self.ended}
 
 
 def _open_live_capture(target: int | str) -> cv2.VideoCapture:
@@ -301,9 +322,9 @@ def open_source(source: str | int | os.PathLike, image_fps: float = DEFAULT_IMAG
         return ImageSequenceSource(text, fps=image_fps)
     if Path(text).suffix.lower() in IMAGE_EXTENSIONS:
         if not os.path.isfile(text):
-            raise FileNotFoundError(f"{text}: image not found")
+            raise MissingFileError(f"{text}: image not found")
         return ImageSequenceSource(text, fps=image_fps)
     if not os.path.exists(text):
-        raise FileNotFoundError(f"{text}: video file not found")
+        raise MissingFileError(f"{text}: video file not found")
     # Unknown extensions are still tried: FFmpeg reads many containers, and the error names the file if not.
     return VideoFileSource(text)

@@ -280,11 +280,18 @@ def _blend(previous: np.ndarray, current: np.ndarray, alpha: float) -> np.ndarra
 
 class FrameTracker:
     """Tracks everything in a `FrameResult`: one ByteTracker over objects and pedestrians together (ids
-    unique across both heads) and a LaneSmoother. `update` fills track ids in place and returns the result."""
+    unique across both heads) and a LaneSmoother. `update` fills track ids in place and returns the result.
 
-    def __init__(self, tracker: ByteTracker | None = None, lanes: LaneSmoother | None = None) -> None:
+    display_threshold: when the detections were decoded below it (down to the tracker's low threshold, so
+    the second association has something to match), `update` keeps only those at or above it plus the
+    weaker ones that extended a confirmed track - an object whose score dips stays reported, with its id.
+    """
+
+    def __init__(self, tracker: ByteTracker | None = None, lanes: LaneSmoother | None = None,
+                 display_threshold: float | None = None) -> None:
         self.tracker = tracker or ByteTracker()
         self.lanes = lanes or LaneSmoother()
+        self.display_threshold = display_threshold
 
     def update(self, result: FrameResult) -> FrameResult:
         n_obj = len(result.objects)
@@ -292,9 +299,11 @@ class FrameTracker:
         scores = np.concatenate([result.objects.scores, result.pedestrians.scores])
         classes = np.concatenate([result.objects.classes, result.pedestrians.classes])
         ids = self.tracker.update(boxes, scores, classes)
-        result.objects = Detections(result.objects.boxes, result.objects.scores, result.objects.classes, ids[:n_obj])
-        result.pedestrians = Detections(
-            result.pedestrians.boxes, result.pedestrians.scores, result.pedestrians.classes, ids[n_obj:]
-        )
+        keep = np.ones(len(ids), bool)
+        if self.display_threshold is not None:
+            keep = (scores >= self.display_threshold) | (ids >= 0)
+        for attr, part in (("objects", slice(0, n_obj)), ("pedestrians", slice(n_obj, len(ids)))):
+            det, k = getattr(result, attr), keep[part]
+            setattr(result, attr, Detections(det.boxes[k], det.scores[k], det.classes[k], ids[part][k]))
         result.lanes = self.lanes.update(result.lanes)
         return result

@@ -46,3 +46,48 @@ def test_bad_argument_is_one_line_error(tmp_path):
     result = _perception("info", "--model", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2
     assert "nope.yaml" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bug_keeps_its_traceback_and_user_error_is_one_line(capsys):
+    import numpy as np
+
+    from perception.cli.main import run_command
+    from perception.errors import InputError
+
+    def numpy_bug():
+        return np.zeros(3).reshape(2, 2)  # a real numpy ValueError: a bug, not a bad flag
+
+    try:
+        run_command("eval", numpy_bug)
+    except ValueError as exc:
+        assert "reshape" in str(exc)
+    else:
+        raise AssertionError("a numpy ValueError was turned into a one-line user error")
+
+    def bad_flag():
+        raise InputError("--batch 0: must be >= 1")
+
+    assert run_command("eval", bad_flag) == 2
+    assert capsys.readouterr().err.strip() == "perception eval: error: --batch 0: must be >= 1"
+    assert run_command("eval", bad_flag, debug=True) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().endswith("--batch 0: must be >= 1")
+
+
+def test_debug_env_prints_traceback_for_user_errors(tmp_path):
+    import os
+
+    env = {**os.environ, "PERCEPTION_DEBUG": "1"}
+    result = subprocess.run([sys.executable, "-m", "perception.cli.main", "info", "--model", str(tmp_path / "nope.yaml")],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2 and "Traceback" in result.stderr and "nope.yaml" in result.stderr.splitlines()[-1]
+
+
+def test_info_refuses_architecture_flags_with_a_checkpoint_and_bad_imgsz(tmp_path):
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"")
+    result = _perception("info", "--model", str(ckpt), "--no-heads", "lanes")
+    assert result.returncode == 2 and "--backbone/--no-heads" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = _perception("info", "--imgsz", "8", "8")
+    assert result.returncode == 2 and "--imgsz" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -106,3 +106,13 @@ def test_coco_mapping(tmp_path):
     np.testing.assert_allclose(sample.ignore_boxes, [[500, 300, 600, 400]])
     assert source.dropped_categories == {"dog": 1}
     assert sample.labelled["objects"] and sample.labelled["pedestrians"] and not sample.labelled["lanes"]
+    # labels are per class: no rider in COCO, and only stop signs of the traffic signs -> neither trains as
+    # background on COCO images; the dataset item carries that coverage (and the crowd box) to the loss
+    covered = source.labelled_classes()
+    assert class_index("rider") not in covered and class_index("traffic sign") not in covered
+    assert {class_index("pedestrian"), class_index("car"), class_index("traffic light")} <= covered
+    from perception.data.dataset import MultiTaskDataset
+
+    item = MultiTaskDataset([source], imgsz=(256, 320))[0]
+    assert item["class_labelled"].tolist() == [i in covered for i in range(len(item["class_labelled"]))]
+    assert len(item["ignore_boxes"]) == 1

@@ -125,3 +125,9 @@ def test_photometric_pipeline_runs_with_all_effects():
     cfg = AugmentConfig(hsv_p=1, brightness_contrast_p=1, blur_p=1, noise_p=1, weather_p=1)
     item = TrainTransform((384, 640), cfg)(_scene())
     assert item.image.dtype == np.uint8 and item.image.shape == (384, 640, 3)
+
+
+def test_augment_config_has_no_dead_mosaic_option():
+    # mosaic was never implemented: a probability for it must fail loudly, not be accepted and ignored
+    with pytest.raises(TypeError, match="mosaic_p"):
+        AugmentConfig(mosaic_p=0.5)

@@ -92,3 +92,11 @@ def test_train_config_yaml_round_trip_and_validation(tmp_path):
     (tmp_path / "unknown.yaml").write_text("epochz: 3\n")
     with pytest.raises(ConfigError, match="unknown train field"):
         load_train_config(tmp_path / "unknown.yaml")
+
+
+def test_loss_weights_beside_uncertainty_balancing_are_refused():
+    # the balancer learns the weights, so fixed ones would be silently ignored
+    with pytest.raises(ConfigError, match="loss_weights.*ignored by balancing 'uncertainty'"):
+        TrainConfig(balancing="uncertainty", loss_weights={"lanes": 4.0})
+    assert TrainConfig(balancing="uncertainty").balancing == "uncertainty"
+    assert TrainConfig(loss_weights={"lanes": 4.0}).loss_weights["lanes"] == 4.0

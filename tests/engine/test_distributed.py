@@ -77,3 +77,45 @@ def test_replica_check_reports_a_rank_that_drifted(tmp_path):
     # fork: the children need nothing re-imported, which keeps this test to a couple of seconds.
     mp.start_processes(_replica_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True, start_method="fork")
     assert [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)] == [[0.0, 0.25], [0.0, 0.25]]
+
+
+def _ddp_train(data, out, *extra):
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+            "--master_port", str(_free_port()), "-m", "perception.cli.main", "train", "--data", str(data), "--model", "n",
+            "--imgsz", str(TINY_IMGSZ[0]), str(TINY_IMGSZ[1]), "--epochs", "2", "--batch", "2", "--workers", "0",
+            "--device", "cpu", "--save-period", "1", "--out", str(out), "--quiet", *extra]
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_killed_mid_epoch_resume_bit_exactly(tiny_synthetic, tmp_path):
+    """SIGKILL a 2-process run mid-epoch, resume it: the weights equal an uninterrupted run's bit for bit
+    (sampling and augmentation are pure functions of seed, epoch, rank and position)."""
+    import signal
+    import time
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    full = subprocess.run(_ddp_train(tiny_synthetic, tmp_path / "full"), cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert full.returncode == 0, full.stderr[-3000:]
+    out = tmp_path / "cut"
+    proc = subprocess.Popen(_ddp_train(tiny_synthetic, out), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    last = out / "weights" / "last.pt"
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if last.is_file() and load_checkpoint(last)["step"] >= 2:
+                break
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both ranks
+        proc.wait()
+    assert 2 <= load_checkpoint(last)["step"] < 6, "the run was not killed mid-training"
+    resumed = subprocess.run(_ddp_train(tiny_synthetic, out, "--resume"), cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = load_checkpoint(tmp_path / "full" / "weights" / "last.pt"), load_checkpoint(last)
+    assert a["step"] == b["step"] == 6
+    for key in ("model", "ema"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name}"

@@ -64,6 +64,32 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_synthetic, tmp_path, m
     assert tuple(config.imgsz) == TINY_IMGSZ and not model.training
 
 
+def test_resume_with_loader_workers_is_bit_exact(tiny_synthetic, tmp_path, monkeypatch):
+    """Default-style loading (2 worker processes, augmentation on): killed mid-epoch and resumed, the run
+    ends with exactly the weights of an uninterrupted one - each draw's augmentation is seeded from
+    (seed, epoch, rank, position), not from a worker's RNG stream that a resume restarts."""
+    cfg = dict(workers=2, augment=True)
+    Trainer(_config(tiny_synthetic, tmp_path / "full", **cfg), progress=False).fit()
+    original = Trainer.train_step
+
+    def crashing(self, batch):
+        if self.step == 4:
+            raise Crash("simulated crash")
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", crashing)
+    with pytest.raises(Crash):
+        Trainer(_config(tiny_synthetic, tmp_path / "cut", **cfg), progress=False).fit()
+    monkeypatch.setattr(Trainer, "train_step", original)
+    Trainer(_config(tiny_synthetic, tmp_path / "cut", **cfg), resume=True, progress=False).fit()
+    a = load_checkpoint(tmp_path / "full" / "weights" / "last.pt")
+    b = load_checkpoint(tmp_path / "cut" / "weights" / "last.pt")
+    assert a["step"] == b["step"] == 6
+    for key in ("model", "ema"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name}"
+
+
 def _train_cmd(data, out, *extra):
     return [sys.executable, "-m", "perception.cli.main", "train", "--data", str(data), "--model", "n", "--imgsz",
             str(TINY_IMGSZ[0]), str(TINY_IMGSZ[1]), "--epochs", "2", "--batch", "2", "--workers", "0", "--device", "cpu",
@@ -104,3 +130,19 @@ def test_sigkilled_training_process_resumes_to_completion(tiny_synthetic, tmp_pa
     rows = (out / "results.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,step") and rows[-1].startswith("2,6")
     assert (out / "results.png").is_file() and any((out / "tensorboard").iterdir())
+
+
+def test_resume_honours_a_longer_run_and_refuses_what_cannot_change(tiny_synthetic, tmp_path):
+    out = tmp_path / "run"
+    Trainer(_config(tiny_synthetic, out, epochs=1), progress=False).fit()
+    assert load_checkpoint(out / "weights" / "last.pt")["step"] == 3
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    base = [sys.executable, "-m", "perception.cli.main", "train", "--out", str(out), "--resume", "--quiet"]
+    refused = subprocess.run(base + ["--model", "s"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr[-2000:]
+    assert "--model" in refused.stderr and "'n'" in refused.stderr
+    longer = subprocess.run(base + ["--epochs", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert longer.returncode == 0, longer.stderr[-2000:]
+    assert "epochs 1 -> 2; the LR schedule is recomputed" in longer.stdout
+    final = load_checkpoint(out / "weights" / "last.pt")
+    assert (final["step"], final["epoch"]) == (6, 2) and final["train_config"]["epochs"] == 2

@@ -64,3 +64,25 @@ def test_eval_missing_weights_is_one_line_error(tiny_run, capsys):
     code = main(["eval", "--weights", str(root / "nope.pt"), "--data", str(root / "synth"), "--out", str(root / "x")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "nope.pt" in err and len(err.splitlines()) == 1
+
+
+def test_eval_honours_imgsz_for_a_dynamic_onnx_and_refuses_it_for_a_fixed_one(tiny_run, tmp_path, capsys):
+    from perception.cli.main import main
+    from perception.deploy.export import export_onnx, load_export_model
+
+    root, weights = tiny_run
+    model = load_export_model(weights=weights)
+    dynamic = export_onnx(model, tmp_path / "dynamic.onnx", dynamic=True, simplify=False)
+    fixed = export_onnx(model, tmp_path / "fixed.onnx", simplify=False)
+    common = ["--data", str(root / "synth"), "--split", "val", "--batch", "1", "--limit", "1", "--worst", "0",
+              "--device", "cpu"]
+    assert main(["eval", "--weights", str(dynamic), "--imgsz", "64", "96", "--out", str(tmp_path / "a"), *common]) == 0
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert report["latency"]["imgsz"] == [64, 96]  # used to run at the exported 128x224, silently
+    capsys.readouterr()
+    assert main(["eval", "--weights", str(fixed), "--imgsz", "64", "96", "--out", str(tmp_path / "b"), *common]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "fixed input" in err and "--dynamic" in err
+    assert main(["eval", "--weights", str(fixed), "--out", str(tmp_path / "c"), *common[:-2],
+                 "--device", "tpu"]) == 2
+    assert "--device tpu" in capsys.readouterr().err

@@ -114,3 +114,15 @@ def test_tusimple_angle_adjusted_threshold():
     vertical = np.stack([np.full_like(rows, 100.0), rows], 1)
     acc, fp, fn = tusimple_bench([lane_x_at_rows(vertical + [25, 0], rows)], [lane_x_at_rows(vertical, rows)], rows)
     assert (acc, fp, fn) == (0.0, 1.0, 1.0)
+
+
+def test_tusimple_too_many_predictions_scores_as_official():
+    """LaneEval.bench: `if len(gt) + 2 < len(pred): return 0., 0., 1.` -- FP 0, not 1."""
+    rows = np.arange(300, 701, 10).astype(float)
+    gt = [lane_x_at_rows(np.stack([np.full_like(rows, x), rows], 1), rows) for x in (100.0, 300.0)]
+    exact = list(gt)
+    # 4 predictions for 2 gt lanes is still scored (2 exact, 2 spurious): acc 1, fp 2/4, fn 0
+    spurious = [np.full_like(rows, 500.0), np.full_like(rows, 700.0)]
+    assert tusimple_bench(exact + spurious, gt, rows) == (1.0, 0.5, 0.0)
+    # 5 predictions > 2 + 2: the official early return, even though both gt lanes are matched
+    assert tusimple_bench(exact + spurious + [np.full_like(rows, 900.0)], gt, rows) == (0.0, 0.0, 1.0)

@@ -169,3 +169,34 @@ def test_multitask_loss_unlabelled_tasks_add_exact_zero(balancing):
     nothing = {t: [False, False] for t in labelled}
     total, report = loss(_outputs(config), _batch(config, nothing))
     assert total.item() == 0.0 and all(math.isfinite(v.item()) for v in report.values())
+
+
+def _class_grad(loss, **extra):
+    torch.manual_seed(0)
+    reg = torch.randn(1, _num_points(), 4)
+    cls = torch.randn(1, _num_points(), 2, requires_grad=True)
+    out = loss(reg, cls, [torch.tensor([[8.0, 8.0, 40.0, 40.0]])], [torch.tensor([0])], torch.tensor([True]), **extra)
+    out["total"].backward()
+    return cls.grad[0]
+
+
+def test_ignore_regions_and_unlabelled_classes_give_no_negatives():
+    from perception.losses.detection_loss import anchor_grid
+
+    loss = DetectionLoss(head_classes=(0, 1), strides=STRIDES, imgsz=IMGSZ)
+    points, _ = anchor_grid(IMGSZ, STRIDES, torch.device("cpu"))
+    crowd = torch.tensor([[IMGSZ[1] / 2 + 4, 4.0, IMGSZ[1] - 4.0, IMGSZ[0] - 4.0]])  # clear of the pedestrian
+    inside = (points[:, 0] >= crowd[0, 0]) & (points[:, 0] <= crowd[0, 2]) & (points[:, 1] >= crowd[0, 1]) & (
+        points[:, 1] <= crowd[0, 3])
+    assert inside.any()
+    plain = _class_grad(loss)
+    assert plain[inside].abs().sum() > 0  # without the region, a crowd trains as background
+    ignored = _class_grad(loss, ignore_boxes=[crowd])
+    assert torch.equal(ignored[inside], torch.zeros_like(ignored[inside]))
+    assert torch.equal(ignored[~inside], plain[~inside])  # the rest of the image is untouched
+    # A source that labels pedestrians (global 0) but not riders (global 1): no rider negatives anywhere.
+    labelled = torch.zeros(1, 10, dtype=torch.bool)
+    labelled[0, 0] = True
+    no_rider = _class_grad(loss, class_labelled=labelled)
+    assert torch.equal(no_rider[:, 1], torch.zeros_like(no_rider[:, 1]))
+    assert torch.equal(no_rider[:, 0], plain[:, 0])

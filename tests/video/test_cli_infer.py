@@ -79,6 +79,23 @@ def test_infer_image_folder_with_onnx_model(tiny_checkpoint, tmp_path):
     assert summary["source"]["kind"] == "images" and summary["model"]["path"].endswith("tiny.onnx")
 
 
+def test_infer_runs_a_dynamic_onnx_model_at_imgsz(tiny_checkpoint, tmp_path):
+    from perception.deploy.export import export_onnx, load_export_model
+
+    onnx_path = export_onnx(load_export_model(weights=tiny_checkpoint), tmp_path / "dyn.onnx", dynamic=True, simplify=False)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"f{i:02d}.jpg"), synthetic_frame_bgr(i))
+    out = tmp_path / "run"
+    assert main(["infer", str(folder), "--model", str(onnx_path), "--out", str(out), "--no-video", "--imgsz", "96", "160",
+                 "--device", "cpu"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"]["imgsz"] == [96, 160]  # exported at 128x224
+    for record in read_predictions(out / "predictions.jsonl"):
+        _check_record_geometry(record, 240, 320)  # results still in the frame's own pixels
+
+
 def test_bad_sources_exit_with_one_line_error(tiny_checkpoint, tmp_path, capsys):
     missing = tmp_path / "missing.mp4"
     assert main(["infer", str(missing), "--model", str(tiny_checkpoint), "--out", str(tmp_path / "o")]) == 2

@@ -161,3 +161,39 @@ def test_stop_finishes_decoded_frames_and_finalises(synthetic_clip, tmp_path):
     assert summary["interrupted"] and 5 <= summary["frames"] < CLIP_FRAMES
     assert summary["frames"] == summary["decoded_frames"]  # nothing decoded was lost
     assert len(read_video_frames(tmp_path / "annotated.mp4")) == summary["frames"]
+
+
+class DimmingPredictor(ColourBoxPredictor):
+    """Decodes like a real predictor (drops boxes below `conf_threshold`); the red car's score dips to
+    0.2 - under the 0.25 display threshold - in frames 10..14, as an occluded object's would."""
+
+    conf_adjustable = True
+
+    def __init__(self):
+        super().__init__()
+        self.conf_threshold = 0.25
+        self.calls = 0
+
+    def postprocess(self, raw, infos):
+        results = super().postprocess(raw, infos)
+        for result in results:
+            dip = 10 <= self.calls < 15
+            self.calls += 1
+            for attr in ("objects", "pedestrians"):
+                det = getattr(result, attr)
+                scores = det.scores * (0.2 if dip and attr == "objects" else 1.0)
+                keep = scores >= self.conf_threshold
+                setattr(result, attr, type(det)(det.boxes[keep], scores[keep], det.classes[keep]))
+        return results
+
+
+def test_object_whose_score_dips_keeps_its_id_through_the_dip(synthetic_clip, tmp_path):
+    predictor = DimmingPredictor()
+    _run(predictor, VideoFileSource(synthetic_clip), tmp_path / "out")
+    records = read_predictions(tmp_path / "out" / "predictions.jsonl")
+    ids = [[o["track_id"] for o in r["objects"] if "track_id" in o] for r in records[:20]]
+    car = ids[5][0]
+    # reported in every frame, the dip included (ByteTrack's low-score stage), always with the same id
+    assert all(frame_ids == [car] for frame_ids in ids[1:20]), ids
+    assert all(o["score"] < 0.25 for r in records[10:15] for o in r["objects"])
+    assert predictor.conf_threshold == 0.25  # the display threshold is restored after the run

@@ -123,3 +123,37 @@ def test_live_source_reconnects_with_bounded_backoff(mjpeg_clip, tmp_path):
 def test_unopenable_camera_is_a_one_line_error():
     with pytest.raises(ValueError, match="cannot open"):
         open_source("57", open_capture=lambda target: cv2.VideoCapture(str(Path("/nonexistent/cam.avi"))))
+
+
+def test_live_source_that_opens_but_never_delivers_ends_within_its_budget(mjpeg_clip, tmp_path):
+    """After the first run of frames every reopen succeeds but yields nothing (a capture at its end): the
+    attempts and the time budget run from the last frame, so the source ends and says why."""
+    from video_fixtures import ColourBoxPredictor, read_video_frames
+
+    from perception.video.outputs import read_predictions
+    from perception.video.pipeline import PipelineConfig, VideoPipeline
+
+    now = [0.0]
+    opened = []
+
+    def open_capture(target):
+        opened.append(target)
+        assert len(opened) < 200, "reconnects forever"
+        capture = cv2.VideoCapture(str(mjpeg_clip))
+        if len(opened) > 1:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 30)  # opens fine, but every read fails
+        return capture
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    policy = ReconnectPolicy(max_attempts=1000, base_delay_s=0.5, max_delay_s=2.0, max_total_s=10.0)
+    source = LiveSource("rtsp://camera.local/stream", policy=policy, open_capture=open_capture, sleep=sleep,
+                        clock=lambda: now[0])
+    summary = VideoPipeline(ColourBoxPredictor(), source, tmp_path / "out", PipelineConfig(track=False)).run()
+    assert summary["frames"] == 30
+    assert now[0] == pytest.approx(10.0)  # the budget bounds the total time without a frame, not each call
+    assert source.reconnects == len(opened) - 1 and source.reconnects >= 5
+    assert "no frame for 10.0 s" in summary["source"]["ended"] and "gave up" in summary["source"]["ended"]
+    assert len(read_video_frames(tmp_path / "out" / "annotated.mp4")) == 30
+    assert [r["frame"] for r in read_predictions(tmp_path / "out" / "predictions.jsonl")] == list(range(30))

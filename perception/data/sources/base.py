@@ -15,6 +15,7 @@ import numpy as np
 
 from perception.classes import BDD100K_CLASSES, class_index
 from perception.data.errors import ErrorPolicy, LabelError
+from perception.errors import MissingFileError
 from perception.structures import TASKS, Sample
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -54,7 +55,7 @@ class SourceAdapter:
         self.name = name or self.type_name
         self.dropped_categories: dict[str, int] = {}
         if not self.root.is_dir():
-            raise FileNotFoundError(f"{self.root}: {self.type_name} root folder not found")
+            raise MissingFileError(f"{self.root}: {self.type_name} root folder not found")
         self.records: list[Any] = self._index()
 
     def __len__(self) -> int:
@@ -67,6 +68,11 @@ class SourceAdapter:
         # A task this source is not configured for is never claimed as labelled.
         sample.labelled = {t: bool(sample.labelled.get(t)) and t in self.tasks for t in TASKS}
         return sample
+
+    def labelled_classes(self) -> frozenset[int] | None:
+        """Global classes this source labels where it labels the task; None for all of them. A class it
+        does not label must not train as background on its images (COCO has no rider)."""
+        return None
 
     def _index(self) -> list[Any]:
         raise NotImplementedError

@@ -21,6 +21,7 @@ import numpy as np
 from perception.data.errors import LabelError
 from perception.data.sources import bdd_labels
 from perception.data.sources.base import SourceAdapter, list_images, read_image, read_mask
+from perception.errors import MissingFileError
 from perception.structures import Sample
 
 
@@ -58,7 +59,7 @@ class BDD100KSource(SourceAdapter):
         p = self._paths()
         self.label_files = {k: v for k, v in p.items() if k != "images" and v.exists()}
         if not p["images"].is_dir():
-            raise FileNotFoundError(f"{p['images']}: BDD100K image folder for split '{self.split_spec}' not found")
+            raise MissingFileError(f"{p['images']}: BDD100K image folder for split '{self.split_spec}' not found")
         want = set(self.tasks)
         det = bdd_labels.load_frames(p["det"]) if p["det"].is_file() and want & {"objects", "pedestrians"} else {}
         lane = bdd_labels.load_frames(p["lane_json"]) if p["lane_json"].is_file() and "lanes" in want else {}

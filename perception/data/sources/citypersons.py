@@ -18,6 +18,7 @@ import numpy as np
 
 from perception.data.errors import LabelError
 from perception.data.sources.base import DROP, IGNORE, SourceAdapter, check_box, read_image
+from perception.errors import MissingFileError
 from perception.structures import Sample
 
 CITYPERSONS_CLASS_MAP: dict[str, str | None] = {
@@ -38,7 +39,7 @@ class CityPersonsSource(SourceAdapter):
     def _index(self) -> list[tuple[Path, Path]]:
         label_dir = self.root / "gtBboxCityPersons" / str(self.split_spec)
         if not label_dir.is_dir():
-            raise FileNotFoundError(f"{label_dir}: CityPersons label folder for split '{self.split_spec}' not found")
+            raise MissingFileError(f"{label_dir}: CityPersons label folder for split '{self.split_spec}' not found")
         records = []
         for label in sorted(label_dir.glob("*/*_gtBboxCityPersons.json")):
             stem = label.name.removesuffix("_gtBboxCityPersons.json")

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.classes import class_index
 from perception.data.errors import LabelError
 from perception.data.sources.base import DROP, IGNORE, SourceAdapter, check_box, read_image
+from perception.errors import MissingFileError
 from perception.structures import Sample
 
 COCO_CLASS_MAP: dict[str, str | None] = {
@@ -34,10 +36,19 @@ COCO_CLASS_MAP: dict[str, str | None] = {
 }
 
 
+PARTIAL_CLASSES = ("traffic sign",)  # global classes COCO labels only a few kinds of
+
+
 class COCOSource(SourceAdapter):
     type_name = "coco"
     supported_tasks = ("objects", "pedestrians")
     default_class_map = COCO_CLASS_MAP
+
+    def labelled_classes(self) -> frozenset[int]:
+        # Only mapped categories are labelled (COCO has no rider). 'traffic sign' is only partly labelled
+        # (stop signs): its boxes are positives, but an unlabelled sign must not be trained as background.
+        mapped = {class_index(v) for v in self.class_map.values() if v not in (DROP, IGNORE)}
+        return frozenset(mapped - {class_index(c) for c in PARTIAL_CLASSES})
 
     def map_category(self, category: str, path: str, item: str):
         # Every COCO category not in the map is a known non-driving class, so drop it (counted) rather
@@ -54,7 +65,7 @@ class COCOSource(SourceAdapter):
         else:
             ann, images = self.root / "annotations" / f"instances_{spec}2017.json", self.root / f"{spec}2017"
         if not ann.is_file():
-            raise FileNotFoundError(f"{ann}: COCO annotation file not found")
+            raise MissingFileError(f"{ann}: COCO annotation file not found")
         self.ann_path = str(ann)
         try:
             data = json.loads(ann.read_text())

@@ -16,6 +16,7 @@ import numpy as np
 
 from perception.data.errors import LabelError
 from perception.data.sources.base import SourceAdapter, read_image
+from perception.errors import MissingFileError
 from perception.structures import Sample
 
 
@@ -29,11 +30,11 @@ class CULaneSource(SourceAdapter):
             for candidate in (f"list/{spec}_gt.txt", f"list/{spec}.txt"):
                 if (self.root / candidate).is_file():
                     return [self.root / candidate]
-            raise FileNotFoundError(f"{self.root}/list: no {spec}_gt.txt or {spec}.txt list file for split '{spec}'")
+            raise MissingFileError(f"{self.root}/list: no {spec}_gt.txt or {spec}.txt list file for split '{spec}'")
         files = [self.root / s for s in ([spec] if isinstance(spec, str) else spec)]
         for f in files:
             if not f.is_file():
-                raise FileNotFoundError(f"{f}: CULane list file not found")
+                raise MissingFileError(f"{f}: CULane list file not found")
         return files
 
     def _index(self) -> list[Path]:

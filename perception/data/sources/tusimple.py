@@ -16,6 +16,7 @@ import numpy as np
 
 from perception.data.errors import LabelError
 from perception.data.sources.base import SourceAdapter, read_image
+from perception.errors import MissingFileError
 from perception.structures import Sample
 
 DEFAULT_SPLITS = {
@@ -36,7 +37,7 @@ class TuSimpleSource(SourceAdapter):
         for name in names:
             path = self.root / name
             if not path.is_file():
-                raise FileNotFoundError(f"{path}: TuSimple label file not found")
+                raise MissingFileError(f"{path}: TuSimple label file not found")
             for line_no, line in enumerate(path.read_text().splitlines(), 1):
                 if not line.strip():
                     continue

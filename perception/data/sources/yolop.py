@@ -20,6 +20,7 @@ import numpy as np
 
 from perception.data.sources import bdd_labels
 from perception.data.sources.base import SourceAdapter, list_images, read_image, read_mask
+from perception.errors import MissingFileError
 from perception.structures import Sample
 
 
@@ -42,7 +43,7 @@ class YOLOPSource(SourceAdapter):
     def _index(self) -> list[YOLOPRecord]:
         image_dir = self.root / "images" / str(self.split_spec)
         if not image_dir.is_dir():
-            raise FileNotFoundError(f"{image_dir}: YOLOP-layout image folder for split '{self.split_spec}' not found")
+            raise MissingFileError(f"{image_dir}: YOLOP-layout image folder for split '{self.split_spec}' not found")
         det_dir, da_dir, ll_dir = (self._folder(n) for n in ("det_annotations", "da_seg_annotations", "ll_seg_annotations"))
         records = []
         self.unlabelled_images = 0

@@ -18,6 +18,7 @@ from perception.data.synthetic.ground import drivable_mask, draw_ground, lane_la
 from perception.data.synthetic.lighting import Lighting
 from perception.data.synthetic.scene import Actor, Scene
 from perception.data.synthetic.vehicles import front_quad, project, side_quad, top_quad, vehicle_prims
+from perception.errors import InputError
 from perception.structures import TASKS, Sample
 
 # An object whose visible share falls below this is as good as hidden: no annotator would box it.
@@ -163,7 +164,7 @@ def _actor_prims(scene: Scene, light: Lighting, actor: Actor) -> list:
         return lamp_prims(scene, light, actor)
     if kind in BDD100K_CLASSES:
         return vehicle_prims(scene, light, actor)
-    raise ValueError(f"synthetic scene: unknown actor kind {kind!r}")
+    raise InputError(f"synthetic scene: unknown actor kind {kind!r}")
 
 
 def _shadows(scene: Scene, light: Lighting, actors: list[Actor]) -> list[Poly]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perception.data.synthetic.camera import Camera, RoadShape
+from perception.errors import InputError
 
 WHITE = (236, 236, 230)
 YELLOW = (232, 186, 40)
@@ -105,7 +106,7 @@ def sample_scene(seed: int, imgsz: tuple[int, int] = (384, 640)) -> Scene:
 
     height, width = int(imgsz[0]), int(imgsz[1])
     if height < 32 or width < 32:
-        raise ValueError(f"imgsz: {imgsz} is too small; use at least 32 x 32 pixels")
+        raise InputError(f"imgsz: {imgsz} is too small; use at least 32 x 32 pixels")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 7]))
     hfov = np.deg2rad(rng.uniform(52.0, 68.0))
     focal = width / (2.0 * np.tan(hfov / 2.0))

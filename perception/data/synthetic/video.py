@@ -21,6 +21,7 @@ import numpy as np
 from perception.data.synthetic.labels import det_frame, write_json_atomic
 from perception.data.synthetic.render import render_scene
 from perception.data.synthetic.scene import Scene, sample_scene
+from perception.errors import InputError
 
 Z_BEHIND, SPAN = -25.0, 150.0  # actors live on a loop of depths [Z_BEHIND, Z_BEHIND + SPAN) metres
 WRAP_ID = 100000  # track id offset per wrap-around
@@ -94,7 +95,7 @@ def write_clip(
 ) -> dict:
     """Write DIR/video/synth.mp4 and DIR/video/synth_labels.json (Scalabel video format); returns a summary."""
     if seconds <= 0 or fps <= 0:
-        raise ValueError(f"--video/--fps: {seconds} s at {fps} fps gives no frames; both must be positive")
+        raise InputError(f"--video/--fps: {seconds} s at {fps} fps gives no frames; both must be positive")
     count = max(1, int(round(seconds * fps)))
     folder = Path(out) / "video"
     folder.mkdir(parents=True, exist_ok=True)
@@ -104,7 +105,7 @@ def write_clip(
     tmp = folder / ".synth.tmp.mp4"
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
     if not writer.isOpened():
-        raise ValueError(f"{tmp}: OpenCV cannot open an mp4v video writer")
+        raise InputError(f"{tmp}: OpenCV cannot open an mp4v video writer")
     from tqdm import tqdm
 
     entries = []
@@ -131,7 +132,7 @@ def write_clip(
     os.replace(tmp, path)
     frames = count_frames(path)
     if frames != count:
-        raise ValueError(f"{path}: wrote {count} frames but reading it back gives {frames}")
+        raise InputError(f"{path}: wrote {count} frames but reading it back gives {frames}")
     write_json_atomic(folder / "synth_labels.json", entries)
     return {"video": str(path), "frames": count, "fps": fps, "seconds": round(time.perf_counter() - start, 3)}
 
@@ -140,7 +141,7 @@ def count_frames(path: str | os.PathLike) -> int:
     """Frames decodable from a video file (decoded one by one, not the container's claim)."""
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise ValueError(f"{path}: OpenCV cannot open this video")
+        raise InputError(f"{path}: OpenCV cannot open this video")
     frames = 0
     while capture.grab():
         frames += 1

@@ -22,6 +22,7 @@ import numpy as np
 from perception.data.synthetic.labels import det_frame, drivable_frame, lane_frame, write_bytes_atomic, write_json_atomic
 from perception.data.synthetic.render import render_scene
 from perception.data.synthetic.scene import sample_scene
+from perception.errors import InputError
 
 SPLITS = ("train", "val")
 JPEG_QUALITY = 90
@@ -44,14 +45,14 @@ def split_of(index: int, num: int, val_fraction: float) -> str:
 def encode_jpeg(image_rgb: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
-        raise ValueError("synthetic writer: OpenCV failed to encode a JPEG")
+        raise InputError("synthetic writer: OpenCV failed to encode a JPEG")
     return buf.tobytes()
 
 
 def encode_png(mask: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", mask, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
-        raise ValueError("synthetic writer: OpenCV failed to encode a PNG")
+        raise InputError("synthetic writer: OpenCV failed to encode a PNG")
     return buf.tobytes()
 
 
@@ -91,12 +92,12 @@ def generate_dataset(
 ) -> dict:
     """Render `num` labelled images into `out`; returns a summary (counts per split and class, timing)."""
     if num < 1:
-        raise ValueError(f"--num: {num} must be at least 1")
+        raise InputError(f"--num: {num} must be at least 1")
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"--val-fraction: {val_fraction} must be in [0, 1)")
+        raise InputError(f"--val-fraction: {val_fraction} must be in [0, 1)")
     imgsz = (int(imgsz[0]), int(imgsz[1]))
     if min(imgsz) < 32:
-        raise ValueError(f"--imgsz: {imgsz} is too small; use at least 32 x 32 pixels")
+        raise InputError(f"--imgsz: {imgsz} is too small; use at least 32 x 32 pixels")
     root = Path(out)
     for split in SPLITS:
         for sub in ("images/100k", "labels/drivable/masks", "labels/lane/masks"):
