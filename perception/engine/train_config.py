@@ -37,6 +37,7 @@ class TrainConfig:
     grad_monitor_period: int = 0  # steps between per-task encoder-gradient measurements; 0 = off
     weights: str | None = None  # start from this checkpoint's weights (new optimizer and schedule)
     freeze: str = "none"  # none | backbone | encoder: parts kept exactly as loaded
+    label_fraction: dict[str, float] = field(default_factory=dict)  # task -> share of train images keeping its labels
     cls_loss: str = "bce"
     box_loss: str = "ciou"
     lane_binary: str = "focal"
@@ -101,6 +102,9 @@ class TrainConfig:
         unknown = set(self.loss_weights) - set(TASKS)
         if unknown:
             raise ConfigError(f"train.loss_weights: unknown task(s) {sorted(unknown)}; tasks are {list(TASKS)}")
+        self.label_fraction = {str(k): float(v) for k, v in dict(self.label_fraction).items()}
+        if set(self.label_fraction) - set(TASKS) or any(not 0 <= v <= 1 for v in self.label_fraction.values()):
+            fail("label_fraction", f"must map tasks of {list(TASKS)} to fractions in [0, 1]")
         if any(v < 0 for v in self.loss_weights.values()):
             fail("loss_weights", "must be >= 0")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):

@@ -96,7 +96,8 @@ class DynamicWeightAverage(nn.Module):
         self.register_buffer("calls", torch.zeros((), dtype=torch.int64))
 
     def forward(self, losses: Mapping[str, torch.Tensor], active: Mapping[str, bool]) -> torch.Tensor:
-        w = {t: self.weights[i] for i, t in enumerate(self.tasks)}
+        current = self.weights.clone()  # a copy: the weights update in place before this step's backward
+        w = {t: current[i] for i, t in enumerate(self.tasks)}
         terms = [w[t] * loss for t, loss in losses.items()]
         if self.training:
             self.observe(torch.stack([losses[t].detach().double() if t in losses else torch.zeros((), dtype=torch.float64)
@@ -152,7 +153,8 @@ class GradNormWeights(nn.Module):
         self.register_buffer("initial_losses", torch.full((len(self.tasks),), float("nan")))
 
     def forward(self, losses: Mapping[str, torch.Tensor], active: Mapping[str, bool]) -> torch.Tensor:
-        w = {t: self.weights[i] for i, t in enumerate(self.tasks)}
+        current = self.weights.clone()  # a copy: the weights update in place before this step's backward
+        w = {t: current[i] for i, t in enumerate(self.tasks)}
         terms = [w[t] * loss for t, loss in losses.items()]
         return torch.stack(terms).sum() if terms else torch.zeros(())
 
