@@ -73,3 +73,34 @@ def test_pcgrad_step_matches_the_plain_step_when_only_one_task_trains(tiny_synth
         grads[balancing] = {n: p.grad.clone() if p.grad is not None else torch.zeros_like(p) for n, p in model.named_parameters()}
     for name, grad in grads["fixed"].items():
         assert torch.allclose(grad, grads["pcgrad"][name], rtol=1e-4, atol=1e-8), name
+
+
+@pytest.mark.parametrize("balancing", ["pcgrad", "gradnorm"])
+def test_gradient_balancers_are_loss_scale_invariant_as_amp_needs(tiny_synthetic, balancing):
+    """Under fp16 AMP the GradScaler multiplies the loss: the balancers' gradients must scale with it and
+    their weights must not depend on it (scaler.unscale_ then restores the unscaled step)."""
+    from perception.config import ModelConfig
+    from perception.data.dataset import build_dataset, collate
+    from perception.engine.distributed import DistContext
+    from perception.engine.task_backward import TaskBackward
+    from perception.losses import MultiTaskLoss
+    from perception.models import build_model
+
+    config = ModelConfig(scale="n", imgsz=TINY_IMGSZ)
+    dataset = build_dataset(str(tiny_synthetic), "train", config, train=False)
+    batch = collate([dataset[0], dataset[1]])
+    results = {}
+    for scale in (None, 1024.0):
+        torch.manual_seed(0)
+        model = build_model(config)
+        loss = MultiTaskLoss(config, balancing)
+        scaler = torch.amp.GradScaler("cpu", init_scale=scale or 1.0, enabled=scale is not None)
+        total, _ = loss(model(batch["images"]), batch)
+        TaskBackward(model, loss, scaler, DistContext()).backward(total, step=0)
+        grads = torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])
+        results[scale] = (grads / (scale or 1.0), loss.balancer.current_weights())
+    (plain, plain_weights), (scaled, scaled_weights) = results[None], results[1024.0]
+    assert torch.allclose(plain, scaled, rtol=1e-3, atol=1e-7)
+    assert plain_weights == pytest.approx(scaled_weights, rel=1e-5)
+    if balancing == "gradnorm":
+        assert any(abs(w - 1.0) > 1e-4 for w in plain_weights.values())  # one update has happened
