@@ -103,7 +103,7 @@ class Trainer:
             from perception.engine.transfer import load_pretrained
 
             self.transfer = load_pretrained(model, self.model_config, cfg.weights)
-            if self.ctx.is_main and self.progress:
+            if self.ctx.is_main:
                 print(self.transfer["message"])
         if cfg.freeze != "none":
             from perception.engine.transfer import apply_freeze
