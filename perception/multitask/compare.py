@@ -45,7 +45,7 @@ class CompareConfig:
     out: str = "runs/compare"
     device: str = "cpu"
     workers: int = 2
-    latency_runs: int = 20
+    latency_runs: int = 30
 
     def __post_init__(self) -> None:
         self.imgsz = tuple(int(v) for v in self.imgsz)
@@ -59,20 +59,24 @@ class CompareConfig:
                 raise ValueError(f"--fraction-task {self.fraction_task}: not one of the compared tasks {self.tasks}")
 
 
-def latency_ms(model: torch.nn.Module, imgsz: tuple[int, int], runs: int, device: str = "cpu") -> float:
-    """Median forward time of one image (batch 1, eval, no grad) in milliseconds."""
-    model = model.eval().to(device)
+def latencies_ms(models: dict[str, torch.nn.Module], imgsz: tuple[int, int], runs: int, device: str = "cpu") -> dict[str, float]:
+    """Median forward time of one image (batch 1, eval, no grad) per model, in milliseconds.
+
+    The models take turns, one forward each per round, so a load change on a shared machine hits all of
+    them alike instead of whichever happened to be measured at the time."""
     x = torch.zeros(1, 3, *imgsz, device=device)
-    times = []
+    models = {name: m.eval().to(device) for name, m in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in models}
     with torch.no_grad():
         for i in range(runs + 3):
-            tick = time.perf_counter()
-            model(x)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            if i >= 3:  # the first calls allocate and warm caches
-                times.append(1000 * (time.perf_counter() - tick))
-    return statistics.median(times)
+            for name, model in models.items():
+                tick = time.perf_counter()
+                model(x)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                if i >= 3:  # the first calls allocate and warm caches
+                    times[name].append(1000 * (time.perf_counter() - tick))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def _train_one(name: str, heads: list[str], balancing: str, cfg: CompareConfig, progress: bool) -> dict[str, Any]:
@@ -103,7 +107,7 @@ def _train_one(name: str, heads: list[str], balancing: str, cfg: CompareConfig, 
         "val_metrics": metrics,
         "params": sizes["params"],
         "gflops": sizes["gflops"],
-        "latency_ms": latency_ms(build_model(model_config), cfg.imgsz, cfg.latency_runs, cfg.device),
+        "model_config": model_config.to_dict(),
         "train_seconds": summary["seconds"],
         "steps": summary["steps"],
         "final_weights": multitask.get("final_weights"),
@@ -123,6 +127,13 @@ def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str]
     for index, (name, heads, balancing) in enumerate(plan):
         log(f"[{index + 1}/{len(plan)}] {name}: heads {','.join(heads)}, balancing {balancing}, {cfg.max_steps} steps")
         runs.append(_train_one(name, heads, balancing, cfg, progress))
+    from perception.models import build_model
+
+    log(f"latency: {len(runs)} models, batch 1, {cfg.latency_runs} interleaved rounds")
+    latency = latencies_ms({r["name"]: build_model(ModelConfig.from_dict(r["model_config"])) for r in runs}, cfg.imgsz,
+                           cfg.latency_runs, cfg.device)
+    for r in runs:
+        r["latency_ms"] = latency[r["name"]]
     separate = [r for r in runs if r["kind"] == "separate"]
     total = {key: sum(r[key] for r in separate) for key in ("params", "gflops", "latency_ms", "train_seconds")}
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}
