@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "infer": "infer",
     "bench": "bench",
     "demo": "demo",
+    "compare-tasks": "compare_tasks",
 }
 
 

@@ -7,6 +7,8 @@ import os
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    from perception.engine.train_config import BALANCING_MODES, FREEZE_MODES
+
     parser = subparsers.add_parser(
         "train",
         help="train the multi-task network",
@@ -30,7 +32,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--save-period", type=int, default=None, help="steps between mid-epoch last.pt saves")
     parser.add_argument("--val-period", type=int, default=None, help="epochs between validations (default 1; the last "
                         "epoch is always validated)")
-    parser.add_argument("--balancing", choices=["fixed", "uncertainty"], default=None, help="task loss weighting")
+    parser.add_argument("--balancing", choices=list(BALANCING_MODES), default=None,
+                        help="task loss weighting: fixed, uncertainty, dwa, gradnorm or pcgrad (docs/multitask.md)")
+    parser.add_argument("--grad-monitor", type=int, default=None, metavar="N",
+                        help="every N steps measure task-gradient cosines on the encoder (task_gradients.png); 0 = off")
+    parser.add_argument("--weights", default=None, metavar="CKPT",
+                        help="start from this checkpoint's weights (new optimizer/schedule; heads and classes may differ)")
+    parser.add_argument("--freeze", choices=list(FREEZE_MODES), default=None, help="train only what is not frozen")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     parser.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm under DDP")
@@ -53,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     flags = {
         "data": args.data, "model": args.model, "epochs": args.epochs, "batch": args.batch, "imgsz": args.imgsz,
         "lr": args.lr, "out": args.out, "device": args.device, "amp": args.amp, "workers": args.workers,
-        "max_steps": args.max_steps, "save_period": args.save_period, "val_period": args.val_period, "balancing": args.balancing, "seed": args.seed,
-        "compile": args.compile, "sync_bn": args.sync_bn,
+        "max_steps": args.max_steps, "save_period": args.save_period, "val_period": args.val_period,
+        "balancing": args.balancing, "seed": args.seed, "compile": args.compile, "sync_bn": args.sync_bn,
+        "grad_monitor_period": args.grad_monitor, "weights": args.weights, "freeze": args.freeze,
     }
     flags = {k: v for k, v in flags.items() if v is not None}
     if args.resume:
@@ -79,5 +88,8 @@ def run(args: argparse.Namespace) -> int:
               f"{summary['images_per_second']:.1f} img/s on {summary['device']} x{summary['world_size']}")
         print(f"val: {shown or 'no validation split'}")
         print(f"weights: {summary['last']}" + (f", best {summary['best']}" if summary["best"] else ""))
+        negative = (summary["multitask"].get("gradient_monitor") or {}).get("negative_pairs")
+        if negative:
+            print(f"negative transfer: task gradients stayed opposed (cosine < 0) for {', '.join(negative)}")
         write_json(args.json, summary)
     return 0

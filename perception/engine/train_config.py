@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from perception.config import TASKS, ConfigError, read_config_section
+from perception.losses.balancing import BALANCING_MODES
 
 AMP_MODES = ("bf16", "fp16", "off")
-BALANCING_MODES = ("fixed", "uncertainty")
+FREEZE_MODES = ("none", "backbone", "encoder")
 CLS_LOSSES = ("bce", "focal")
 LANE_BINARY_LOSSES = ("focal", "wbce")
 DEFAULT_LOSS_WEIGHTS = {"objects": 1.0, "pedestrians": 1.0, "lanes": 1.0, "drivable": 1.0}
@@ -29,7 +30,14 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     warmup_steps_min: int = 20  # short runs still warm up over at least this many steps
     loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
-    balancing: str = "fixed"
+    balancing: str = "fixed"  # fixed | uncertainty | dwa | gradnorm | pcgrad (docs/multitask.md)
+    dwa_temperature: float = 2.0  # DWA softmax temperature (the paper's T = 2)
+    gradnorm_alpha: float = 1.5  # GradNorm asymmetry: higher pulls lagging tasks harder
+    gradnorm_lr: float = 0.025  # GradNorm step on the task weights per optimizer step
+    grad_monitor_period: int = 0  # steps between per-task encoder-gradient measurements; 0 = off
+    weights: str | None = None  # start from this checkpoint's weights (new optimizer and schedule)
+    freeze: str = "none"  # none | backbone | encoder: parts kept exactly as loaded
+    label_fraction: dict[str, float] = field(default_factory=dict)  # task -> share of train images keeping its labels
     cls_loss: str = "bce"
     box_loss: str = "ciou"
     lane_binary: str = "focal"
@@ -65,15 +73,15 @@ class TrainConfig:
         for name in ("epochs", "batch"):
             if int(getattr(self, name)) < 1:
                 fail(name, "must be >= 1")
-        for name in ("save_period", "max_steps", "workers", "warmup_steps_min", "max_val_batches"):
+        for name in ("save_period", "max_steps", "workers", "warmup_steps_min", "max_val_batches", "grad_monitor_period"):
             if int(getattr(self, name)) < 0:
                 fail(name, "must be >= 0")
         if self.val_period < 1:
             fail("val_period", "must be >= 1")
-        for name in ("lr", "ema_tau"):
+        for name in ("lr", "ema_tau", "dwa_temperature", "gradnorm_lr"):
             if not float(getattr(self, name)) > 0:
                 fail(name, "must be > 0")
-        for name in ("weight_decay", "warmup_epochs", "clip_grad"):
+        for name in ("weight_decay", "warmup_epochs", "clip_grad", "gradnorm_alpha"):
             if float(getattr(self, name)) < 0:
                 fail(name, "must be >= 0")
         if not 0 <= self.min_lr_ratio <= 1:
@@ -83,6 +91,7 @@ class TrainConfig:
         choices = {
             "amp": AMP_MODES,
             "balancing": BALANCING_MODES,
+            "freeze": FREEZE_MODES,
             "cls_loss": CLS_LOSSES,
             "box_loss": ("ciou", "giou"),
             "lane_binary": LANE_BINARY_LOSSES,
@@ -93,6 +102,9 @@ class TrainConfig:
         unknown = set(self.loss_weights) - set(TASKS)
         if unknown:
             raise ConfigError(f"train.loss_weights: unknown task(s) {sorted(unknown)}; tasks are {list(TASKS)}")
+        self.label_fraction = {str(k): float(v) for k, v in dict(self.label_fraction).items()}
+        if set(self.label_fraction) - set(TASKS) or any(not 0 <= v <= 1 for v in self.label_fraction.values()):
+            fail("label_fraction", f"must map tasks of {list(TASKS)} to fractions in [0, 1]")
         if any(v < 0 for v in self.loss_weights.values()):
             fail("loss_weights", "must be >= 0")
         if self.balancing == "uncertainty" and any(self.loss_weights.get(t, 1.0) != 1.0 for t in TASKS):
@@ -101,6 +113,10 @@ class TrainConfig:
                  "remove loss_weights or use balancing 'fixed'")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             fail("device", "must be auto, cpu, cuda or cuda:N")
+
+    def balancing_options(self) -> dict[str, float]:
+        """The balancer's hyper-parameters, as `perception.losses.build_balancer` takes them."""
+        return {"dwa_temperature": self.dwa_temperature, "gradnorm_alpha": self.gradnorm_alpha, "gradnorm_lr": self.gradnorm_lr}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, not tuples): YAML, JSON and weights_only checkpoints all accept it."""

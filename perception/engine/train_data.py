@@ -25,6 +25,10 @@ def build_train_loaders(config: TrainConfig, model_config: ModelConfig, ctx: Dis
         base = WeightedDistributedSampler(train_set.item_weights(), len(train_set), ctx.rank, ctx.world_size, config.seed)
     else:
         base = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed)
+    if config.label_fraction:
+        from perception.data.label_fraction import LabelFraction
+
+        train_set = LabelFraction(train_set, config.label_fraction, config.seed)
     batch = per_rank_batch(config.batch, ctx)
     # More loader processes than cores only adds contention (the default of 4 is meant for GPU nodes).
     workers = min(config.workers, os.cpu_count() or 1)

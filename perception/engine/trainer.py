@@ -37,6 +37,7 @@ from perception.engine.distributed import (
 from perception.engine.ema import ModelEMA, unwrap
 from perception.engine.run_logger import RunLogger, epoch_line
 from perception.engine.schedule import build_scheduler
+from perception.engine.task_backward import TaskBackward
 from perception.engine.train_config import TrainConfig, save_train_config
 from perception.engine.train_data import build_train_loaders, move_batch
 from perception.engine.validate import validate
@@ -104,8 +105,19 @@ class Trainer:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
+        if cfg.weights and not self.resume:
+            from perception.engine.transfer import load_pretrained
+
+            self.transfer = load_pretrained(model, self.model_config, cfg.weights)
+            if self.ctx.is_main:
+                print(self.transfer["message"])
+        if cfg.freeze != "none":
+            from perception.engine.transfer import apply_freeze
+
+            apply_freeze(model, cfg.freeze)
         self.loss = MultiTaskLoss(
-            self.model_config, cfg.balancing, cfg.loss_weights, cfg.cls_loss, cfg.box_loss, cfg.lane_binary
+            self.model_config, cfg.balancing, cfg.loss_weights, cfg.cls_loss, cfg.box_loss, cfg.lane_binary,
+            balancing_options=cfg.balancing_options(),
         ).to(device)
 
         train_loader, val_loader = self._loaders
@@ -137,7 +149,9 @@ class Trainer:
         self.history_metrics: dict[str, Any] = {}
         if self.resume:
             self._load_resume()
-        self.train_model = wrap_model(self.model, self.ctx, cfg.sync_bn)
+        self.task_backward = TaskBackward(self.model, self.loss, self.scaler, self.ctx, cfg.grad_monitor_period, self.steps_per_epoch)
+        self.step_log: dict[str, float] = {}
+        self.train_model = self.model if self.task_backward.reduces_by_hand else wrap_model(self.model, self.ctx, cfg.sync_bn)
         if cfg.compile:
             self.train_model = torch.compile(self.train_model)
         self.logger = RunLogger(self.out_dir) if self.ctx.is_main else None
@@ -156,7 +170,8 @@ class Trainer:
             self.model_config = saved
             self.model = build_model(saved).to(self.ctx.device)
             self.loss = MultiTaskLoss(saved, self.config.balancing, self.config.loss_weights, self.config.cls_loss,
-                                      self.config.box_loss, self.config.lane_binary).to(self.ctx.device)
+                                      self.config.box_loss, self.config.lane_binary,
+                                      balancing_options=self.config.balancing_options()).to(self.ctx.device)
             self.optimizer = torch.optim.AdamW(param_groups([self.model, self.loss], self.config.weight_decay), lr=self.config.lr)
             self.scheduler = build_scheduler(self.optimizer, self.total_steps, self.warmup_steps, self.config.min_lr_ratio)
             self.ema = ModelEMA(self.model, self.config.ema_decay, self.config.ema_tau) if self.config.ema else None
@@ -213,7 +228,7 @@ class Trainer:
             # still runs on every rank (DDP must all-reduce) and GradScaler skips the step.
             raise FloatingPointError(f"step {self.step}: loss is {total.item()} ({ {k: float(v) for k, v in report.items()} })")
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
+        self.step_log = self.task_backward.backward(total, self.step) | self.task_backward.weights_row()
         if self.ctx.distributed:
             # The balancer's parameters live outside DDP: average their gradients by hand.
             for p in self.loss.parameters():
@@ -293,7 +308,7 @@ class Trainer:
                         shown = {t: f"{losses[t]:.3f}" for t in self.model_config.enabled_tasks if t in losses}
                         bar.set_postfix(shown | {"img/s": f"{rate:.1f}", "lr": f"{self.scheduler.get_last_lr()[0]:.2e}"})
                         self.logger.log_step(self.step, {k: losses[k] for k in ["total", *self.model_config.enabled_tasks] if k in losses}
-                                             | {"lr": self.scheduler.get_last_lr()[0]})
+                                             | {"lr": self.scheduler.get_last_lr()[0]} | self.step_log)
                     if cfg.save_period and self.step % cfg.save_period == 0:
                         self.save_last()
                     if self.step >= self.total_steps:
@@ -318,6 +333,7 @@ class Trainer:
                     row = {"epoch": self.epoch if epoch_done else self.epoch + self.epoch_step / self.steps_per_epoch, "step": self.step}
                     row |= {f"train/{k}": v for k, v in last_epoch_losses.items()}
                     row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
+                    row |= self.task_backward.epoch_row(self.out_dir / "task_gradients.png")
                     row["lr"] = self.scheduler.get_last_lr()[0]
                     row["skipped_labels"] = epoch_skips
                     self.logger.log_epoch(row, plot=run_val or self.epoch >= cfg.epochs)
@@ -354,6 +370,8 @@ class Trainer:
             "last": str(self.last_path),
             "best": str(self.best_path) if self.best_path.is_file() else None,
             "model_config": self.model_config.to_dict(),
+            "multitask": self.task_backward.summary(elapsed),
+            "transfer": getattr(self, "transfer", None),
         }
         cleanup_distributed()
         return summary

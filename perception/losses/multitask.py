@@ -31,6 +31,7 @@ class MultiTaskLoss(nn.Module):
         cls_loss: str = "bce",
         box_loss: str = "ciou",
         lane_binary: str = "focal",
+        balancing_options: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
         self.tasks = model_config.enabled_tasks
@@ -48,7 +49,11 @@ class MultiTaskLoss(nn.Module):
             )
         self.lane = LaneLoss(binary=lane_binary)
         self.drivable = DrivableLoss()
-        self.balancer = build_balancer(balancing, self.tasks, dict(weights or {}))
+        self.balancer = build_balancer(balancing, self.tasks, dict(weights or {}), balancing_options)
+        # The last forward's unweighted task losses (with their graphs) and which tasks had labels: what
+        # per-task gradient work (monitoring, GradNorm, PCGrad) differentiates.
+        self.task_losses: dict[str, torch.Tensor] = {}
+        self.task_active: dict[str, bool] = {}
 
     def forward(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         labelled = batch["labelled"]
@@ -73,6 +78,7 @@ class MultiTaskLoss(nn.Module):
             parts.update({f"drivable/{k}": v for k, v in out.items() if k != "total"})
         for task in losses:
             active[task] = bool(torch.as_tensor(labelled[task]).any())
+        self.task_losses, self.task_active = losses, active
         total = self.balancer(losses, active)
         report = {task: loss.detach() for task, loss in losses.items()} | parts
         report["total"] = total.detach()

@@ -1,0 +1,47 @@
+"""Keep only a fraction of one task's labels (the low-data setting of `perception compare-tasks`).
+
+The images stay; for the images outside a seeded subset the task is marked unlabelled, so it adds exactly
+zero loss there (docs/architecture.md: a missing label is never a negative) while the other tasks still
+train on every image. The same seed keeps the same subset in every run of a comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+
+def kept_indices(length: int, fraction: float, seed: int) -> set[int]:
+    """round(fraction * length) indices (at least one), the same for the same (length, fraction, seed)."""
+    count = max(1, round(fraction * length)) if fraction > 0 else 0
+    return set(np.random.default_rng(seed).permutation(length)[:count].tolist())
+
+
+class LabelFraction(Dataset):
+    def __init__(self, dataset: Dataset, fractions: Mapping[str, float], seed: int = 0) -> None:
+        """fractions: task -> share of the images that keep that task's labels (0..1)."""
+        self.dataset = dataset
+        self.keep = {task: kept_indices(len(dataset), float(f), seed) for task, f in fractions.items() if float(f) < 1.0}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        item = self.dataset[k]
+        if self.keep:
+            labelled = dict(item["labelled"])
+            for task, kept in self.keep.items():
+                labelled[task] = bool(labelled.get(task, False)) and k in kept
+            item = dict(item) | {"labelled": labelled}
+            if "lanes" in self.keep and not labelled["lanes"]:
+                item["lane_instances"] = False
+        return item
+
+    def __getattr__(self, name: str):
+        # Source weights, class metadata...: everything else is the wrapped dataset's.
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)

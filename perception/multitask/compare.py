@@ -1,0 +1,147 @@
+"""Does one shared encoder serve the tasks better than one model per task? Train both and measure.
+
+Every model of a comparison gets the same data, scale, input size, seed, batch, learning rate and step
+budget, and is scored by the trainer's own validator (`perception.engine.validate`) on the same split.
+The shared model may be trained once per balancer; the separate models are the same network with one head
+enabled. Low-data setting: `fraction` of one task's training labels kept (the others whole), where
+sharing is supposed to help most; then only that task's separate model is trained.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from perception.config import TASKS, ModelConfig
+
+# Task -> (validator metric, its name in the table). Each is the head's term in the trainer's `fitness`.
+HEADLINE = {
+    "objects": ("objects/map50", "mAP50"),
+    "pedestrians": ("pedestrians/map50", "mAP50"),
+    "lanes": ("lanes/iou", "lane IoU"),
+    "drivable": ("drivable/miou", "mIoU"),
+}
+
+
+@dataclass
+class CompareConfig:
+    data: str = "datasets/synthetic.yaml"
+    model: str = "n"
+    imgsz: tuple[int, int] = (128, 224)
+    max_steps: int = 300
+    batch: int = 8
+    lr: float = 2e-3
+    seed: int = 0
+    tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    balancers: list[str] = field(default_factory=lambda: ["fixed"])
+    fraction: float | None = None  # low-data setting: share of `fraction_task`'s labels kept
+    fraction_task: str = "lanes"
+    grad_monitor: int = 0  # steps between task-gradient measurements in the shared runs; 0 = off
+    out: str = "runs/compare"
+    device: str = "cpu"
+    workers: int = 2
+    latency_runs: int = 30
+
+    def __post_init__(self) -> None:
+        self.imgsz = tuple(int(v) for v in self.imgsz)
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown or not self.tasks:
+            raise ValueError(f"--tasks {','.join(self.tasks)}: must be a non-empty subset of {','.join(TASKS)}")
+        if self.fraction is not None:
+            if not 0 < self.fraction <= 1:
+                raise ValueError(f"--fraction {self.fraction}: must be in (0, 1]")
+            if self.fraction_task not in self.tasks:
+                raise ValueError(f"--fraction-task {self.fraction_task}: not one of the compared tasks {self.tasks}")
+
+
+def latencies_ms(models: dict[str, torch.nn.Module], imgsz: tuple[int, int], runs: int, device: str = "cpu") -> dict[str, float]:
+    """Median forward time of one image (batch 1, eval, no grad) per model, in milliseconds.
+
+    The models take turns, one forward each per round, so a load change on a shared machine hits all of
+    them alike instead of whichever happened to be measured at the time."""
+    x = torch.zeros(1, 3, *imgsz, device=device)
+    models = {name: m.eval().to(device) for name, m in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    with torch.no_grad():
+        for i in range(runs + 3):
+            for name, model in models.items():
+                tick = time.perf_counter()
+                model(x)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                if i >= 3:  # the first calls allocate and warm caches
+                    times[name].append(1000 * (time.perf_counter() - tick))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _train_one(name: str, heads: list[str], balancing: str, cfg: CompareConfig, progress: bool) -> dict[str, Any]:
+    from perception.engine.train_config import TrainConfig
+    from perception.engine.trainer import Trainer
+    from perception.models import build_model, model_config_from_arg
+    from perception.models.summary import model_summary
+
+    model_config = model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz), heads={t: t in heads for t in TASKS})
+    shared = len(heads) > 1
+    train_config = TrainConfig(
+        data=cfg.data, model=cfg.model, imgsz=cfg.imgsz, epochs=cfg.max_steps, max_steps=cfg.max_steps, batch=cfg.batch,
+        lr=cfg.lr, seed=cfg.seed, balancing=balancing, out=str(Path(cfg.out) / name), device=cfg.device,
+        workers=cfg.workers, save_period=0, val_period=10**6,  # validate once, at the end of the budget
+        grad_monitor_period=cfg.grad_monitor if shared else 0,
+        label_fraction={cfg.fraction_task: cfg.fraction} if cfg.fraction is not None else {},
+    )
+    summary = Trainer(train_config, model_config=model_config, progress=progress).fit()
+    sizes = model_summary(build_model(model_config), cfg.imgsz)["total"]
+    metrics = summary["val_metrics"]
+    multitask = summary.get("multitask") or {}
+    return {
+        "name": name,
+        "kind": "shared" if shared else "separate",
+        "balancing": balancing,
+        "tasks": heads,
+        "metrics": {t: metrics.get(HEADLINE[t][0]) for t in heads},
+        "val_metrics": metrics,
+        "params": sizes["params"],
+        "gflops": sizes["gflops"],
+        "model_config": model_config.to_dict(),
+        "train_seconds": summary["seconds"],
+        "steps": summary["steps"],
+        "final_weights": multitask.get("final_weights"),
+        "gradient_monitor": multitask.get("gradient_monitor"),
+        "out": summary["out"],
+    }
+
+
+def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train the shared model (once per balancer) and the separate ones; returns the comparison as data:
+    {"config", "runs": [...], "separate_total": {...}, "tasks", "headline"} (see docs/multitask.md)."""
+    started = time.time()
+    plan = [(f"shared-{b}", list(cfg.tasks), b) for b in cfg.balancers]
+    singles = [cfg.fraction_task] if cfg.fraction is not None else list(cfg.tasks)
+    plan += [(f"separate-{t}", [t], "fixed") for t in singles]
+    runs = []
+    for index, (name, heads, balancing) in enumerate(plan):
+        log(f"[{index + 1}/{len(plan)}] {name}: heads {','.join(heads)}, balancing {balancing}, {cfg.max_steps} steps")
+        runs.append(_train_one(name, heads, balancing, cfg, progress))
+    from perception.models import build_model
+
+    log(f"latency: {len(runs)} models, batch 1, {cfg.latency_runs} interleaved rounds")
+    latency = latencies_ms({r["name"]: build_model(ModelConfig.from_dict(r["model_config"])) for r in runs}, cfg.imgsz,
+                           cfg.latency_runs, cfg.device)
+    for r in runs:
+        r["latency_ms"] = latency[r["name"]]
+    separate = [r for r in runs if r["kind"] == "separate"]
+    total = {key: sum(r[key] for r in separate) for key in ("params", "gflops", "latency_ms", "train_seconds")}
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}
+    return {
+        "config": config,
+        "tasks": singles,
+        "headline": {t: HEADLINE[t][1] for t in cfg.tasks},
+        "runs": runs,
+        "separate_total": total,
+        "wall_seconds": round(time.time() - started, 1),
+    }
