@@ -29,6 +29,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate of the brief training (default: train's)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                        help="augment the brief training (default on)")
     parser.add_argument("--val-period", type=int, default=1, help="epochs between validations while training (default 1)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     add_json_option(parser)
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     _step("synth", ["synth", "--out", str(data), "--num", str(args.num), "--seed", "0", "--video", str(args.video_seconds),
                     "--json", str(out / "synth.json")], log)
     _step("train", ["train", "--data", str(data), "--model", args.model, "--epochs", str(args.epochs), "--batch",
-                    str(args.batch), "--imgsz", *imgsz, "--val-period", str(args.val_period), *lr, "--out", str(train), *device,
+                    str(args.batch), "--imgsz", *imgsz, "--val-period", str(args.val_period), *lr,
+                    "--augment" if args.augment else "--no-augment", "--out", str(train), *device,
                     "--json", str(out / "train.json")], log)
     weights = train / "weights" / "best.pt"
     _step("eval", ["eval", "--weights", str(weights), "--data", str(data), "--split", "val", "--out", str(evaluation),

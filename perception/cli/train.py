@@ -39,6 +39,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--weights", default=None, metavar="CKPT",
                         help="start from this checkpoint's weights (new optimizer/schedule; heads and classes may differ)")
     parser.add_argument("--freeze", choices=list(FREEZE_MODES), default=None, help="train only what is not frozen")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                        help="training augmentation (default on; --no-augment trains on the letterboxed images)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     parser.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm under DDP")
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         "lr": args.lr, "out": args.out, "device": args.device, "amp": args.amp, "workers": args.workers,
         "max_steps": args.max_steps, "save_period": args.save_period, "val_period": args.val_period,
         "balancing": args.balancing, "seed": args.seed, "compile": args.compile, "sync_bn": args.sync_bn,
-        "grad_monitor_period": args.grad_monitor, "weights": args.weights, "freeze": args.freeze,
+        "grad_monitor_period": args.grad_monitor, "augment": args.augment, "weights": args.weights, "freeze": args.freeze,
     }
     flags = {k: v for k, v in flags.items() if v is not None}
     if args.resume:

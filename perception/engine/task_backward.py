@@ -44,13 +44,13 @@ def task_gradients(losses: list[torch.Tensor], params: list[nn.Parameter]) -> to
 
 
 class TaskBackward:
-    def __init__(self, model: nn.Module, loss: nn.Module, scaler, ctx: DistContext, monitor_period: int = 0,
+    def __init__(self, model: nn.Module, loss: nn.Module, ctx: DistContext, monitor_period: int = 0,
                  steps_per_epoch: int = 1) -> None:
         if hasattr(loss.balancer, "period"):
             loss.balancer.period = steps_per_epoch  # DWA compares epoch-mean losses, as in the paper
         self.model = model
         self.loss = loss
-        self.scaler = scaler
+        self.scaler = None  # the trainer's GradScaler, passed with each step
         self.ctx = ctx
         self.mode = getattr(loss.balancer, "gradient_mode", None)
         self.monitor = GradientMonitor(monitor_period) if monitor_period else None
@@ -60,8 +60,10 @@ class TaskBackward:
         """PCGrad under DDP: the trainer must not DDP-wrap the model (gradients are averaged here)."""
         return self.mode == "pcgrad" and self.ctx.distributed
 
-    def backward(self, total: torch.Tensor, step: int) -> dict[str, float]:
-        """Fill the parameters' .grad for this step (scaled, as GradScaler expects); returns values to log."""
+    def backward(self, total: torch.Tensor, step: int, scaler) -> dict[str, float]:
+        """Fill the parameters' .grad for this step (scaled by `scaler`, the trainer's GradScaler, which unscales
+        and steps them); returns values to log."""
+        self.scaler = scaler
         stats: dict[str, float] = {}
         monitor_due = self.monitor is not None and self.monitor.due(step) and self.ctx.is_main
         if self.mode is None and not monitor_due:

@@ -149,7 +149,7 @@ class Trainer:
         self.history_metrics: dict[str, Any] = {}
         if self.resume:
             self._load_resume()
-        self.task_backward = TaskBackward(self.model, self.loss, self.scaler, self.ctx, cfg.grad_monitor_period, self.steps_per_epoch)
+        self.task_backward = TaskBackward(self.model, self.loss, self.ctx, cfg.grad_monitor_period, self.steps_per_epoch)
         self.step_log: dict[str, float] = {}
         self.train_model = self.model if self.task_backward.reduces_by_hand else wrap_model(self.model, self.ctx, cfg.sync_bn)
         if cfg.compile:
@@ -228,7 +228,7 @@ class Trainer:
             # still runs on every rank (DDP must all-reduce) and GradScaler skips the step.
             raise FloatingPointError(f"step {self.step}: loss is {total.item()} ({ {k: float(v) for k, v in report.items()} })")
         self.optimizer.zero_grad(set_to_none=True)
-        self.step_log = self.task_backward.backward(total, self.step) | self.task_backward.weights_row()
+        self.step_log = self.task_backward.backward(total, self.step, self.scaler) | self.task_backward.weights_row()
         if self.ctx.distributed:
             # The balancer's parameters live outside DDP: average their gradients by hand.
             for p in self.loss.parameters():

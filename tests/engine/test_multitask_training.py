@@ -69,7 +69,7 @@ def test_pcgrad_step_matches_the_plain_step_when_only_one_task_trains(tiny_synth
         model = build_model(config)
         loss = MultiTaskLoss(config, balancing)
         total, _ = loss(model(batch["images"]), batch)
-        TaskBackward(model, loss, torch.amp.GradScaler("cuda", enabled=False), DistContext()).backward(total, step=0)
+        TaskBackward(model, loss, DistContext()).backward(total, step=0, scaler=torch.amp.GradScaler("cuda", enabled=False))
         grads[balancing] = {n: p.grad.clone() if p.grad is not None else torch.zeros_like(p) for n, p in model.named_parameters()}
     for name, grad in grads["fixed"].items():
         assert torch.allclose(grad, grads["pcgrad"][name], rtol=1e-4, atol=1e-8), name
@@ -96,7 +96,7 @@ def test_gradient_balancers_are_loss_scale_invariant_as_amp_needs(tiny_synthetic
         loss = MultiTaskLoss(config, balancing)
         scaler = torch.amp.GradScaler("cpu", init_scale=scale or 1.0, enabled=scale is not None)
         total, _ = loss(model(batch["images"]), batch)
-        TaskBackward(model, loss, scaler, DistContext()).backward(total, step=0)
+        TaskBackward(model, loss, DistContext()).backward(total, step=0, scaler=scaler)
         grads = torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])
         results[scale] = (grads / (scale or 1.0), loss.balancer.current_weights())
     (plain, plain_weights), (scaled, scaled_weights) = results[None], results[1024.0]
