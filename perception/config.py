@@ -11,6 +11,10 @@ from perception.classes import BDD100K_CLASSES, OBJECT_CLASSES, PEDESTRIAN_CLASS
 from perception.errors import InputError
 
 TASKS = ("objects", "pedestrians", "lanes", "drivable")
+# Choices of the train config that the CLI offers; here, torch-free, so that building the parser of every
+# subcommand works in the base (runtime-only) install.
+BALANCING_MODES = ("fixed", "uncertainty", "dwa", "gradnorm", "pcgrad")
+FREEZE_MODES = ("none", "backbone", "encoder")
 
 # width multiplier, depth multiplier per named scale (YOLO-style); `s` is the default.
 SCALES = {

@@ -8,7 +8,7 @@ import sys
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from perception.config import TASKS
-    from perception.engine.train_config import BALANCING_MODES
+    from perception.config import BALANCING_MODES
 
     parser = subparsers.add_parser(
         "compare-tasks",
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from perception.cli.common import CLIError, write_json
-    from perception.engine.train_config import BALANCING_MODES
+    from perception.config import BALANCING_MODES
     from perception.jsonio import write_json_atomic
     from perception.multitask import CompareConfig, compare_tasks, render_markdown, write_chart
 

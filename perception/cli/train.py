@@ -7,7 +7,7 @@ import os
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from perception.engine.train_config import BALANCING_MODES, FREEZE_MODES
+    from perception.config import BALANCING_MODES, FREEZE_MODES
 
     parser = subparsers.add_parser(
         "train",

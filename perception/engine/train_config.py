@@ -7,11 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perception.config import TASKS, ConfigError, read_config_section
-from perception.losses.balancing import BALANCING_MODES
+from perception.config import BALANCING_MODES, FREEZE_MODES, TASKS, ConfigError, read_config_section
 
 AMP_MODES = ("bf16", "fp16", "off")
-FREEZE_MODES = ("none", "backbone", "encoder")
 CLS_LOSSES = ("bce", "focal")
 LANE_BINARY_LOSSES = ("focal", "wbce")
 DEFAULT_LOSS_WEIGHTS = {"objects": 1.0, "pedestrians": 1.0, "lanes": 1.0, "drivable": 1.0}

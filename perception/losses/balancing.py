@@ -15,9 +15,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from perception.config import BALANCING_MODES
 from perception.errors import InputError
-
-BALANCING_MODES = ("fixed", "uncertainty", "dwa", "gradnorm", "pcgrad")
 
 
 class FixedWeights(nn.Module):
