@@ -2,9 +2,7 @@
 
 import json
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,15 +14,8 @@ from perception.config import ModelConfig
 from perception.engine import load_checkpoint
 from perception.engine.distributed import DistContext, replica_max_abs_diff
 
-from engine_sizes import TINY_IMGSZ
+from torchrun import REPO, ddp_train_command, free_port, run_ddp
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -32,13 +23,9 @@ def test_two_gloo_processes_keep_identical_replicas(tiny_synthetic, tmp_path):
     out, summary_path = tmp_path / "run", tmp_path / "summary.json"
     # 6 train images, global batch 2: each rank takes its own image per step, so the ranks' gradients differ
     # and only DDP's all-reduce (and the trainer's by-hand averaging of the uncertainty balancer) keeps them equal.
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "perception.cli.main", "train", "--data", str(tiny_synthetic),
-           "--model", "n", "--imgsz", str(TINY_IMGSZ[0]), str(TINY_IMGSZ[1]), "--epochs", "1", "--batch", "2",
-           "--max-steps", "3", "--balancing", "uncertainty", "--workers", "0", "--device", "cpu", "--out", str(out),
-           "--quiet", "--json", str(summary_path)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    cmd = ddp_train_command(tiny_synthetic, out, "--epochs", "1", "--max-steps", "3", "--balancing", "uncertainty",
+                            "--json", str(summary_path))
+    done = run_ddp(cmd, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
     summary = json.loads(summary_path.read_text())
@@ -75,15 +62,12 @@ def _replica_worker(rank: int, port: int, out_dir: str) -> None:
 def test_replica_check_reports_a_rank_that_drifted(tmp_path):
     """The cross-rank check is not vacuous: a parameter that differs on one rank shows on every rank."""
     # fork: the children need nothing re-imported, which keeps this test to a couple of seconds.
-    mp.start_processes(_replica_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True, start_method="fork")
+    mp.start_processes(_replica_worker, args=(free_port(), str(tmp_path)), nprocs=2, join=True, start_method="fork")
     assert [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)] == [[0.0, 0.25], [0.0, 0.25]]
 
 
 def _ddp_train(data, out, *extra):
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-            "--master_port", str(_free_port()), "-m", "perception.cli.main", "train", "--data", str(data), "--model", "n",
-            "--imgsz", str(TINY_IMGSZ[0]), str(TINY_IMGSZ[1]), "--epochs", "2", "--batch", "2", "--workers", "0",
-            "--device", "cpu", "--save-period", "1", "--out", str(out), "--quiet", *extra]
+    return ddp_train_command(data, out, "--epochs", "2", "--save-period", "1", *extra)
 
 
 @pytest.mark.slow
@@ -93,9 +77,8 @@ def test_two_gloo_processes_killed_mid_epoch_resume_bit_exactly(tiny_synthetic, 
     import signal
     import time
 
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    full = subprocess.run(_ddp_train(tiny_synthetic, tmp_path / "full"), cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    env = dict(os.environ, OMP_NUM_THREADS="1")  # as run_ddp; the killed run below needs Popen
+    full = run_ddp(_ddp_train(tiny_synthetic, tmp_path / "full"), timeout=300)
     assert full.returncode == 0, full.stderr[-3000:]
     out = tmp_path / "cut"
     proc = subprocess.Popen(_ddp_train(tiny_synthetic, out), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
@@ -111,8 +94,7 @@ def test_two_gloo_processes_killed_mid_epoch_resume_bit_exactly(tiny_synthetic, 
         os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both ranks
         proc.wait()
     assert 2 <= load_checkpoint(last)["step"] < 6, "the run was not killed mid-training"
-    resumed = subprocess.run(_ddp_train(tiny_synthetic, out, "--resume"), cwd=REPO, env=env, capture_output=True,
-                             text=True, timeout=300)
+    resumed = run_ddp(_ddp_train(tiny_synthetic, out, "--resume"), timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a, b = load_checkpoint(tmp_path / "full" / "weights" / "last.pt"), load_checkpoint(last)
     assert a["step"] == b["step"] == 6

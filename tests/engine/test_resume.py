@@ -27,11 +27,11 @@ class Crash(RuntimeError):
     pass
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tiny_synthetic, tmp_path, monkeypatch):
-    full = Trainer(_config(tiny_synthetic, tmp_path / "full"), progress=False).fit()
+def _full_then_killed_and_resumed(data, tmp_path, monkeypatch, **cfg):
+    """Train uninterrupted into full/; train into cut/, die after the 4th optimizer step (mid way through epoch
+    2, after its step checkpoint), resume. Returns (full last.pt, cut last.pt as it was at the crash, resumed)."""
+    full = Trainer(_config(data, tmp_path / "full", **cfg), progress=False).fit()
     assert full["steps"] == 6 and full["epochs"] == 2  # 6 train images, batch 2, 2 epochs
-
-    # Die after the 4th optimizer step (mid way through epoch 2), after its step checkpoint was written.
     original = Trainer.train_step
 
     def crashing(self, batch):
@@ -41,21 +41,28 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_synthetic, tmp_path, m
 
     monkeypatch.setattr(Trainer, "train_step", crashing)
     with pytest.raises(Crash):
-        Trainer(_config(tiny_synthetic, tmp_path / "cut"), progress=False).fit()
+        Trainer(_config(data, tmp_path / "cut", **cfg), progress=False).fit()
     monkeypatch.setattr(Trainer, "train_step", original)
     cut = load_checkpoint(tmp_path / "cut" / "weights" / "last.pt")
-    assert (cut["step"], cut["epoch"], cut["epoch_step"]) == (4, 1, 1)
-
-    resumed = Trainer(_config(tiny_synthetic, tmp_path / "cut"), resume=True, progress=False).fit()
+    resumed = Trainer(_config(data, tmp_path / "cut", **cfg), resume=True, progress=False).fit()
     assert resumed["steps"] == 6
-    a = load_checkpoint(tmp_path / "full" / "weights" / "last.pt")
-    b = load_checkpoint(tmp_path / "cut" / "weights" / "last.pt")
+    return load_checkpoint(tmp_path / "full" / "weights" / "last.pt"), cut, load_checkpoint(tmp_path / "cut" / "weights" / "last.pt")
+
+
+def _assert_same_weights(a, b) -> None:
+    # Exact: the resumed run repeats the same kernels on the same batches in the same order in one process.
+    assert a["step"] == b["step"] == 6
+    for key in ("model", "ema"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name}"
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tiny_synthetic, tmp_path, monkeypatch):
+    a, cut, b = _full_then_killed_and_resumed(tiny_synthetic, tmp_path, monkeypatch)
+    assert (cut["step"], cut["epoch"], cut["epoch_step"]) == (4, 1, 1)
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 6
     assert a["optimizer"]["param_groups"][0]["lr"] == b["optimizer"]["param_groups"][0]["lr"]
-    for name, tensor in a["model"].items():
-        assert torch.allclose(tensor.float(), b["model"][name].float(), atol=1e-5), name
-    for name, tensor in a["ema"].items():
-        assert torch.allclose(tensor.float(), b["ema"][name].float(), atol=1e-5), name
+    _assert_same_weights(a, b)
     assert (tmp_path / "cut" / "weights" / "best.pt").is_file()
     # The checkpoint is what load_model reads.
     from perception.models import load_model
@@ -68,26 +75,8 @@ def test_resume_with_loader_workers_is_bit_exact(tiny_synthetic, tmp_path, monke
     """Default-style loading (2 worker processes, augmentation on): killed mid-epoch and resumed, the run
     ends with exactly the weights of an uninterrupted one - each draw's augmentation is seeded from
     (seed, epoch, rank, position), not from a worker's RNG stream that a resume restarts."""
-    cfg = dict(workers=2, augment=True)
-    Trainer(_config(tiny_synthetic, tmp_path / "full", **cfg), progress=False).fit()
-    original = Trainer.train_step
-
-    def crashing(self, batch):
-        if self.step == 4:
-            raise Crash("simulated crash")
-        return original(self, batch)
-
-    monkeypatch.setattr(Trainer, "train_step", crashing)
-    with pytest.raises(Crash):
-        Trainer(_config(tiny_synthetic, tmp_path / "cut", **cfg), progress=False).fit()
-    monkeypatch.setattr(Trainer, "train_step", original)
-    Trainer(_config(tiny_synthetic, tmp_path / "cut", **cfg), resume=True, progress=False).fit()
-    a = load_checkpoint(tmp_path / "full" / "weights" / "last.pt")
-    b = load_checkpoint(tmp_path / "cut" / "weights" / "last.pt")
-    assert a["step"] == b["step"] == 6
-    for key in ("model", "ema"):
-        for name, tensor in a[key].items():
-            assert torch.equal(tensor, b[key][name]), f"{key}.{name}"
+    a, _, b = _full_then_killed_and_resumed(tiny_synthetic, tmp_path, monkeypatch, workers=2, augment=True)
+    _assert_same_weights(a, b)
 
 
 def _train_cmd(data, out, *extra):
