@@ -7,8 +7,7 @@ import sys
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from perception.config import TASKS
-    from perception.config import BALANCING_MODES
+    from perception.config import BALANCING_MODES, TASKS
 
     parser = subparsers.add_parser(
         "compare-tasks",
@@ -46,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from perception.cli.common import CLIError, write_json
-    from perception.config import BALANCING_MODES
+    from perception.config import BALANCING_MODES, TASKS
     from perception.jsonio import write_json_atomic
     from perception.multitask import CompareConfig, compare_tasks, render_markdown, write_chart
 
