@@ -20,6 +20,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--model", default=None, help="scale n|s|m or a model YAML (default s)")
     parser.add_argument("--cfg", default=None, metavar="YAML", help="a train config YAML; flags given here override it")
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--time", type=float, default=None, metavar="HOURS",
+                        help="train for this long instead of --epochs: the epoch count is re-estimated after each epoch "
+                        "and the LR schedule ends with the budget")
     parser.add_argument("--batch", type=int, default=None, help="global batch size (split across processes)")
     parser.add_argument("--imgsz", nargs=2, type=int, metavar=("H", "W"), default=None, help="input size (default 384 640)")
     parser.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate")
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     main_process = int(os.environ.get("RANK", "0")) == 0
     flags = {
-        "data": args.data, "model": args.model, "epochs": args.epochs, "batch": args.batch, "imgsz": args.imgsz,
+        "data": args.data, "model": args.model, "epochs": args.epochs, "time": args.time, "batch": args.batch, "imgsz": args.imgsz,
         "lr": args.lr, "out": args.out, "device": args.device, "amp": args.amp, "workers": args.workers,
         "max_steps": args.max_steps, "save_period": args.save_period, "val_period": args.val_period,
         "balancing": args.balancing, "seed": args.seed, "compile": args.compile, "sync_bn": args.sync_bn,

@@ -21,6 +21,7 @@ class TrainConfig:
     model: str = "s"  # named scale (n, s, m) or a model YAML
     imgsz: tuple[int, int] = (384, 640)
     epochs: int = 30
+    time: float = 0.0  # hours; > 0 replaces epochs: the run ends when its epochs fill this budget (re-estimated each epoch)
     batch: int = 16  # global batch; each of N processes takes batch / N
     lr: float = 2e-3  # AdamW peak learning rate, reached after warm-up
     min_lr_ratio: float = 0.05  # cosine floor as a fraction of lr
@@ -79,7 +80,7 @@ class TrainConfig:
         for name in ("lr", "ema_tau", "dwa_temperature", "gradnorm_lr"):
             if not float(getattr(self, name)) > 0:
                 fail(name, "must be > 0")
-        for name in ("weight_decay", "warmup_epochs", "clip_grad", "gradnorm_alpha"):
+        for name in ("time", "weight_decay", "warmup_epochs", "clip_grad", "gradnorm_alpha"):
             if float(getattr(self, name)) < 0:
                 fail(name, "must be >= 0")
         if not 0 <= self.min_lr_ratio <= 1:

@@ -36,7 +36,7 @@ from perception.engine.distributed import (
 )
 from perception.engine.ema import ModelEMA, unwrap
 from perception.engine.run_logger import RunLogger, epoch_line
-from perception.engine.schedule import build_scheduler
+from perception.engine.schedule import build_scheduler, set_total_steps
 from perception.engine.task_backward import TaskBackward
 from perception.engine.train_config import TrainConfig, save_train_config
 from perception.engine.train_data import build_train_loaders, move_batch
@@ -129,8 +129,8 @@ class Trainer:
         self.steps_per_epoch = len(train_loader)
         if self.steps_per_epoch == 0:
             raise InputError(f"{cfg.data}: the training split is empty (0 batches of {cfg.batch})")
-        total = cfg.epochs * self.steps_per_epoch
-        self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
+        self.epochs = cfg.epochs  # with a time budget, re-estimated after every epoch (_fit_epochs_to_time)
+        self.total_steps = self._steps_for(self.epochs)
         warmup = max(cfg.warmup_steps_min, round(cfg.warmup_epochs * self.steps_per_epoch))
         self.warmup_steps = min(warmup, max(1, self.total_steps // 3))
 
@@ -141,6 +141,7 @@ class Trainer:
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None
 
         self.epoch, self.epoch_step, self.step = 0, 0, 0
+        self.train_seconds = 0.0  # wall time of the epochs done, summed over resumes (for the time budget)
         self.skipped_steps = self.nonfinite_run = 0
         # label problems skipped while indexing (this process) and while loading the last epoch (any worker)
         policy = getattr(getattr(self.train_loader, "dataset", None), "policy", None)
@@ -185,11 +186,33 @@ class Trainer:
         if self.ema is not None and ckpt.get("ema") is not None:
             self.ema.load_state_dict(ckpt["ema"], int(ckpt.get("ema_updates", ckpt["step"])))
         self.epoch, self.epoch_step, self.step = int(ckpt["epoch"]), int(ckpt["epoch_step"]), int(ckpt["step"])
+        self.train_seconds = float(ckpt.get("train_seconds", 0.0))
+        if self.config.time:  # the length re-estimated before the interruption, not --epochs
+            self.total_steps = self.scheduler.lr_lambdas[0].total_steps
+            self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        else:
+            set_total_steps(self.scheduler, self.total_steps)
         self.best_fitness = float(ckpt.get("best_fitness", -math.inf))
         self.history_metrics = dict(ckpt.get("metrics") or {})
         rng = ckpt.get("rng")
         if rng:
             restore_rng(rng[min(self.ctx.rank, len(rng) - 1)] if isinstance(rng, list) else rng)
+
+    def _steps_for(self, epochs: int) -> int:
+        total = epochs * self.steps_per_epoch
+        return min(total, self.config.max_steps) if self.config.max_steps else total
+
+    def _fit_epochs_to_time(self, epoch_seconds: float) -> None:
+        """With a time budget (TrainConfig.time, hours) the run's length follows the measured epoch time, as
+        ultralytics' `time` does: after each epoch the number of epochs becomes what fits in the budget at the
+        mean epoch time so far (validation included), and the cosine is stretched or shrunk to end there."""
+        self.train_seconds += epoch_seconds
+        if not self.config.time:
+            return
+        per_epoch = self.train_seconds / max(self.epoch, 1)
+        self.epochs = max(self.epoch, round(self.config.time * 3600 / per_epoch))
+        self.total_steps = self._steps_for(self.epochs)
+        set_total_steps(self.scheduler, self.total_steps)
 
     # ---- checkpoints ---------------------------------------------------------------------------------
     def checkpoint(self, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -206,6 +229,7 @@ class Trainer:
             "epoch": self.epoch,
             "epoch_step": self.epoch_step,
             "step": self.step,
+            "train_seconds": self.train_seconds,
             "best_fitness": self.best_fitness,
             "rng": capture_rng(),
             "metrics": dict(metrics or self.history_metrics),
@@ -277,8 +301,9 @@ class Trainer:
         images_seen = 0
         last_epoch_losses: dict[str, float] = {}
         metrics: dict[str, Any] = dict(self.history_metrics)
+        epoch_clock = start_time
         try:
-            while self.epoch < cfg.epochs and self.step < self.total_steps:
+            while self.epoch < self.epochs and self.step < self.total_steps:
                 if isinstance(self.sampler, ResumableSampler):
                     self.sampler.set_epoch(self.epoch, start=self.epoch_step * self.train_loader.batch_size)
                 elif self.epoch_step:
@@ -288,7 +313,7 @@ class Trainer:
                 sums: dict[str, float] = {}
                 count = 0
                 bar = tqdm(self.train_loader, total=self.steps_per_epoch, initial=self.epoch_step,
-                           desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not (self.progress and self.ctx.is_main))
+                           desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not (self.progress and self.ctx.is_main))
                 tick = time.time()
                 epoch_skips = 0
                 for batch in bar:
@@ -324,7 +349,11 @@ class Trainer:
                 if epoch_done:
                     self.epoch += 1
                     self.epoch_step = 0
-                run_val = epoch_done and (self.epoch % cfg.val_period == 0 or self.epoch == cfg.epochs)
+                    # the clock runs from the previous epoch's end, so its validation is part of the cost
+                    # ranks agree on the measured time, so they agree on the number of epochs
+                    self._fit_epochs_to_time(float(all_reduce_mean(torch.tensor(time.time() - epoch_clock), self.ctx)))
+                    epoch_clock = time.time()
+                run_val = epoch_done and (self.epoch % cfg.val_period == 0 or self.epoch == self.epochs)
                 run_val = run_val or self.step >= self.total_steps
                 if run_val:
                     metrics = self._run_validation()
@@ -336,9 +365,9 @@ class Trainer:
                     row |= self.task_backward.epoch_row(self.out_dir / "task_gradients.png")
                     row["lr"] = self.scheduler.get_last_lr()[0]
                     row["skipped_labels"] = epoch_skips
-                    self.logger.log_epoch(row, plot=run_val or self.epoch >= cfg.epochs)
+                    self.logger.log_epoch(row, plot=run_val or self.epoch >= self.epochs)
                     if run_val and self.progress:
-                        print(epoch_line(row["epoch"], cfg.epochs, self.step, metrics, time.time() - start_time), flush=True)
+                        print(epoch_line(row["epoch"], self.epochs, self.step, metrics, time.time() - start_time), flush=True)
                     improved = run_val and metrics.get("fitness", -math.inf) > self.best_fitness
                     if improved:
                         self.best_fitness = metrics["fitness"]

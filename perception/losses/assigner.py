@@ -31,8 +31,11 @@ class AssignResult:
 
 
 class TaskAlignedAssigner:
-    def __init__(self, topk: int = 10, alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9) -> None:
+    def __init__(
+        self, topk: int = 10, alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9, centre_cells: bool = True
+    ) -> None:
         self.topk = topk
+        self.centre_cells = centre_cells
         self.alpha = alpha
         self.beta = beta
         self.eps = eps
@@ -46,9 +49,11 @@ class TaskAlignedAssigner:
         gt_labels: torch.Tensor,
         gt_boxes: torch.Tensor,
         gt_mask: torch.Tensor,
+        point_strides: torch.Tensor | None = None,
     ) -> AssignResult:
         """pred_scores (B, A, C) probabilities; pred_boxes (B, A, 4) xyxy pixels; points (A, 2) xy pixels;
-        gt_labels int64 (B, M) local class; gt_boxes (B, M, 4) xyxy pixels; gt_mask bool (B, M) valid rows."""
+        gt_labels int64 (B, M) local class; gt_boxes (B, M, 4) xyxy pixels; gt_mask bool (B, M) valid rows;
+        point_strides (A,) each point's stride, needed for the centre-cell candidates."""
         batch, num_points, num_classes = pred_scores.shape
         num_gt = gt_boxes.shape[1]
         device = pred_scores.device
@@ -65,6 +70,10 @@ class TaskAlignedAssigner:
         lt = points[None, None] - gt_boxes[:, :, None, :2]
         rb = gt_boxes[:, :, None, 2:] - points[None, None]
         inside = torch.cat([lt, rb], dim=-1).amin(dim=-1) > self.eps
+        if self.centre_cells and point_strides is not None:
+            centres = (gt_boxes[..., :2] + gt_boxes[..., 2:]) / 2
+            offset = (points[None, None] - centres[:, :, None]).abs()  # (B, M, A, 2)
+            inside |= (offset < point_strides[None, None, :, None] / 2).all(dim=-1)
         candidate = inside & gt_mask[:, :, None]
 
         ious = torch.stack([box_iou(gt_boxes[b], pred_boxes[b]) for b in range(batch)]).clamp_(min=0)  # (B, M, A)

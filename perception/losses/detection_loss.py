@@ -126,7 +126,7 @@ class DetectionLoss:
 
         points, strides = self.grid(imgsz or self.imgsz, reg.device)
         pred_boxes = decode_boxes(points, strides, reg)
-        assigned = self.assigner(cls.detach().sigmoid(), pred_boxes.detach(), points, gt_labels, gt_boxes, gt_mask)
+        assigned = self.assigner(cls.detach().sigmoid(), pred_boxes.detach(), points, gt_labels, gt_boxes, gt_mask, strides)
         target_sum = assigned.target_scores.sum().clamp(min=1.0)
 
         bce = F.binary_cross_entropy_with_logits(cls, assigned.target_scores, reduction="none")

@@ -10,6 +10,7 @@ from perception.engine import (
     ModelEMA, TrainConfig, build_scheduler, capture_rng, load_checkpoint, load_train_config, restore_rng,
     save_checkpoint, save_train_config, warmup_cosine_factor,
 )
+from perception.engine.schedule import set_total_steps
 
 
 def test_warmup_then_cosine_schedule():
@@ -32,6 +33,24 @@ def test_warmup_then_cosine_schedule():
     sched2.load_state_dict(state)
     opt2.param_groups[0]["lr"] = sched2.get_last_lr()[0]
     assert sched2.get_last_lr() == sched.get_last_lr() == [pytest.approx(factors[30])]
+
+
+def test_schedule_length_changes_mid_run_and_survives_a_checkpoint():
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler(opt, 100, 10, 0.1)
+    for _ in range(30):
+        opt.step()
+        sched.step()
+    set_total_steps(sched, 50)  # a time budget found the run must end at step 50
+    assert opt.param_groups[0]["lr"] == pytest.approx(warmup_cosine_factor(30, 50, 10, 0.1))
+    opt2 = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched2 = build_scheduler(opt2, 100, 10, 0.1)
+    sched2.load_state_dict(sched.state_dict())
+    assert sched2.lr_lambdas[0].total_steps == 50
+    for _ in range(20):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)  # the cosine reached its floor at the new end
 
 
 def test_checkpoint_atomic_weights_only_and_rng_round_trip(tmp_path):

@@ -135,3 +135,14 @@ def test_resume_honours_a_longer_run_and_refuses_what_cannot_change(tiny_synthet
     assert "epochs 1 -> 2; the LR schedule is recomputed" in longer.stdout
     final = load_checkpoint(out / "weights" / "last.pt")
     assert (final["step"], final["epoch"]) == (6, 2) and final["train_config"]["epochs"] == 2
+
+
+def test_time_budget_replaces_epochs_and_ends_the_schedule(tiny_synthetic, tmp_path):
+    # A budget far below one epoch's time: the run stops after its first epoch, validated, with the cosine
+    # shrunk to end there (the LR at its floor), whatever --epochs said.
+    summary = Trainer(_config(tiny_synthetic, tmp_path / "run", epochs=50, time=1e-6,
+                                      warmup_epochs=0, warmup_steps_min=0), progress=False).fit()
+    assert (summary["epochs"], summary["steps"]) == (1, 3) and summary["val_metrics"]
+    last = load_checkpoint(tmp_path / "run" / "weights" / "last.pt")
+    assert last["scheduler"]["lr_lambdas"][0]["total_steps"] == 3 and last["train_seconds"] > 0
+    assert last["optimizer"]["param_groups"][0]["lr"] == pytest.approx(3e-3 * 0.05)
