@@ -18,6 +18,7 @@ from torch.utils.data import Dataset, Sampler
 
 from perception.classes import BDD100K_CLASSES
 from perception.config import ModelConfig
+from perception.data.copy_paste import paste_objects
 from perception.data.dataset_config import DatasetConfig, build_sources, resolve_data_arg
 from perception.data.errors import ErrorPolicy, LabelError
 from perception.data.sources import SourceAdapter
@@ -79,12 +80,23 @@ class MultiTaskDataset(Dataset):
             j = (k + attempt) % len(self)
             try:
                 if isinstance(self.transform, TrainTransform):
-                    rng = random.Random(aug_seed) if aug_seed is not None else None
-                    return self.transform(self.sample(j), rng)
+                    rng = random.Random(aug_seed) if aug_seed is not None else random
+                    return self.transform(self._with_pasted_objects(self.sample(j), rng), rng)
                 return self.transform(self.sample(j))
             except LabelError as err:
                 self.policy.report(err)  # raises in strict mode
         raise RuntimeError("every item of the dataset failed to load")
+
+    def _with_pasted_objects(self, sample: Sample, rng: random.Random) -> Sample:
+        """With probability copy_paste_p, `sample` with objects of a random other item pasted in place."""
+        if rng.random() >= self.transform.config.copy_paste_p or len(self) < 2:
+            return sample
+        try:
+            donor = self.sample(rng.randrange(len(self)))
+        except LabelError as err:
+            self.policy.report(err)  # the donor is skipped; the item itself is fine
+            return sample
+        return paste_objects(sample, donor, rng)
 
     def item_weights(self) -> np.ndarray:
         """Per-item sampling weight: each source's share follows its weight, whatever its size."""

@@ -1,6 +1,6 @@
 """Augmentation: boxes, lane polylines and masks move together with the image.
 
-Order: letterbox to `imgsz` (exactly `perception.preprocess.letterbox`: centred, pad 114), then random
+Order: (same-place copy-paste of another image's objects, done by the dataset: data/copy_paste.py), letterbox to `imgsz` (exactly `perception.preprocess.letterbox`: centred, pad 114), then random
 scale/translate (albumentations Affine; scale > 1 crops), horizontal flip, photometric changes (HSV,
 brightness/contrast, blur, noise, rare rain/fog/shadow/sun flare). Evaluation uses the letterbox only.
 
@@ -39,6 +39,7 @@ class AugmentConfig:
     blur_p: float = 0.1
     noise_p: float = 0.1
     weather_p: float = 0.05  # rain / fog / shadow / sun flare (one of them)
+    copy_paste_p: float = 0.0  # objects of another image of the source pasted in place (data/copy_paste.py)
 
 
 @dataclass
