@@ -32,6 +32,9 @@ class Sample:
     lanes: list[np.ndarray] = field(default_factory=list)
     lane_attrs: list[dict[str, Any]] = field(default_factory=list)
     lane_mask: np.ndarray | None = None
+    # BDD100K lane byte mask (H, W) uint8 (bits: category, style, direction; 255 background) where the source
+    # has one: what the lane-attribute and crossing targets of mask-only images, and the official metric, read.
+    lane_bits: np.ndarray | None = None
     drivable: np.ndarray | None = None
     labelled: dict[str, bool] = field(default_factory=lambda: {t: False for t in TASKS})
     path: str = ""
