@@ -44,12 +44,12 @@ def prediction_byte_mask(pred: FrameResult, size: tuple[int, int]) -> np.ndarray
     """Predicted lanes (direction parallel, their style and category) and crossings (vertical: crosswalk
     polygons filled, stop lines as 'single white') as a BDD100K lane byte mask of `size` (H, W)."""
     markings = []
-    for crossing in pred.crossings:
-        category = "crosswalk" if crossing.category == "crosswalk" else "single white"
-        markings.append((crossing.polygon, encode_lane_byte("vertical", "solid", category), crossing.category == "crosswalk"))
     for lane in pred.lanes:
         value = encode_lane_byte("parallel", lane.style or "solid", bdd_category(lane.color, lane.type))
         markings.append((lane.points, value, False))
+    for crossing in pred.crossings:  # drawn last: where a crossing meets a lane, the crossing shows
+        category = "crosswalk" if crossing.category == "crosswalk" else "single white"
+        markings.append((crossing.polygon, encode_lane_byte("vertical", "solid", category), crossing.category == "crosswalk"))
     return draw_lane_byte_mask(markings, size, bdd_line_width(size[1]))
 
 
