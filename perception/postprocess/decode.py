@@ -9,7 +9,7 @@ import numpy as np
 from perception.config import ModelConfig
 from perception.postprocess.boxes import anchor_points, decode_distances
 from perception.postprocess.lanes import channel_argmax, decode_lanes
-from perception.postprocess.markings import decode_crossings, lane_attributes
+from perception.postprocess.markings import crossing_mask, decode_crossings, lane_attributes
 from perception.postprocess.nms import batched_nms
 from perception.preprocess import LetterboxInfo
 from perception.structures import Crossing, Detections, FrameResult, Lane
@@ -109,6 +109,9 @@ def decode_outputs(
             result.crossings = [_crossing_to_original(polygon, name, score, info)
                                 for polygon, name, score in decode_crossings(outputs["crossing"][b], config.lane_threshold)]
             if lane_mask is not None:
+                if "crossing" in outputs:
+                    # the pixel protocol's lane class is every marking (YOLOP's masks hold crossings too)
+                    lane_mask = lane_mask | crossing_mask(outputs["crossing"][b], lane_mask.shape)
                 result.lane_mask = info.crop_mask(lane_mask)
         if "drivable" in outputs and masks:
             result.drivable = info.crop_mask(channel_argmax(outputs["drivable"][b]))

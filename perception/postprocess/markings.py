@@ -58,3 +58,9 @@ def decode_crossings(crossing_logits: np.ndarray, threshold: float = 0.5, stride
             polygon = cv2.boxPoints(((cx, cy), (rw + stride, rh + stride), angle)).astype(np.float32)
             out.append((polygon, name, float(probs[c][ys, xs].mean())))
     return out
+
+
+def crossing_mask(crossing_logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 {0, 1}: cells whose most likely class is a crossing, upsampled (nearest) to `size`."""
+    cells = (crossing_logits[1:].max(0) > crossing_logits[0]).astype(np.uint8)
+    return cv2.resize(cells, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
