@@ -89,8 +89,13 @@ class LaneMarkingAccumulator:
                 if not total:
                     continue
                 truth = Counter({values[i]: int(n) for i, n in enumerate(m.sum(1)) if n})
+                present = m.sum(1) > 0
                 attrs[name] = {
                     "accuracy": float(np.trace(m) / total),
+                    # mean recall over the values present: its chance level is 1 / (values present) whatever
+                    # the class balance, where plain accuracy's is the majority share
+                    "balanced_accuracy": float(np.mean(np.diag(m)[present] / m.sum(1)[present])),
+                    "chance_balanced": 1.0 / int(present.sum()),
                     "lanes": total,
                     "chance_uniform": 1.0 / len(values),
                     "chance_majority": truth.most_common(1)[0][1] / total,

@@ -132,7 +132,9 @@ def _marking_lines(markings: dict) -> list[str]:
     if attrs:
         lines += [f"Lane attributes over {attrs['matched_lanes']} CULane-matched lanes (chance: uniform, "
                   "always the most frequent value):", ""]
-        rows = [[name, str(v["lanes"]), _pct(v["accuracy"]), _pct(v["chance_uniform"]), _pct(v["chance_majority"])]
+        rows = [[name, str(v["lanes"]), _pct(v["accuracy"]), _pct(v["chance_uniform"]), _pct(v["chance_majority"]),
+                 _pct(v["balanced_accuracy"]), _pct(v["chance_balanced"])]
                 for name, v in attrs.items() if isinstance(v, dict)]
-        lines += _table(["attribute", "lanes", "accuracy", "chance (uniform)", "chance (majority)"], rows)
+        lines += _table(["attribute", "lanes", "accuracy", "chance (uniform)", "chance (majority)",
+                         "balanced accuracy", "its chance"], rows)
     return lines

@@ -51,6 +51,7 @@ def test_flipped_attributes_lower_accuracy_and_the_official_score():
     attrs = summary["attributes"]
     assert attrs["style"]["accuracy"] == 0.0 and attrs["color"]["accuracy"] == 0.5 and attrs["type"]["accuracy"] == 1.0
     assert attrs["color"]["confusion"] == [[1, 0, 0], [1, 0, 0], [0, 0, 0]]
+    assert attrs["color"]["balanced_accuracy"] == 0.5 and attrs["color"]["chance_balanced"] == 0.5
     official = summary["bdd100k"]
     # both lanes' styles swapped: only where the lane predicted solid crosses the (solid) crosswalk
     assert official["F1_pix5/STYLE"] < 10
