@@ -50,6 +50,9 @@ class ModelConfig:
     object_strides: tuple[int, ...] = (8, 16, 32)
     pedestrian_strides: tuple[int, ...] = (4, 8, 16)
     lane_slots: int = 6
+    # Lane-marking head: style/colour/type per lane and crossing markings (perception.models.lane_attributes).
+    # Checkpoints saved before it existed load with it off (perception.models.factory.load_model).
+    lane_attributes: bool = True
     activation: str = "relu"
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)

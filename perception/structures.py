@@ -32,6 +32,9 @@ class Sample:
     lanes: list[np.ndarray] = field(default_factory=list)
     lane_attrs: list[dict[str, Any]] = field(default_factory=list)
     lane_mask: np.ndarray | None = None
+    # BDD100K lane byte mask (H, W) uint8 (bits: category, style, direction; 255 background) where the source
+    # has one: what the lane-attribute and crossing targets of mask-only images, and the official metric, read.
+    lane_bits: np.ndarray | None = None
     drivable: np.ndarray | None = None
     labelled: dict[str, bool] = field(default_factory=lambda: {t: False for t in TASKS})
     path: str = ""
@@ -96,12 +99,21 @@ class Detections:
 
 @dataclass
 class Lane:
-    """One lane line: points (K, 2) xy in original-image pixels, ordered bottom to top."""
+    """One lane line: points (K, 2) xy in original-image pixels, ordered bottom to top.
+
+    style ('solid'/'dashed'), color ('white'/'yellow'/'other') and type ('single'/'double'/'curb') with a
+    confidence each (perception.lane_attributes); None when the model has no lane-marking head."""
 
     points: np.ndarray
     score: float = 1.0
     slot: int = -1
     track_id: int = -1
+    style: str | None = None
+    style_score: float = 0.0
+    color: str | None = None
+    color_score: float = 0.0
+    type: str | None = None
+    type_score: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         item = {
@@ -111,7 +123,27 @@ class Lane:
         }
         if self.track_id >= 0:
             item["track_id"] = int(self.track_id)
+        for name in ("style", "color", "type"):
+            if getattr(self, name) is not None:
+                item[name] = getattr(self, name)
+                item[f"{name}_score"] = round(float(getattr(self, f"{name}_score")), 4)
         return item
+
+
+@dataclass
+class Crossing:
+    """A crossing marking: category 'crosswalk' or 'stop line', polygon (P, 2) xy original-image pixels."""
+
+    polygon: np.ndarray
+    category: str
+    score: float = 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in self.polygon],
+            "score": round(float(self.score), 4),
+        }
 
 
 def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
@@ -146,6 +178,7 @@ class FrameResult:
     lanes: list[Lane] = field(default_factory=list)
     drivable: np.ndarray | None = None
     lane_mask: np.ndarray | None = None
+    crossings: list[Crossing] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The prediction part of one JSONL line (documented in docs/predictions.md)."""
@@ -153,6 +186,7 @@ class FrameResult:
             "objects": self.objects.to_json(),
             "pedestrians": self.pedestrians.to_json(),
             "lanes": [lane.to_json() for lane in self.lanes],
+            "crossings": [crossing.to_json() for crossing in self.crossings],
         }
         if self.drivable is not None:
             out["drivable"] = {

@@ -97,6 +97,12 @@ def _headline(m: dict) -> dict:
             out["culane_f1"] = m["lanes"]["culane"]["f1"]
         if m["lanes"].get("tusimple"):
             out["tusimple_accuracy"] = m["lanes"]["tusimple"]["accuracy"]
+        markings = m["lanes"].get("markings") or {}
+        if markings.get("bdd100k"):
+            out.update({f"bdd_lane_f{b}px": markings["bdd100k"][f"F1_pix{b}"] / 100 for b in (1, 2, 5)})
+        for name, value in (markings.get("attributes") or {}).items():
+            if isinstance(value, dict):
+                out[f"lane_{name}_accuracy"] = value["accuracy"]
     if m.get("drivable"):
         out.update(drivable_miou=m["drivable"]["miou"], drivable_binary_miou=m["drivable"]["binary_miou"])
     return out

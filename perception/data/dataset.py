@@ -22,12 +22,13 @@ from perception.data.copy_paste import paste_objects
 from perception.data.dataset_config import DatasetConfig, build_sources, resolve_data_arg
 from perception.data.errors import ErrorPolicy, LabelError
 from perception.data.sources import SourceAdapter
-from perception.data.targets import default_lane_thickness, drivable_target, lane_target
+from perception.data.targets import crossing_pixels, default_lane_thickness, drivable_target, lane_target, marking_targets
 from perception.data.transforms import AugmentConfig, Augmented, EvalTransform, TrainTransform
 from perception.preprocess import normalize
 from perception.structures import TASKS, Sample
 
 LOG = logging.getLogger("perception.data")
+MARKING_STRIDE = 4  # the lane-attribute head's output stride (perception.models.lane_attributes)
 
 
 class MultiTaskDataset(Dataset):
@@ -109,8 +110,13 @@ class MultiTaskDataset(Dataset):
         with self.policy.capture() as skipped:
             item = self.prepare(k, aug_seed)
         size = self.imgsz
-        lanes_t, instances = lane_target(item.lanes, item.lane_attrs, item.lane_mask, item.labelled["lanes"], size,
+        lane_mask = item.lane_mask
+        if lane_mask is not None and item.lane_bits is not None:
+            lane_mask = lane_mask * ~crossing_pixels(item.lane_bits)  # crossings are their own output, not lanes
+        lanes_t, instances = lane_target(item.lanes, item.lane_attrs, lane_mask, item.labelled["lanes"], size,
                                          self.lane_slots, self.lane_thickness)
+        attr_t, crossing_t = marking_targets(item.lanes, item.lane_attrs, item.lane_bits, item.labelled["lanes"], size,
+                                             MARKING_STRIDE, self.lane_thickness)
         # The runtime's own normalisation: training and deployment inputs agree to the last bit.
         image = normalize(item.image, self.mean, self.std)
         info = item.info
@@ -120,6 +126,8 @@ class MultiTaskDataset(Dataset):
             "classes": torch.from_numpy(item.classes.astype(np.int64)),
             "ignore_boxes": torch.from_numpy(item.ignore_boxes.astype(np.float32).reshape(-1, 4)),
             "lane_target": torch.from_numpy(lanes_t),
+            "lane_attr_target": torch.from_numpy(attr_t),
+            "crossing_target": torch.from_numpy(crossing_t),
             "drivable_target": torch.from_numpy(drivable_target(item.drivable, item.labelled["drivable"], size)),
             "labelled": dict(item.labelled),
             "class_labelled": self._class_labelled(k),
@@ -148,6 +156,8 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
         "classes": [b["classes"] for b in batch],
         "ignore_boxes": [b["ignore_boxes"] for b in batch],
         "lane_target": torch.stack([b["lane_target"] for b in batch]),
+        "lane_attr_target": torch.stack([b["lane_attr_target"] for b in batch]),
+        "crossing_target": torch.stack([b["crossing_target"] for b in batch]),
         "drivable_target": torch.stack([b["drivable_target"] for b in batch]),
         "labelled": {t: torch.tensor([b["labelled"][t] for b in batch], dtype=torch.bool) for t in TASKS},
         "class_labelled": torch.stack([b["class_labelled"] for b in batch]),

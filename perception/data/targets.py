@@ -1,8 +1,9 @@
 """Training targets from labels: lane slots and their raster, drivable maps with an ignore value.
 
 Lane slots follow docs/architecture.md: K slots, K/2 left of the image centre and K/2 right, nearest
-first, chosen by where each along-the-road lane crosses the bottom row (extrapolated); crossing lines
-(laneDirection == 'vertical') and lanes beyond the slots get K+1.
+first, chosen by where each along-the-road lane crosses the bottom row (extrapolated); lanes beyond the
+slots get K+1. Crossing markings (crosswalks, stop lines: laneDirection == 'vertical') are no lanes: they
+are the `crossing` target of `marking_targets`, with the lanes' style/colour/type at the same stride.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from typing import Any, Sequence
 
 import cv2
 import numpy as np
+
+from perception.lane_attributes import (
+    ATTRIBUTE_GROUPS, CROSSING_CLASSES, attribute_indices, bdd_mask_attributes, has_marking_labels, is_crossing,
+)
 
 IGNORE = 255
 REFERENCE_WIDTH = 640  # the lane thickness is specified at a 640-px-wide input
@@ -114,12 +119,99 @@ def lane_target(
     h, w = size
     if not labelled:
         return np.full((h, w), IGNORE, np.int64), False
+    if lanes and attrs:
+        keep = [i for i in range(len(lanes)) if i >= len(attrs) or is_crossing(attrs[i]) is None]
+        lanes, attrs = [lanes[i] for i in keep], [attrs[i] for i in keep if i < len(attrs)]
+        if not lanes:
+            return np.zeros((h, w), np.int64), True
     if lanes:
         slots = assign_lane_slots(lanes, attrs, w, h, num_slots)
         return rasterize_lanes(lanes, slots, size, thickness).astype(np.int64), True
     if lane_mask is not None:
         return np.where(lane_mask > 0, num_slots + 1, 0).astype(np.int64), False
     return np.zeros((h, w), np.int64), True  # labelled, and the image has no lanes
+
+
+def _mask_lookup_tables() -> np.ndarray:
+    """(4, 256) uint8: style, colour, type and crossing class (0 none, 1.. CROSSING_CLASSES) per lane-mask byte."""
+    tables = np.full((4, 256), IGNORE, np.uint8)
+    tables[3] = 0
+    for byte in range(256):
+        if byte & 8:
+            continue  # the background flag: no marking
+        attrs = bdd_mask_attributes(byte)
+        crossing = is_crossing(attrs)
+        if crossing is not None:
+            tables[3, byte] = CROSSING_CLASSES.index(crossing) + 1
+        else:
+            tables[:3, byte] = attribute_indices(attrs)
+    return tables
+
+
+MASK_TABLES = _mask_lookup_tables()
+
+
+def crossing_pixels(lane_bits: np.ndarray) -> np.ndarray:
+    """bool (H, W): the crossing markings (crosswalks, stop lines) of a BDD100K lane byte mask."""
+    return MASK_TABLES[3][np.asarray(lane_bits, np.uint8)] > 0
+
+
+def marking_targets(
+    lanes: Sequence[np.ndarray],
+    attrs: Sequence[dict[str, Any]] | None,
+    lane_bits: np.ndarray | None,
+    labelled: bool,
+    size: tuple[int, int],
+    stride: int = 4,
+    thickness: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Targets of the lane-attribute head at 1/stride of the input `size` (H, W).
+
+    Returns attr int64 (3, H/s, W/s): style, colour, type index on lane pixels (ATTRIBUTE_GROUPS), 255
+    elsewhere and where the label does not say; crossing int64 (H/s, W/s): 0 none, 1 crosswalk, 2 stop
+    line, all 255 when the source does not label crossings (CULane, TuSimple, YOLOP's binary masks).
+    Polylines win over `lane_bits` (a BDD100K lane byte mask of the input, 255 background).
+    """
+    h, w = size[0] // stride, size[1] // stride
+    attr = np.full((len(ATTRIBUTE_GROUPS), h, w), IGNORE, np.uint8)
+    crossing = np.full((h, w), IGNORE, np.uint8)
+    if not labelled:
+        return attr.astype(np.int64), crossing.astype(np.int64)
+    attrs = list(attrs or [])
+    if lanes:
+        # Lanes without BDD100K marking labels (CULane, TuSimple): attributes stay ignored, crossings unlabelled.
+        crossings_labelled = has_marking_labels(attrs[: len(lanes)]) and len(attrs) >= len(lanes)
+        attrs = attrs + [{} for _ in range(len(lanes) - len(attrs))]
+        if crossings_labelled:
+            crossing[:] = 0
+        line = max(1, int(round((thickness or default_lane_thickness(size[1])) / stride)))
+        for points, a in zip(lanes, attrs):
+            pts = np.asarray(points, np.float64).reshape(-1, 2)
+            if len(pts) < 2:
+                continue
+            fixed = np.round((np.clip(pts / stride, -4 * w, 5 * w) - 0.5) * 16).astype(np.int32).reshape(-1, 1, 2)
+            kind = is_crossing(a)
+            if kind is not None:
+                if not crossings_labelled:
+                    continue
+                value = CROSSING_CLASSES.index(kind) + 1
+                if a.get("closed") and len(pts) >= 3:
+                    cv2.fillPoly(crossing, [fixed], value, cv2.LINE_8, 4)
+                else:
+                    cv2.polylines(crossing, [fixed], False, value, line, cv2.LINE_8, 4)
+                continue
+            for g, index in enumerate(attribute_indices(a)):
+                if index != IGNORE:
+                    plane = np.ascontiguousarray(attr[g])
+                    cv2.polylines(plane, [fixed], False, int(index), line, cv2.LINE_8, 4)
+                    attr[g] = plane
+    elif lane_bits is not None:
+        bits = np.asarray(lane_bits, np.uint8)[: h * stride, : w * stride]
+        # min over each stride x stride block: any marking byte (<= 63) wins over background (255).
+        cells = bits.reshape(h, stride, w, stride).min(axis=(1, 3))
+        attr = MASK_TABLES[:3][:, cells]
+        crossing = MASK_TABLES[3][cells]
+    return attr.astype(np.int64), crossing.astype(np.int64)
 
 
 def drivable_target(drivable: np.ndarray | None, labelled: bool, size: tuple[int, int]) -> np.ndarray:

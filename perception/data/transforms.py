@@ -65,6 +65,7 @@ class Augmented:
     source: str = ""
     flipped: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    lane_bits: np.ndarray | None = None  # BDD100K lane byte mask, 255 (background) where padded
 
 
 def _resize_mask(mask: np.ndarray | None, info: LetterboxInfo, fill: int) -> np.ndarray | None:
@@ -94,6 +95,7 @@ def letterbox_sample(sample: Sample, imgsz: tuple[int, int]) -> Augmented:
         lane_attrs=[dict(a) for a in sample.lane_attrs],
         lane_mask=_resize_mask(sample.lane_mask, info, 0),
         drivable=_resize_mask(sample.drivable, info, MASK_FILL),
+        lane_bits=_resize_mask(sample.lane_bits, info, MASK_FILL),
         labelled=dict(sample.labelled),
         info=info,
         path=sample.path,
@@ -117,7 +119,8 @@ def hflip(item: Augmented) -> Augmented:
     attrs = [{k: swap.get(v, v) if isinstance(v, str) else v for k, v in a.items()} for a in item.lane_attrs[::-1]]
     flip = lambda m: None if m is None else np.ascontiguousarray(m[:, ::-1])  # noqa: E731
     return replace(item, image=flip(item.image), boxes=boxes, ignore_boxes=ignores, lanes=lanes, lane_attrs=attrs,
-                   lane_mask=flip(item.lane_mask), drivable=flip(item.drivable), flipped=not item.flipped)
+                   lane_mask=flip(item.lane_mask), drivable=flip(item.drivable), flipped=not item.flipped,
+                   lane_bits=flip(item.lane_bits))
 
 
 class EvalTransform:
@@ -181,7 +184,8 @@ class TrainTransform:
         lane_ids = np.concatenate([np.full(len(l), k) for k, l in enumerate(item.lanes)]) if item.lanes else np.zeros(0, int)
         lane_mask = item.lane_mask if item.lane_mask is not None else np.zeros((h, w), np.uint8)
         drivable = item.drivable if item.drivable is not None else np.full((h, w), MASK_FILL, np.uint8)
-        out = self.geometric(image=item.image, masks=[lane_mask, drivable], bboxes=all_boxes[keep],
+        masks = [lane_mask, drivable] + ([item.lane_bits] if item.lane_bits is not None else [])
+        out = self.geometric(image=item.image, masks=masks, bboxes=all_boxes[keep],
                              box_ids=box_ids, keypoints=points, lane_ids=lane_ids)
         boxes = np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
         ids = np.asarray(out["box_ids"], np.int64)
@@ -190,11 +194,13 @@ class TrainTransform:
         kps = np.asarray(out["keypoints"], np.float32).reshape(-1, np.asarray(out["keypoints"]).shape[-1] if len(points) else 2)[:, :2]
         out_lane_ids = np.asarray(out["lane_ids"])
         lanes = [kps[out_lane_ids == k] for k in range(len(item.lanes))]
-        new_lane_mask, new_drivable = out["masks"]
+        new_lane_mask, new_drivable = out["masks"][:2]
+        # the fill value 255 is the lane byte mask's background: no remapping needed
+        new_bits = np.asarray(out["masks"][2], np.uint8) if item.lane_bits is not None else None
         new_lane_mask = np.where(new_lane_mask == MASK_FILL, 0, new_lane_mask).astype(np.uint8)
         return replace(
             item, image=out["image"], boxes=boxes[is_obj], classes=item.classes[obj_ids], track_ids=item.track_ids[obj_ids],
             visibility=item.visibility[obj_ids], ignore_boxes=boxes[~is_obj], lanes=lanes,
             lane_mask=new_lane_mask if item.lane_mask is not None else None,
-            drivable=np.asarray(new_drivable, np.uint8) if item.drivable is not None else None,
+            drivable=np.asarray(new_drivable, np.uint8) if item.drivable is not None else None, lane_bits=new_bits,
         )

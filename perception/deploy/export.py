@@ -132,7 +132,7 @@ def export_onnx(
         for name in output_names:
             if name == "detections":
                 dynamic_axes[name] = {0: "num_detections"}
-            elif name in ("lane", "drivable"):
+            elif name in ("lane", "lane_attr", "crossing", "drivable"):
                 dynamic_axes[name] = dict(axes)
             else:
                 dynamic_axes[name] = {k: v for k, v in axes.items() if k == 0} | ({1: "anchors"} if dynamic else {})

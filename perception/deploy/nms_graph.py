@@ -51,8 +51,13 @@ class OnnxNonMaxSuppression(torch.autograd.Function):
         return g.op("NonMaxSuppression", boxes, scores, max_output, iou_threshold, score_threshold, center_point_box_i=0)
 
 
+# Outputs passed through unchanged beside the in-graph detections.
+DENSE_OUTPUTS = ("lane", "lane_attr", "crossing", "drivable")
+
+
 class NMSExportWrapper(nn.Module):
-    """forward(images (B, 3, H, W)) -> {"detections": (N, 7), "lane": raw, "drivable": raw} (heads present only).
+    """forward(images (B, 3, H, W)) -> {"detections": (N, 7), "lane", "lane_attr", "crossing", "drivable": raw}
+    (heads present only).
 
     The anchor points are constants for the model's fixed input size, so an NMS graph has a static H x W.
     """
@@ -86,7 +91,7 @@ class NMSExportWrapper(nn.Module):
 
     @property
     def output_names(self) -> list[str]:
-        return ["detections"] + [n for n in self.model.output_names if n in ("lane", "drivable")]
+        return ["detections"] + [n for n in self.model.output_names if n in DENSE_OUTPUTS]
 
     def _head_detections(self, reg_key: str, reg: torch.Tensor, cls_logits: torch.Tensor) -> torch.Tensor:
         points = getattr(self, f"{reg_key}_points")
@@ -121,7 +126,7 @@ class NMSExportWrapper(nn.Module):
         detections = torch.cat([self._head_detections(reg, raw[reg], raw[cls]) for reg, cls in self.heads])
         order = torch.argsort(detections[:, 5], descending=True)
         out = {"detections": detections.index_select(0, order)}
-        for name in ("lane", "drivable"):
+        for name in DENSE_OUTPUTS:
             if name in raw:
                 out[name] = raw[name]
         return out

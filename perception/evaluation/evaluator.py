@@ -16,9 +16,11 @@ from perception.evaluation.confusion import DetectionConfusion
 from perception.evaluation.detection import DetectionAccumulator
 from perception.evaluation.drivable import DrivableAccumulator
 from perception.evaluation.lane_instances import CULaneAccumulator, TuSimpleAccumulator
+from perception.evaluation.lane_markings import LaneMarkingAccumulator
 from perception.evaluation.lanes import DEFAULT_EVAL_WIDTH, DEFAULT_LINE_WIDTH, LanePixelAccumulator
 from perception.evaluation.pedestrian import PedestrianAccumulator
 from perception.evaluation.vehicle import VEHICLE_ID, merge_vehicles, vehicle_ground_truth
+from perception.lane_attributes import is_crossing
 from perception.structures import TASKS, FrameResult, Sample
 
 
@@ -46,7 +48,7 @@ class EvalConfig:
 
 
 def _is_crossing(attrs: dict) -> bool:
-    return attrs.get("direction") == "vertical"
+    return is_crossing(attrs) is not None
 
 
 class Evaluator:
@@ -62,6 +64,7 @@ class Evaluator:
         self.lane_pixels = LanePixelAccumulator(cfg.lane_eval_width, cfg.lane_line_width)
         self.culane = CULaneAccumulator()
         self.tusimple = TuSimpleAccumulator()
+        self.markings = LaneMarkingAccumulator()
         self.drivable = DrivableAccumulator()
         self.worst = worst
         self.images_per_task = {t: 0 for t in TASKS}
@@ -116,6 +119,7 @@ class Evaluator:
         pred_lanes = [lane.points for lane in pred.lanes]
         pred_mask, gt_mask = self.lane_pixels.masks(image_size, pred.lane_mask, pred_lanes, gt.lane_mask, gt.lanes)
         score = self.lane_pixels.update(pred_mask, gt_mask)["iou"]
+        self.markings.update(pred, gt)
         if gt.lanes:
             # instance protocols count lanes along the road only; crosswalks and stop lines are no lanes there
             gt_lanes = [lane for lane, attrs in zip(gt.lanes, gt.lane_attrs) if not _is_crossing(attrs) and len(lane)]
@@ -142,7 +146,8 @@ class Evaluator:
         if count["lanes"]:
             out["lanes"] = {"pixel": self.lane_pixels.summary(),
                             "culane": self.culane.summary() if self.culane.num_images else None,
-                            "tusimple": self.tusimple.summary() if self.tusimple.num_images else None}
+                            "tusimple": self.tusimple.summary() if self.tusimple.num_images else None,
+                            "markings": self.markings.summary()}
         else:
             out["lanes"] = None
         out["drivable"] = self.drivable.summary() if count["drivable"] else None

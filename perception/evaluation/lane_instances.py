@@ -53,19 +53,27 @@ def culane_lane_masks(lanes: list[np.ndarray], image_size: tuple[int, int]) -> n
     return masks.astype(bool)
 
 
-def culane_match(
+def culane_pairs(
     pred: list[np.ndarray], gt: list[np.ndarray], image_size: tuple[int, int], iou_threshold: float = CULANE_IOU
-) -> tuple[int, int, int]:
-    """(tp, fp, fn) for one image: Hungarian matching on IoU of the 30 px masks, TP when IoU >= threshold."""
+) -> list[tuple[int, int]]:
+    """The CULane true positives of one image as (prediction index, ground-truth index) pairs: Hungarian
+    matching on IoU of the 30 px masks, kept when IoU >= threshold."""
     if not pred or not gt:
-        return 0, len(pred), len(gt)
+        return []
     pm = culane_lane_masks(pred, image_size).reshape(len(pred), -1)
     gm = culane_lane_masks(gt, image_size).reshape(len(gt), -1)
     inter = pm.astype(np.float32) @ gm.astype(np.float32).T
     union = pm.sum(1)[:, None] + gm.sum(1)[None, :] - inter
     iou = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
     rows, cols = linear_sum_assignment(1.0 - iou)
-    tp = int(np.count_nonzero(iou[rows, cols] >= iou_threshold))
+    return [(int(r), int(c)) for r, c in zip(rows, cols) if iou[r, c] >= iou_threshold]
+
+
+def culane_match(
+    pred: list[np.ndarray], gt: list[np.ndarray], image_size: tuple[int, int], iou_threshold: float = CULANE_IOU
+) -> tuple[int, int, int]:
+    """(tp, fp, fn) for one image: Hungarian matching on IoU of the 30 px masks, TP when IoU >= threshold."""
+    tp = len(culane_pairs(pred, gt, image_size, iou_threshold))
     return tp, len(pred) - tp, len(gt) - tp
 
 

@@ -66,6 +66,7 @@ def markdown_report(report: dict[str, Any]) -> str:
             t = lanes["tusimple"]
             lines += ["TuSimple protocol:", ""]
             lines += _table(["accuracy", "FP", "FN"], [[_pct(t["accuracy"], 2), _pct(t["fp"], 2), _pct(t["fn"], 2)]])
+        lines += _marking_lines(lanes.get("markings") or {})
     drivable = metrics.get("drivable")
     if drivable:
         lines += ["## Drivable area (IoU over all pixels of the split)", ""]
@@ -116,3 +117,24 @@ def write_report(
     write_json_atomic(out / "report.json", report)
     _write_text(out / "report.md", markdown_report(report))
     return report
+
+
+def _marking_lines(markings: dict) -> list[str]:
+    """The lane-marking part of the lanes section: BDD100K's official F-scores and attribute accuracy."""
+    lines: list[str] = []
+    official = markings.get("bdd100k")
+    if official:
+        lines += [f"BDD100K lane marking (official metric, boundary F-score, {official['images']} images):", ""]
+        rows = [[task] + [f"{official[f'F1_pix{b}/{task.upper()}' if task != 'mean' else f'F1_pix{b}']:.1f}"
+                          for b in (1, 2, 5)] for task in ("direction", "style", "category", "mean")]
+        lines += _table(["sub-task", "F 1 px", "F 2 px", "F 5 px"], rows)
+    attrs = markings.get("attributes")
+    if attrs:
+        lines += [f"Lane attributes over {attrs['matched_lanes']} CULane-matched lanes (chance: uniform, "
+                  "always the most frequent value):", ""]
+        rows = [[name, str(v["lanes"]), _pct(v["accuracy"]), _pct(v["chance_uniform"]), _pct(v["chance_majority"]),
+                 _pct(v["balanced_accuracy"]), _pct(v["chance_balanced"])]
+                for name, v in attrs.items() if isinstance(v, dict)]
+        lines += _table(["attribute", "lanes", "accuracy", "chance (uniform)", "chance (majority)",
+                         "balanced accuracy", "its chance"], rows)
+    return lines

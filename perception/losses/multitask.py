@@ -13,6 +13,7 @@ from perception.losses.balancing import build_balancer
 from perception.losses.detection_loss import DetectionLoss
 from perception.losses.drivable_loss import DrivableLoss
 from perception.losses.lane_loss import LaneLoss
+from perception.losses.lane_marking_loss import LaneMarkingLoss
 
 
 class MultiTaskLoss(nn.Module):
@@ -48,6 +49,7 @@ class MultiTaskLoss(nn.Module):
                 DetectionLoss(model_config.pedestrian_classes, model_config.pedestrian_strides, imgsz, cls_loss, box_loss),
             )
         self.lane = LaneLoss(binary=lane_binary)
+        self.lane_marking = LaneMarkingLoss()
         self.drivable = DrivableLoss()
         self.balancer = build_balancer(balancing, self.tasks, dict(weights or {}), balancing_options)
         # The last forward's unweighted task losses (with their graphs) and which tasks had labels: what
@@ -72,6 +74,12 @@ class MultiTaskLoss(nn.Module):
             out = self.lane(outputs["lane"], batch["lane_target"], labelled["lanes"], batch["lane_instances"])
             losses["lanes"] = out["total"]
             parts.update({f"lanes/{k}": v for k, v in out.items() if k != "total"})
+            if "lane_attr" in outputs and "lane_attr_target" in batch:
+                # the lane-marking head is part of the lanes task: one loss, one weight, one gradient group
+                marks = self.lane_marking(outputs["lane_attr"], outputs["crossing"], batch["lane_attr_target"],
+                                          batch["crossing_target"])
+                losses["lanes"] = losses["lanes"] + marks["total"]
+                parts.update({"lanes/attr": marks["attr"], "lanes/crossing": marks["crossing"]})
         if "drivable" in self.tasks:
             out = self.drivable(outputs["drivable"], batch["drivable_target"], labelled["drivable"])
             losses["drivable"] = out["total"]

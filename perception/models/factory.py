@@ -46,6 +46,8 @@ def load_model(path: str | Path, use_ema: bool = True, map_location: str = "cpu"
     if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
         raise InputError(f"{path}: not a perception checkpoint (needs 'model' and 'config' entries)")
     config = ModelConfig.from_dict(ckpt["config"], source=str(path))
+    if "lane_attributes" not in ckpt["config"]:
+        config.lane_attributes = False  # saved before the lane-marking head existed
     config.backbone_weights = None  # the checkpoint already holds the trained backbone
     model = MultiTaskNet(config)
     state = ckpt.get("ema") if use_ema and ckpt.get("ema") is not None else ckpt["model"]

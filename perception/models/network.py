@@ -8,10 +8,11 @@ from torch import nn
 from perception.config import ModelConfig
 from perception.models.backbone import CSPBackbone
 from perception.models.heads import DetectionHead, DrivableHead, LaneHead
+from perception.models.lane_attributes import LaneAttributeHead
 from perception.models.layers import fuse_batchnorm, scaled_channels
 from perception.models.neck import FPNPAN
 
-OUTPUT_NAMES = ("obj_reg", "obj_cls", "ped_reg", "ped_cls", "lane", "drivable")
+OUTPUT_NAMES = ("obj_reg", "obj_cls", "ped_reg", "ped_cls", "lane", "lane_attr", "crossing", "drivable")
 # Neck widths before the width multiplier, per stride.
 NECK_BASE = {4: 128, 8: 256, 16: 512, 32: 1024}
 
@@ -51,6 +52,9 @@ class MultiTaskNet(nn.Module):
             else None
         )
         self.lane_head = LaneHead(c[4], fine_hidden, config.lane_channels, act) if heads["lanes"] else None
+        self.lane_attr_head = (
+            LaneAttributeHead(c[4], max(8, fine_hidden // 2), act) if heads["lanes"] and config.lane_attributes else None
+        )
         self.drivable_head = DrivableHead(c[4], c[8], fine_hidden, act) if heads["drivable"] else None
 
     @property
@@ -62,6 +66,8 @@ class MultiTaskNet(nn.Module):
             names += ["ped_reg", "ped_cls"]
         if self.lane_head is not None:
             names.append("lane")
+        if self.lane_attr_head is not None:
+            names += ["lane_attr", "crossing"]
         if self.drivable_head is not None:
             names.append("drivable")
         return names
@@ -78,6 +84,8 @@ class MultiTaskNet(nn.Module):
             out["ped_reg"], out["ped_cls"] = self.pedestrian_head(feats)
         if self.lane_head is not None:
             out["lane"] = self.lane_head(feats[4])
+        if self.lane_attr_head is not None:
+            out["lane_attr"], out["crossing"] = self.lane_attr_head(feats[4])
         if self.drivable_head is not None:
             out["drivable"] = self.drivable_head(feats[4], feats[8])
         return out

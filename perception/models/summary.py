@@ -13,6 +13,7 @@ PARTS = {
     "objects": "object_head",
     "pedestrians": "pedestrian_head",
     "lanes": "lane_head",
+    "lane marks": "lane_attr_head",
     "drivable": "drivable_head",
 }
 

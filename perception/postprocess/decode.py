@@ -9,9 +9,10 @@ import numpy as np
 from perception.config import ModelConfig
 from perception.postprocess.boxes import anchor_points, decode_distances
 from perception.postprocess.lanes import channel_argmax, decode_lanes
+from perception.postprocess.markings import crossing_mask, decode_crossings, lane_attributes
 from perception.postprocess.nms import batched_nms
 from perception.preprocess import LetterboxInfo
-from perception.structures import Detections, FrameResult, Lane
+from perception.structures import Crossing, Detections, FrameResult, Lane
 
 # Candidates kept before NMS: bounds NMS cost when the confidence threshold is low (0.001 for mAP).
 PRE_NMS_TOPK = 1000
@@ -99,12 +100,31 @@ def decode_outputs(
         if "lane" in outputs:
             lanes, lane_mask = decode_lanes(outputs["lane"][b], config.lane_threshold, config.lane_min_rows, lane_masks)
             result.lanes = [_lane_to_original(points, score, slot, info) for points, score, slot in lanes]
+            if "lane_attr" in outputs:
+                for lane, (points, _, _) in zip(result.lanes, lanes):
+                    for name, (value, prob) in lane_attributes(points, outputs["lane_attr"][b]).items():
+                        setattr(lane, name, value)
+                        setattr(lane, f"{name}_score", prob)
+        if "crossing" in outputs:
+            result.crossings = [_crossing_to_original(polygon, name, score, info)
+                                for polygon, name, score in decode_crossings(outputs["crossing"][b], config.lane_threshold)]
             if lane_mask is not None:
+                if "crossing" in outputs:
+                    # the pixel protocol's lane class is every marking (YOLOP's masks hold crossings too)
+                    lane_mask = lane_mask | crossing_mask(outputs["crossing"][b], lane_mask.shape)
                 result.lane_mask = info.crop_mask(lane_mask)
         if "drivable" in outputs and masks:
             result.drivable = info.crop_mask(channel_argmax(outputs["drivable"][b]))
         results.append(result)
     return results
+
+
+def _crossing_to_original(polygon: np.ndarray, name: str, score: float, info: LetterboxInfo) -> Crossing:
+    h, w = info.orig_size
+    pts = info.to_original(polygon)
+    pts[:, 0] = np.clip(pts[:, 0], 0, w - 1)
+    pts[:, 1] = np.clip(pts[:, 1], 0, h - 1)
+    return Crossing(polygon=pts, category=name, score=score)
 
 
 def _lane_to_original(points: np.ndarray, score: float, slot: int, info: LetterboxInfo) -> Lane:

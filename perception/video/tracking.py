@@ -16,7 +16,7 @@ numpy + scipy only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -246,7 +246,7 @@ class LaneSmoother:
                 track_id = self._next_id
                 self._next_id += 1
             self._state[lane.slot] = {"points": points, "id": track_id, "missed": 0}
-            out.append(Lane(points=points, score=lane.score, slot=lane.slot, track_id=track_id))
+            out.append(replace(lane, points=points, track_id=track_id))
         for slot in list(self._state):
             if slot not in seen:
                 self._state[slot]["missed"] += 1

@@ -65,7 +65,9 @@ def test_official_bdd100k_layout_parses(dataset):
                 assert label["attributes"]["laneDirection"] in ("parallel", "vertical")
                 assert label["attributes"]["laneStyle"] in ("solid", "dashed")
                 poly = label["poly2d"][0]
-                assert poly["closed"] is False and len(poly["types"]) == len(poly["vertices"]) >= 2
+                # crosswalks are closed polygons (the zebra band); lanes and stop lines open polylines
+                closed = label["category"] == "crosswalk"
+                assert poly["closed"] is closed and len(poly["types"]) == len(poly["vertices"]) >= (3 if closed else 2)
             assert {l["category"] for l in area_frame["labels"]} <= {"area/drivable", "area/alternative"}
 
 
@@ -126,7 +128,7 @@ def test_lane_polylines_lie_on_painted_marking_pixels():
         for lane in frame.lanes:
             pts = lane["points"]
             assert np.all(np.diff(pts[:, 1]) <= 1e-6) or lane["direction"] == "vertical"  # bottom to top
-            if lane["category"] not in ("single white", "single yellow") or lane["style"] != "solid":
+            if lane["category"] not in ("single white", "single yellow") or lane["style"] != "solid" or lane["direction"] == "vertical":
                 continue
             expected = np.array(light.shade(
                 next(l.color for l in scene.lines if l.category == lane["category"] and l.style == "solid"), 0))

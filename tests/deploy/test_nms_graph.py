@@ -15,7 +15,7 @@ def test_nms_graph_equals_numpy_decoding(tiny_model, tiny_onnx, frames, tmp_path
     path = export_onnx(tiny_model, tmp_path / "nms.onnx", nms=THRESHOLDS)
     graph = onnx.load(str(path)).graph
     assert "NonMaxSuppression" in {n.op_type for n in graph.node}
-    assert [o.name for o in graph.output] == ["detections", "lane", "drivable"]
+    assert [o.name for o in graph.output] == ["detections", "lane", "lane_attr", "crossing", "drivable"]
 
     graph_predictor = OnnxPredictor(path, providers="cpu", threads=2, warmup=False)
     reference = TorchPredictor(tiny_model, **THRESHOLDS)

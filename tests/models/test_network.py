@@ -51,7 +51,7 @@ def test_heads_switch_off(enabled):
     model = build_model(_config(heads={t: t in enabled for t in TASKS})).eval()
     with torch.no_grad():
         out = model(torch.randn(1, 3, 128, 128))
-    expected = {"objects": ["obj_reg", "obj_cls"], "pedestrians": ["ped_reg", "ped_cls"], "lanes": ["lane"], "drivable": ["drivable"]}
+    expected = {"objects": ["obj_reg", "obj_cls"], "pedestrians": ["ped_reg", "ped_cls"], "lanes": ["lane", "lane_attr", "crossing"], "drivable": ["drivable"]}
     assert sorted(out) == sorted(n for t in enabled for n in expected[t])
     disabled = [t for t in TASKS if t not in enabled]
     attrs = {"objects": "object_head", "pedestrians": "pedestrian_head", "lanes": "lane_head", "drivable": "drivable_head"}

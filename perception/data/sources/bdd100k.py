@@ -98,7 +98,8 @@ class BDD100KSource(SourceAdapter):
             sample.lanes, sample.lane_attrs = bdd_labels.parse_lanes(self, bdd_labels.frame_labels(rec.lane, src), src, rec.name)
             labelled["lanes"] = True
         elif rec.lane_mask is not None:
-            sample.lane_mask = bdd_labels.decode_lane_mask(read_mask(rec.lane_mask, (h, w)))["lane"]
+            sample.lane_bits = read_mask(rec.lane_mask, (h, w))
+            sample.lane_mask = bdd_labels.decode_lane_mask(sample.lane_bits)["lane"]
             labelled["lanes"] = True
         if rec.drivable_mask is not None:
             sample.drivable = self._check_drivable(read_mask(rec.drivable_mask, (h, w)), rec.drivable_mask)

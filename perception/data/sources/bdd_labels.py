@@ -153,6 +153,7 @@ def parse_lanes(adapter: SourceAdapter, labels: list[dict], path: str, image: st
                     "direction": str(a.get("laneDirection", "parallel")),
                     "style": str(a.get("laneStyle", "solid")),
                     "category": str(lane_type or "lane"),
+                    "closed": bool(poly.get("closed", False)),
                 })
         except LabelError as err:
             adapter.policy.report(err)

@@ -11,7 +11,7 @@ import numpy as np
 
 from perception.data.synthetic.camera import depth_samples
 from perception.data.synthetic.canvas import Canvas, Poly
-from perception.data.synthetic.scene import Scene
+from perception.data.synthetic.scene import STOP_LINE_DEPTH, Scene
 
 FAR = 3000.0  # metres: the road surface is drawn this far, i.e. practically to the horizon
 DASH, GAP = 3.0, 9.0  # metres, a common dashed-line rhythm (US: 10 ft dash, 30 ft gap)
@@ -128,7 +128,32 @@ def marking_prims(scene: Scene, shade) -> list[Poly]:
         while d + stripe < right - 0.2:
             prims.append(Poly(strip(scene, d, d + stripe, a, b, 3), shade((230, 230, 225), 0)))
             d += 2 * stripe
+    if scene.stop_line is not None and z0 < scene.stop_line[0] < z1:
+        z, d0, d1 = scene.stop_line
+        prims.append(Poly(strip(scene, d0, d1, z, z + STOP_LINE_DEPTH, 3), shade(WHITE_PAINT, 0)))
     return prims
+
+
+WHITE_PAINT = (236, 236, 230)
+
+
+def clip_polygon(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A polygon cut to [0, W] x [0, H] (Sutherland-Hodgman; exact for the convex bands drawn here)."""
+    poly = [np.asarray(p, np.float64) for p in points]
+    for axis, bound, keep_below in ((0, 0.0, False), (0, float(width), True), (1, 0.0, False), (1, float(height), True)):
+        inside = (lambda p: p[axis] <= bound) if keep_below else (lambda p: p[axis] >= bound)
+        out = []
+        for i, cur in enumerate(poly):
+            prev = poly[i - 1]
+            if inside(cur) != inside(prev):
+                t = (bound - prev[axis]) / (cur[axis] - prev[axis])
+                out.append(prev + t * (cur - prev))
+            if inside(cur):
+                out.append(cur)
+        poly = out
+        if not poly:
+            return np.zeros((0, 2), np.float64)
+    return np.array(poly)
 
 
 def _pieces(scene: Scene, style: str, z0: float, z1: float) -> list[tuple[float, float]]:
@@ -154,17 +179,22 @@ def lane_labels(scene: Scene) -> list[dict]:
         pts = clip_polyline(centre_line(scene, line.offset, z0, z1), cam.width, cam.height)
         if len(pts) >= 2:
             labels.append({"points": pts, "category": line.category, "style": line.style, "direction": "parallel"})
-    if scene.crosswalk is not None:
+    # Crossings: the crosswalk as one closed polygon (the zebra band), the stop line as its centre line.
+    if scene.crosswalk is not None and scene.crosswalk[0] < z1 and scene.crosswalk[1] > z0:
         left, right = scene.curb_offsets
-        for z in scene.crosswalk:
-            if z >= z1:
-                continue
-            d = np.linspace(left, right, 12)
-            zs = np.full_like(d, z)
-            u, v = cam.project(scene.shape.lateral(zs, d), 0.0, zs)
-            pts = clip_polyline(np.stack([u, v], 1), cam.width, cam.height)
-            if len(pts) >= 2:
-                labels.append({"points": pts, "category": "crosswalk", "style": "solid", "direction": "vertical"})
+        a, b = scene.crosswalk[0], min(scene.crosswalk[1], z1)
+        band = strip(scene, left, right, max(a, near_depth(scene)), b, 3)
+        pts = clip_polygon(band, cam.width, cam.height)
+        if len(pts) >= 3:
+            labels.append({"points": pts, "category": "crosswalk", "style": "solid", "direction": "vertical", "closed": True})
+    if scene.stop_line is not None and z0 < scene.stop_line[0] < z1:
+        z, d0, d1 = scene.stop_line
+        d = np.linspace(d0, d1, 12)
+        zs = np.full_like(d, z + STOP_LINE_DEPTH / 2)
+        u, v = cam.project(scene.shape.lateral(zs, d), 0.0, zs)
+        pts = clip_polyline(np.stack([u, v], 1), cam.width, cam.height)
+        if len(pts) >= 2:
+            labels.append({"points": pts, "category": "single white", "style": "solid", "direction": "vertical"})
     return labels
 
 
@@ -177,7 +207,10 @@ def lane_mask(scene: Scene, lanes: list[dict]) -> np.ndarray:
         value = LANE_MASK_CATEGORIES.index(lane["category"])
         value |= (lane["style"] == "dashed") << 4 | (lane["direction"] == "vertical") << 5
         pts = np.round(lane["points"] * 16).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(mask, [pts], False, int(value), thickness, cv2.LINE_8, 4)
+        if lane.get("closed"):
+            cv2.fillPoly(mask, [pts], int(value), cv2.LINE_8, 4)
+        else:
+            cv2.polylines(mask, [pts], False, int(value), thickness, cv2.LINE_8, 4)
     return mask
 
 

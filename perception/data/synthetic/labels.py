@@ -44,7 +44,7 @@ def lane_frame(name: str, scene: Scene, frame: RenderedFrame) -> dict:
             "id": str(i),
             "category": lane["category"],
             "attributes": {"laneDirection": lane["direction"], "laneStyle": lane["style"], "laneTypes": lane["category"]},
-            "poly2d": [{"vertices": vertices, "types": "L" * len(vertices), "closed": False}],
+            "poly2d": [{"vertices": vertices, "types": "L" * len(vertices), "closed": bool(lane.get("closed", False))}],
         })
     return {"name": name, "attributes": frame_attributes(scene), "labels": labels}
 

@@ -94,6 +94,8 @@ class Scene:
     palette: dict = field(default_factory=dict)
     ego_speed: float = 10.0  # metres/second, used by video clips
     time: float = 0.0  # seconds since the first frame of a clip
+    # (z, d0, d1): a solid white stop line across the lanes of our direction, STOP_LINE_DEPTH metres deep
+    stop_line: tuple[float, float, float] | None = None
 
     @property
     def n_lanes(self) -> int:
@@ -174,7 +176,24 @@ def sample_scene(seed: int, imgsz: tuple[int, int] = (384, 640)) -> Scene:
     )
     scene.buildings = _sample_buildings(rng, scene)
     scene.actors = sample_actors(rng, scene)
+    scene.stop_line = _sample_stop_line(seed, scene)
     return scene
+
+
+STOP_LINE_DEPTH = 0.4  # metres along the road (a 30-60 cm wide painted bar)
+
+
+def _sample_stop_line(seed: int, scene: Scene) -> tuple[float, float, float] | None:
+    """A stop line before the crosswalk (or alone at a junction), across the lanes of our direction.
+
+    Drawn from its own generator so every other part of a seed's scene stays as it was before stop lines."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 11]))
+    if rng.random() >= (0.7 if scene.crosswalk is not None else 0.2):
+        return None
+    z = scene.crosswalk[0] - float(rng.uniform(1.0, 2.5)) if scene.crosswalk is not None else float(rng.uniform(10.0, 35.0))
+    if z <= 1.2 * scene.camera.near_z or z >= scene.marking_range:
+        return None
+    return z, scene.lane_edges[scene.oncoming_lanes], scene.lane_edges[-1]
 
 
 def _sample_lines(rng: np.random.Generator, edges: list[float], oncoming: int) -> list[LaneLine]:

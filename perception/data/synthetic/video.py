@@ -75,6 +75,10 @@ def scene_at(base: Scene, t: float) -> Scene:
         near = base.crosswalk[0] - ego
         near -= SPAN * math.floor((near - Z_BEHIND) / SPAN)
         scene.crosswalk = (near, near + base.crosswalk[1] - base.crosswalk[0])
+    if base.stop_line is not None:
+        near = base.stop_line[0] - ego
+        near -= SPAN * math.floor((near - Z_BEHIND) / SPAN)
+        scene.stop_line = (near, base.stop_line[1], base.stop_line[2])
     return scene
 
 
