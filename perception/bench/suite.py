@@ -212,7 +212,7 @@ def _plan(config, model, model_name, summary, variants, base_model, base_summary
     """[(setup, measure_row kwargs)]: per batch, eager model + baseline, then per provider every ONNX precision
     of the model and the baseline's fp32. Setups are callables so each runner is built inside its own row."""
     from perception.bench import baseline
-    from perception.models.predictor import TorchPredictor
+    from perception.models.torch_predictor import TorchPredictor
     from perception.preprocess import prepare_batch
     from perception.runtime import OnnxPredictor
     from perception.runtime.session import create_session

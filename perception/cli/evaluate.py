@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from perception.evaluation.loop import evaluate_predictor
     from perception.evaluation.report import write_report
     from perception.evaluation.worst import WorstImages
-    from perception.predictor import load_predictor
+    from perception.loading import load_predictor
     from perception.structures import TASKS
 
     if args.batch < 1:

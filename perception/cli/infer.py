@@ -62,7 +62,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from perception.predictor import load_predictor
+    from perception.loading import load_predictor
     from perception.video.pipeline import PipelineConfig, infer_video
     from perception.video.fleet import is_manifest
     from perception.video.sources import ImageSequenceSource, open_source

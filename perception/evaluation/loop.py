@@ -1,7 +1,7 @@
 """Runs a predictor over ground-truth samples in batches, feeding an Evaluator, timing the model.
 
 The predictor is any object with `predict(images: list[RGB uint8]) -> list[FrameResult]`; when it also
-has `timings` (stage -> `perception.predictor.StageTimings`, as `BasePredictor`) the latency is
+has `timings` (stage -> `perception.runtime.base_predictor.StageTimings`, as `BasePredictor`) the latency is
 read from there, otherwise the wall time of `predict` is used.
 """
 

@@ -8,7 +8,7 @@ own frame rate as a live source would deliver it.
 
 The predictor is any object with `predict(images) -> list[FrameResult]`; when it also has the split stages
 `preprocess(images) -> (batch, infos)`, `infer(batch) -> raw`, `postprocess(raw, infos) -> list[FrameResult]`
-(perception.predictor and perception.runtime do) they run in separate threads.
+(perception.models.torch_predictor and perception.runtime.onnx_predictor do) they run in separate threads.
 
 numpy + OpenCV only (plus perception.structures through tracking/drawing).
 """

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perception.data.synthetic.actors import Actor, sample_actors
 from perception.data.synthetic.camera import Camera, RoadShape
 from perception.errors import InputError
 
@@ -33,28 +34,6 @@ class LaneLine:
     @property
     def is_curb(self) -> bool:
         return self.category == "road curb"
-
-
-@dataclass
-class Actor:
-    """Anything standing on the ground: road users, traffic lights and signs, trees, lamp posts.
-
-    `z` is the depth of the actor's nearest end, `d` its lateral centre, sizes in metres. `facing`
-    is +1 when we see its back (driving away) and -1 when we see its front (oncoming).
-    """
-
-    kind: str
-    z: float
-    d: float
-    length: float
-    width: float
-    height: float
-    color: tuple[int, int, int]
-    track_id: int
-    speed: float = 0.0  # metres/second along the road, world frame
-    lateral_speed: float = 0.0  # metres/second across the road
-    facing: int = 1
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -102,8 +81,6 @@ class Scene:
 
 def sample_scene(seed: int, imgsz: tuple[int, int] = (384, 640)) -> Scene:
     """Draw one scene from `seed` for an image of `imgsz` = (H, W) pixels; same seed, same scene."""
-    from perception.data.synthetic.actors import sample_actors
-
     height, width = int(imgsz[0]), int(imgsz[1])
     if height < 32 or width < 32:
         raise InputError(f"imgsz: {imgsz} is too small; use at least 32 x 32 pixels")

@@ -13,7 +13,7 @@ import numpy as np
 from perception.errors import InputError
 from perception.postprocess import decode_outputs
 from perception.postprocess.decode import detections_to_original
-from perception.predictor import BasePredictor
+from perception.runtime.base_predictor import BasePredictor
 from perception.preprocess import LetterboxInfo
 from perception.runtime.metadata import ModelMetadata
 from perception.runtime.session import create_session, run_session, uses_cuda, warm_up

@@ -1,6 +1,7 @@
-"""One predictor interface over PyTorch checkpoints and ONNX models.
+"""The predictor interface shared by PyTorch checkpoints (models/torch_predictor.py) and ONNX models
+(runtime/onnx_predictor.py); `perception.loading.load_predictor` picks one by file type.
 
-`load_predictor(path)` returns an object with `predict(images) -> list[FrameResult]` and the three stages
+A predictor has `predict(images) -> list[FrameResult]` and the three stages
 (`preprocess`, `infer`, `postprocess`) so the video pipeline can run them in separate threads. Importing
 this module does not import torch: `.onnx` models run without it.
 """
@@ -9,12 +10,10 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
-from pathlib import Path
 
 import numpy as np
 
 from perception.config import ModelConfig
-from perception.errors import InputError, MissingFileError
 from perception.postprocess import decode_outputs
 from perception.preprocess import LetterboxInfo, prepare_batch
 from perception.structures import FrameResult
@@ -95,37 +94,3 @@ class BasePredictor:
     def latency_ms(self) -> dict[str, float]:
         """Median milliseconds per call of each stage over its recent calls (StageTimings.window)."""
         return {stage: t.median() for stage, t in self.timings.items() if t.count}
-
-
-def load_predictor(path: str | Path, **kwargs) -> BasePredictor:
-    """`.pt` checkpoint -> TorchPredictor; `.onnx` -> OnnxPredictor (ONNX Runtime, no torch).
-
-    kwargs: conf_threshold, iou_threshold, max_detections, masks, lane_masks, imgsz ((H, W): another input size,
-    which an ONNX model must have been exported --dynamic for), and device ("cpu"/"cuda", torch; for ONNX it
-    picks the provider) or providers / threads / spin (ONNX Runtime).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: model file not found")
-    if path.suffix == ".onnx":
-        from perception.runtime import OnnxPredictor
-
-        device = kwargs.pop("device", None)
-        if device is not None:
-            if kwargs.get("providers") is not None:
-                raise InputError(f"--device {device} --providers {kwargs['providers']}: both choose where {path.name} "
-                                 "runs; give one")
-            if device != "cpu" and not device.startswith("cuda"):
-                raise InputError(f"--device {device}: an ONNX model runs on cpu or cuda")
-            # the CUDA provider falls back to the CPU with a warning when it cannot start
-            kwargs["providers"] = "cpu" if device == "cpu" else "cuda"
-        return OnnxPredictor(path, **kwargs)
-    if path.suffix in (".pt", ".pth"):
-        from perception.models.predictor import TorchPredictor
-
-        for key in ("providers", "threads", "spin"):
-            kwargs.pop(key, None)
-        if kwargs.get("device") is None:
-            kwargs.pop("device", None)
-        return TorchPredictor.from_checkpoint(path, **kwargs)
-    raise InputError(f"{path}: unknown model format {path.suffix!r}; expected .pt or .onnx")
