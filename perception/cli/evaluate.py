@@ -45,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
 
     from perception.data.dataset import iter_samples
     from perception.data.errors import ErrorPolicy
-    from perception.evaluation import EvalConfig, Evaluator
-    from perception.evaluation.loop import evaluate_predictor
+    from perception.evaluation import EvalConfig
     from perception.evaluation.report import write_report
+    from perception.evaluation.validator import Validator
     from perception.evaluation.worst import WorstImages
     from perception.loading import load_predictor
     from perception.structures import TASKS
@@ -57,22 +57,22 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be >= 1, got {args.limit}")
     config = EvalConfig(tasks=tuple(args.tasks) if args.tasks else TASKS, max_detections=args.max_det,
-                        vehicle_protocol=args.vehicle_protocol, nms_iou=args.iou, worst_k=args.worst)
-    predictor = load_predictor(args.weights, conf_threshold=args.conf, iou_threshold=args.iou,
-                               imgsz=tuple(args.imgsz) if args.imgsz else None, device=args.device)
-    policy = ErrorPolicy(strict=args.strict)
+                        vehicle_protocol=args.vehicle_protocol, conf=args.conf, nms_iou=args.iou, worst_k=args.worst)
     worst = WorstImages(k=args.worst)
-    evaluator = Evaluator(config, worst=worst)
+    validator = Validator(config, batch_size=args.batch, worst=worst)
+    predictor = load_predictor(args.weights, imgsz=tuple(args.imgsz) if args.imgsz else None, device=args.device,
+                               **validator.predictor_options())
+    policy = ErrorPolicy(strict=args.strict)
     samples = iter_samples(args.data, args.split, policy=policy)
     with tqdm(total=args.limit, desc=f"eval {args.split}", unit="img") as progress:
-        latency = evaluate_predictor(predictor, samples, evaluator, args.batch, args.limit, progress)
-    if evaluator.num_images == 0:
+        metrics = validator(predictor, samples, args.limit, progress)
+    if metrics["num_images"] == 0:
         raise InputError(f"{args.data}: split {args.split!r} has no images to evaluate")
+    latency = validator.latency
     latency["imgsz"] = list(getattr(predictor, "imgsz", args.imgsz or []))
     latency["runtime"] = "onnxruntime" if str(args.weights).endswith(".onnx") else f"torch ({args.device or 'cpu'})"
     meta = {"weights": str(args.weights), "data": str(args.data), "split": args.split, "imgsz": latency["imgsz"],
             "batch": args.batch, "conf": args.conf, "iou": args.iou, "skipped": policy.summary()}
-    metrics = evaluator.summary()
     report = write_report(args.out, metrics, meta, latency, worst)
     _print_headline(metrics, latency, policy.total, args.out)
     write_json(args.json, {"metrics": _headline(metrics), "latency": latency, "meta": meta, "report": report["figures"]})

@@ -264,7 +264,7 @@ class Trainer:
         if self.val_loader is not None and self.ctx.is_main:
             model = self.ema.module if self.ema is not None else unwrap(self.model)
             metrics = validate(model, self.val_loader, self.model_config, self.ctx.device, self.config.max_val_batches,
-                               self.amp_dtype, progress=self.progress)
+                               progress=self.progress)
         barrier(self.ctx)
         return metrics
 

@@ -28,9 +28,12 @@ class EvalConfig:
 
     tasks: tuple[str, ...] = TASKS
     class_names: dict[int, str] = field(default_factory=lambda: dict(enumerate(BDD100K_CLASSES)))
-    max_detections: int = 100
+    # Evaluation thresholds, lower than a deployment's (ModelConfig.conf_threshold 0.25): AP integrates
+    # precision over every score, so boxes down to 0.001 are decoded (as COCO and the multi-task papers).
+    conf: float = 0.001
+    nms_iou: float = 0.6  # the decode's NMS IoU, also the re-suppression of merged vehicle boxes
+    max_detections: int = 100  # per image and class for AP (COCO's maxDets)
     vehicle_protocol: bool = False
-    nms_iou: float = 0.6  # re-suppression of merged vehicle boxes
     person_class: int = PEDESTRIAN_CLASSES[0]
     person_ignore_classes: tuple[int, ...] = PEDESTRIAN_CLASSES[1:]
     lane_eval_width: int = DEFAULT_EVAL_WIDTH
