@@ -5,7 +5,6 @@ The file carries everything the torch-free runtime needs in `metadata_props` (pe
 
 from __future__ import annotations
 
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import onnx
 import torch
 
+from perception.atomic import atomic_path
 from perception import __version__
 from perception.classes import BDD100K_CLASSES
 from perception.config import ModelConfig
@@ -50,15 +50,8 @@ def load_export_model(
 def save_onnx_atomically(model_proto: onnx.ModelProto, path: str | Path) -> Path:
     """Write next to `path` then rename, so a reader never loads half a model."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        onnx.save(model_proto, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:
+        onnx.save(model_proto, str(tmp))
     return path
 
 

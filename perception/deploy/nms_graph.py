@@ -17,9 +17,8 @@ from torch import nn
 
 from perception.errors import InputError
 from perception.models.network import MultiTaskNet
-from perception.postprocess.boxes import anchor_points, decode_distances
+from perception.postprocess.boxes import anchor_points, decode_distances, nms
 from perception.postprocess.decode import PRE_NMS_TOPK
-from perception.postprocess.nms import nms
 
 DETECTION_COLUMNS = ("batch", "x1", "y1", "x2", "y2", "score", "class")
 
@@ -28,7 +27,7 @@ class OnnxNonMaxSuppression(torch.autograd.Function):
     """ONNX NonMaxSuppression (opset >= 10) with a real eager implementation, as YOLOv8/mmdeploy do.
 
     boxes (B, K, 4) corners, scores (B, C, K) -> selected (N, 3) int64 [batch, class, box index], per
-    (batch, class) highest score first. Eager mode runs the package's numpy NMS (perception.postprocess.nms) so the wrapper also works in PyTorch
+    (batch, class) highest score first. Eager mode runs the package's numpy NMS (perception.postprocess.boxes) so the wrapper also works in PyTorch
     and the traced shapes are real; export emits the ONNX operator.
     """
 

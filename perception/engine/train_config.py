@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perception.atomic import write_text_atomic
 from perception.config import BALANCING_MODES, FREEZE_MODES, TASKS, ConfigError, read_config_section
 
 AMP_MODES = ("bf16", "fp16", "off")
@@ -140,9 +141,6 @@ def load_train_config(path: str | Path) -> TrainConfig:
 
 def save_train_config(config: TrainConfig, path: str | Path, model_config: dict[str, Any] | None = None) -> None:
     """Write `train:` (and the resolved `model:`) as YAML, atomically."""
-    import os
-    import tempfile
-
     import yaml
 
     path = Path(path)
@@ -150,7 +148,4 @@ def save_train_config(config: TrainConfig, path: str | Path, model_config: dict[
     data: dict[str, Any] = {"train": config.to_dict()}
     if model_config is not None:
         data["model"] = model_config
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump(data, handle, sort_keys=False)
-    os.replace(tmp, path)
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))

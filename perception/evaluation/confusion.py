@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perception.evaluation.matching import box_iou
+from perception.postprocess.boxes import box_iou
 
 
 class DetectionConfusion:

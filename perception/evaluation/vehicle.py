@@ -10,24 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from perception.classes import VEHICLE_CLASSES
-from perception.evaluation.matching import box_iou
+from perception.postprocess.boxes import nms
 
 VEHICLE_ID = VEHICLE_CLASSES[0]  # the merged class reuses the global id of "car"
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy NMS over (N, 4) xyxy boxes; returns kept indices in descending score order."""
-    order = np.argsort(-np.asarray(scores), kind="mergesort")
-    boxes = np.asarray(boxes, np.float64)[order]
-    iou = box_iou(boxes, boxes)
-    suppressed = np.zeros(len(order), bool)
-    keep = []
-    for i in range(len(order)):
-        if suppressed[i]:
-            continue
-        keep.append(order[i])
-        suppressed |= iou[i] > iou_threshold
-    return np.asarray(keep, np.int64)
 
 
 def merge_vehicles(

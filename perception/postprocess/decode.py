@@ -7,9 +7,8 @@ from functools import lru_cache
 import numpy as np
 
 from perception.config import ModelConfig
-from perception.postprocess.boxes import anchor_points, decode_distances
+from perception.postprocess.boxes import anchor_points, batched_nms, decode_distances
 from perception.postprocess.lanes import channel_argmax, decode_lanes
-from perception.postprocess.nms import batched_nms
 from perception.preprocess import LetterboxInfo
 from perception.structures import Detections, FrameResult, Lane
 
