@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perception.classes import BDD100K_CLASSES, OBJECT_CLASSES, PEDESTRIAN_CLASSES
+from perception.classes import BDD100K_CLASSES, OBJECT_CLASSES, PEDESTRIAN_CLASSES, TASKS
 from perception.errors import InputError
 
-TASKS = ("objects", "pedestrians", "lanes", "drivable")
 # Choices of the train config that the CLI offers; here, torch-free, so that building the parser of every
 # subcommand works in the base (runtime-only) install.
 BALANCING_MODES = ("fixed", "uncertainty", "dwa", "gradnorm", "pcgrad")

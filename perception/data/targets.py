@@ -12,7 +12,8 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-IGNORE = 255
+from perception.classes import IGNORE_INDEX as IGNORE
+
 REFERENCE_WIDTH = 640  # the lane thickness is specified at a 640-px-wide input
 
 

@@ -18,10 +18,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from perception.classes import IGNORE_INDEX
 from perception.preprocess import PAD_VALUE, LetterboxInfo, letterbox
 from perception.structures import Sample
 
-MASK_FILL = 255  # albumentations fills all masks alike; lane masks map it back to 0 (no lane)
+MASK_FILL = IGNORE_INDEX  # albumentations fills all masks alike; lane masks map it back to 0 (no lane)
 MIN_BOX_AREA = 4.0  # px^2 at input resolution; smaller remnants of cropped boxes are dropped
 MIN_BOX_VISIBILITY = 0.2  # fraction of a box that must stay inside the image after a crop
 
