@@ -36,6 +36,31 @@ class ConfigError(InputError):
     """A configuration value is missing or invalid; the message names the field."""
 
 
+@dataclass(frozen=True)
+class DetectionHeadSpec:
+    """One anchor-free detection head as every stage reads it: the network, its loss, the decode, the in-graph
+    NMS and the ONNX runtime (which rebuilds it from the model's `perception_config` metadata).
+
+    Outputs `{prefix}_reg` (B, A, 4) box distances in stride units and `{prefix}_cls` (B, A, len(classes))
+    logits, channel k scoring global class `classes[k]`; the A anchor points run over `strides` in order
+    (postprocess.boxes.anchor_points). `module` is the network attribute holding it (its state-dict prefix).
+    """
+
+    task: str
+    prefix: str
+    classes: tuple[int, ...]
+    strides: tuple[int, ...]
+    module: str
+
+    @property
+    def reg(self) -> str:
+        return f"{self.prefix}_reg"
+
+    @property
+    def cls(self) -> str:
+        return f"{self.prefix}_cls"
+
+
 @dataclass
 class ModelConfig:
     scale: str = "s"
@@ -110,6 +135,19 @@ class ModelConfig:
     @property
     def enabled_tasks(self) -> list[str]:
         return [t for t in TASKS if self.heads.get(t)]
+
+    @property
+    def all_detection_heads(self) -> tuple[DetectionHeadSpec, ...]:
+        """Both detection heads, enabled or not, objects first: the one description of prefixes, classes, strides."""
+        return (
+            DetectionHeadSpec("objects", "obj", self.object_classes, self.object_strides, "object_head"),
+            DetectionHeadSpec("pedestrians", "ped", self.pedestrian_classes, self.pedestrian_strides, "pedestrian_head"),
+        )
+
+    @property
+    def detection_heads(self) -> tuple[DetectionHeadSpec, ...]:
+        """The enabled detection heads (those the network builds and outputs), objects first."""
+        return tuple(spec for spec in self.all_detection_heads if self.heads.get(spec.task))
 
     @property
     def lane_channels(self) -> int:

@@ -61,17 +61,12 @@ class NMSExportWrapper(nn.Module):
         self.model = model
         config = model.config
         self.heads = []
-        for reg, cls, strides, classes in (
-            ("obj_reg", "obj_cls", config.object_strides, config.object_classes),
-            ("ped_reg", "ped_cls", config.pedestrian_strides, config.pedestrian_classes),
-        ):
-            if reg not in model.output_names:
-                continue
-            points, point_strides = anchor_points(tuple(config.imgsz), tuple(strides))
-            self.register_buffer(f"{reg}_points", torch.from_numpy(points), persistent=False)
-            self.register_buffer(f"{reg}_strides", torch.from_numpy(point_strides), persistent=False)
-            self.register_buffer(f"{reg}_classes", torch.tensor(classes, dtype=torch.float32), persistent=False)
-            self.heads.append((reg, cls))
+        for spec in config.detection_heads:
+            points, point_strides = anchor_points(tuple(config.imgsz), spec.strides)
+            self.register_buffer(f"{spec.reg}_points", torch.from_numpy(points), persistent=False)
+            self.register_buffer(f"{spec.reg}_strides", torch.from_numpy(point_strides), persistent=False)
+            self.register_buffer(f"{spec.reg}_classes", torch.tensor(spec.classes, dtype=torch.float32), persistent=False)
+            self.heads.append((spec.reg, spec.cls))
         if not self.heads:
             raise InputError("--nms: the model has no detection head to run NMS on")
         self.register_buffer("max_output", torch.tensor([int(max_detections)], dtype=torch.int64), persistent=False)
