@@ -8,8 +8,7 @@ this module does not import torch: `.onnx` models run without it.
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
+from collections import defaultdict
 
 import numpy as np
 
@@ -17,32 +16,7 @@ from perception.config import ModelConfig
 from perception.postprocess import decode_outputs
 from perception.preprocess import LetterboxInfo, prepare_batch
 from perception.structures import FrameResult
-
-
-class StageTimings:
-    """Bounded statistics of one stage's milliseconds per call: count, total and the last `window` calls.
-
-    A video tool runs for days: a list that grows with every frame is a memory leak, so only a window
-    (enough for a stable median) is kept.
-    """
-
-    def __init__(self, window: int = 1024):
-        self.count = 0
-        self.total_ms = 0.0
-        self.recent: deque[float] = deque(maxlen=window)
-
-    def add(self, ms: float) -> None:
-        self.count += 1
-        self.total_ms += ms
-        self.recent.append(ms)
-
-    def since(self, count: int) -> list[float]:
-        """The calls after the first `count` ones that are still in the window (oldest first)."""
-        new = min(self.count - count, len(self.recent))
-        return list(self.recent)[len(self.recent) - new :] if new > 0 else []
-
-    def median(self) -> float:
-        return float(np.median(self.recent)) if self.recent else 0.0
+from perception.timing import Timings
 
 
 class BasePredictor:
@@ -59,38 +33,32 @@ class BasePredictor:
         self.lane_masks = lane_masks
         # whether conf_threshold may be lowered after loading (the video tool's tracker decodes weak boxes)
         self.conf_adjustable = True
-        # Milliseconds per call of each stage, for latency reports (bounded: see StageTimings).
-        self.timings: dict[str, StageTimings] = defaultdict(StageTimings)
+        # Milliseconds per call of each stage, for latency reports (bounded: see Timings).
+        self.timings: dict[str, Timings] = defaultdict(Timings)
 
     def preprocess(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[LetterboxInfo]]:
         """RGB uint8 images of any size -> (B, 3, H, W) float32 batch and the letterbox of each."""
-        start = time.perf_counter()
-        batch, infos = prepare_batch(images, self.imgsz, self.config.mean, self.config.std)
-        self.timings["preprocess"].add((time.perf_counter() - start) * 1000)
-        return batch, infos
+        with self.timings["preprocess"].measure():
+            return prepare_batch(images, self.imgsz, self.config.mean, self.config.std)
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
     def timed_infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        start = time.perf_counter()
-        out = self.infer(batch)
-        self.timings["inference"].add((time.perf_counter() - start) * 1000)
-        return out
+        with self.timings["inference"].measure():
+            return self.infer(batch)
 
     def postprocess(self, outputs: dict[str, np.ndarray], infos: list[LetterboxInfo]) -> list[FrameResult]:
-        start = time.perf_counter()
-        results = decode_outputs(
-            outputs, self.config, infos, self.conf_threshold, self.iou_threshold, self.max_detections, self.masks,
-            self.lane_masks,
-        )
-        self.timings["postprocess"].add((time.perf_counter() - start) * 1000)
-        return results
+        with self.timings["postprocess"].measure():
+            return decode_outputs(
+                outputs, self.config, infos, self.conf_threshold, self.iou_threshold, self.max_detections, self.masks,
+                self.lane_masks,
+            )
 
     def predict(self, images: list[np.ndarray]) -> list[FrameResult]:
         batch, infos = self.preprocess(images)
         return self.postprocess(self.timed_infer(batch), infos)
 
     def latency_ms(self) -> dict[str, float]:
-        """Median milliseconds per call of each stage over its recent calls (StageTimings.window)."""
+        """Median milliseconds per call of each stage over its recent calls (Timings.window)."""
         return {stage: t.median() for stage, t in self.timings.items() if t.count}

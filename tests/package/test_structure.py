@@ -112,3 +112,4 @@ def long_functions() -> list[str]:
                 if lines > MAX_FUNCTION_LINES:
                     found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)")
     return found
+
