@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from perception.classes import BDD100K_CLASSES, OBJECT_CLASSES, PEDESTRIAN_CLASSES, TASKS
 from perception.errors import InputError
+from perception.thresholds import NMS_IOU, PREDICT_CONF, PREDICT_MAX_DETECTIONS
 
 # Choices of the train config that the CLI offers; here, torch-free, so that building the parser of every
 # subcommand works in the base (runtime-only) install.
@@ -34,6 +35,47 @@ BACKBONES = (
 
 class ConfigError(InputError):
     """A configuration value is missing or invalid; the message names the field."""
+
+
+class ConfigBase:
+    """What every config dataclass shares: validated on construction (`validate`, also after `replace`), plain
+    data out (`to_dict`: lists, not tuples, so YAML, JSON and weights_only checkpoints accept it), checked data
+    in (`from_dict` refuses unknown keys, `load` reads a YAML's `SECTION:`), errors that name the source.
+
+    A small dataclass base rather than pydantic: the base (runtime) install is torch-free and pydantic-free,
+    and the configs' checks are cross-field rules a validator would still hand-write.
+    """
+
+    SECTION: ClassVar[str] = "config"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Normalise types and raise ConfigError naming `SECTION.field` for a bad value (override)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    def replace(self, **changes: Any):
+        """A copy with `changes`, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config"):
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"{source}: unknown {cls.SECTION} field(s) {sorted(unknown)}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:  # ConfigError is a ValueError: prefix the source once
+            raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """Read a YAML (`SECTION:` mapping or a flat one); errors name the file."""
+        return cls.from_dict(read_config_section(path, cls.SECTION), source=str(path))
 
 
 @dataclass(frozen=True)
@@ -62,7 +104,9 @@ class DetectionHeadSpec:
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(ConfigBase):
+    SECTION: ClassVar[str] = "model"
+
     scale: str = "s"
     backbone: str = "csp"
     # None, a local file holding a state dict, or a torchvision weights enum name (IMAGENET1K_V1).
@@ -77,14 +121,15 @@ class ModelConfig:
     activation: str = "relu"
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-    # Postprocess defaults, stored with the model so every runtime decodes alike.
-    conf_threshold: float = 0.25
-    iou_threshold: float = 0.6
-    max_detections: int = 300
+    # Postprocess defaults, stored with the model so every runtime decodes alike (perception.thresholds: the
+    # predict side; evaluation decodes with EvalConfig's).
+    conf_threshold: float = PREDICT_CONF
+    iou_threshold: float = NMS_IOU
+    max_detections: int = PREDICT_MAX_DETECTIONS
     lane_threshold: float = 0.5
     lane_min_rows: int = 6
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         self.imgsz = tuple(int(v) for v in self.imgsz)
         self.object_classes = tuple(int(c) for c in self.object_classes)
         self.pedestrian_classes = tuple(int(c) for c in self.pedestrian_classes)
@@ -95,9 +140,6 @@ class ModelConfig:
         self.heads = {t: bool(self.heads.get(t, False)) for t in TASKS} | {
             k: v for k, v in self.heads.items() if k not in TASKS
         }
-        self.validate()
-
-    def validate(self) -> None:
         if self.scale not in SCALES:
             raise ConfigError(f"model.scale: {self.scale!r} is not one of {sorted(SCALES)}")
         if self.backbone not in BACKBONES:
@@ -153,24 +195,6 @@ class ModelConfig:
     def lane_channels(self) -> int:
         return self.lane_slots + 2
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (lists, not tuples) so it survives YAML, JSON and weights_only checkpoints."""
-        out = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "ModelConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ConfigError(f"{source}: unknown model field(s) {sorted(unknown)}")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, ConfigError):
-                raise ConfigError(f"{source}: {exc}") from None
-            raise ConfigError(f"{source}: {exc}") from None
-
 
 def read_config_section(path: str | Path, section: str) -> dict[str, Any]:
     """The `section:` mapping of a config YAML, or the whole file when it is a flat mapping; errors name the file."""
@@ -190,4 +214,4 @@ def read_config_section(path: str | Path, section: str) -> dict[str, Any]:
 
 def load_model_config(path: str | Path) -> ModelConfig:
     """Read a model YAML (`model:` section or a flat mapping) with errors that name the file."""
-    return ModelConfig.from_dict(read_config_section(path, "model"), source=str(path))
+    return ModelConfig.load(path)

@@ -13,9 +13,10 @@ import sys
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from perception.bench import ratios
+from perception.config import ConfigBase
 from perception.bench.images import benchmark_frames, calibration_folder, write_clip
 from perception.bench.machine import load_average, machine_info
 from perception.bench.measure import PROVIDER_SHORT, measure_row
@@ -27,7 +28,7 @@ GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 
 @dataclass
-class BenchConfig:
+class BenchConfig(ConfigBase):
     """model: scale n|s|m, model YAML or .pt checkpoint. onnx: time this fp32 file instead of exporting one.
     imgsz: (H, W) network input. batches: batch sizes. threads: CPU threads for torch and ONNX Runtime (None:
     all cores). providers: ONNX Runtime providers to try (a provider counts only if a session starts on it).
@@ -51,6 +52,8 @@ class BenchConfig:
     out_dir: str = "runs/bench"
     verbose: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+
+    SECTION: ClassVar[str] = "bench"
 
     def validate(self) -> None:
         if len(self.imgsz) != 2 or any(v <= 0 or v % 32 for v in self.imgsz):

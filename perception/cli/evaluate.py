@@ -6,6 +6,7 @@ import argparse
 
 from perception.cli.common import add_json_option, write_json
 from perception.errors import InputError
+from perception.thresholds import EVAL_CONF, EVAL_MAX_DETECTIONS, NMS_IOU
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -23,9 +24,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output directory for the report")
     parser.add_argument("--imgsz", nargs=2, type=int, metavar=("H", "W"), default=None, help="input size (default: the model's)")
     parser.add_argument("--batch", type=int, default=8, help="images per predictor call (default 8)")
-    parser.add_argument("--conf", type=float, default=0.001, help="score threshold before NMS (default 0.001, as COCO)")
-    parser.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold (default 0.6)")
-    parser.add_argument("--max-det", type=int, default=100, help="detections kept per image and class for AP (default 100)")
+    parser.add_argument("--conf", type=float, default=EVAL_CONF,
+                        help=f"score threshold before NMS (default {EVAL_CONF}, as COCO; see perception/thresholds.py)")
+    parser.add_argument("--iou", type=float, default=NMS_IOU, help=f"NMS IoU threshold (default {NMS_IOU})")
+    parser.add_argument("--max-det", type=int, default=EVAL_MAX_DETECTIONS,
+                        help=f"detections kept per image and class for AP (default {EVAL_MAX_DETECTIONS})")
     parser.add_argument("--vehicle-protocol", action="store_true",
                         help="also report the YOLOP/HybridNets 'vehicle' class (car+truck+bus+train): mAP50 and recall")
     parser.add_argument("--tasks", nargs="*", default=None, metavar="TASK",

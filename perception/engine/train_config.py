@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from perception.atomic import write_text_atomic
-from perception.config import BALANCING_MODES, FREEZE_MODES, TASKS, ConfigError, read_config_section
+from perception.config import BALANCING_MODES, FREEZE_MODES, TASKS, ConfigBase, ConfigError
 
 AMP_MODES = ("bf16", "fp16", "off")
 CLS_LOSSES = ("bce", "focal")
@@ -17,7 +16,9 @@ DEFAULT_LOSS_WEIGHTS = {"objects": 1.0, "pedestrians": 1.0, "lanes": 1.0, "driva
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigBase):
+    SECTION: ClassVar[str] = "train"
+
     data: str = "datasets/synthetic.yaml"
     model: str = "s"  # named scale (n, s, m) or a model YAML
     imgsz: tuple[int, int] = (384, 640)
@@ -58,12 +59,10 @@ class TrainConfig:
     max_val_batches: int = 0  # 0 = the whole validation split
     augment: bool = True
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         self.imgsz = tuple(int(v) for v in self.imgsz)
         self.loss_weights = {str(k): float(v) for k, v in dict(self.loss_weights).items()}
-        self.validate()
 
-    def validate(self) -> None:
         def fail(name: str, message: str) -> None:
             raise ConfigError(f"train.{name}: {getattr(self, name)!r} {message}")
 
@@ -117,26 +116,10 @@ class TrainConfig:
         """The balancer's hyper-parameters, as `perception.losses.build_balancer` takes them."""
         return {"dwa_temperature": self.dwa_temperature, "gradnorm_alpha": self.gradnorm_alpha, "gradnorm_lr": self.gradnorm_lr}
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (lists, not tuples): YAML, JSON and weights_only checkpoints all accept it."""
-        out = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "train config") -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ConfigError(f"{source}: unknown train field(s) {sorted(unknown)}")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: {exc}") from None
-
 
 def load_train_config(path: str | Path) -> TrainConfig:
     """Read a train YAML (`train:` section or a flat mapping); errors name the file."""
-    return TrainConfig.from_dict(read_config_section(path, "train"), source=str(path))
+    return TrainConfig.load(path)
 
 
 def save_train_config(config: TrainConfig, path: str | Path, model_config: dict[str, Any] | None = None) -> None:

@@ -11,12 +11,13 @@ import numpy as np
 
 from perception.classes import VEHICLE_CLASSES
 from perception.postprocess.boxes import nms
+from perception.thresholds import NMS_IOU
 
 VEHICLE_ID = VEHICLE_CLASSES[0]  # the merged class reuses the global id of "car"
 
 
 def merge_vehicles(
-    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float | None = 0.6
+    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float | None = NMS_IOU
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vehicle boxes and scores of one image's detections (other classes dropped), re-suppressed."""
     sel = np.isin(np.asarray(classes).reshape(-1), VEHICLE_CLASSES)

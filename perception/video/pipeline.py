@@ -23,8 +23,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
+from perception.config import ConfigBase, ConfigError
 from perception.errors import InputError
 from perception.structures import FrameResult
 from perception.timing import Timings
@@ -45,7 +46,7 @@ STAGES = ("decode", "preprocess", "inference", "postprocess", "tracking", "drawi
 
 
 @dataclass
-class PipelineConfig:
+class PipelineConfig(ConfigBase):
     """batch_size: frames per model call. queue_batches: capacity of each inter-stage queue, in batches.
     realtime: drop frames instead of waiting (live sources). max_frames: stop after this many decoded frames.
     write_video: write annotated.mp4. write_images: write each annotated frame under its source image's name
@@ -59,6 +60,13 @@ class PipelineConfig:
     write_images: bool = False
     track: bool = True
     fps_window: int = 30
+
+    SECTION: ClassVar[str] = "pipeline"
+
+    def validate(self) -> None:
+        for name in ("batch_size", "queue_batches", "fps_window"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"pipeline.{name}: {getattr(self, name)} must be >= 1")
 
 
 class PipelineError(RuntimeError):
