@@ -37,6 +37,22 @@ class ConfigError(InputError):
     """A configuration value is missing or invalid; the message names the field."""
 
 
+def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple | None = None,
+           flag: str | None = None, metavar: str | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A config field that carries its command-line flag: help text, allowed values (checked by `validate` too),
+    and the flag's name where it is not `--field-name`. Fields with help become flags (cli.common)."""
+    metadata = {"help": help, "choices": choices, "flag": flag, "metavar": metavar}
+    return field(default=default, default_factory=default_factory, metadata=metadata)
+
+
+def check_choices(config: Any) -> None:
+    """ConfigError for a field whose value is not one of its `option(choices=...)`."""
+    for f in dataclasses.fields(config):
+        allowed = f.metadata.get("choices")
+        if allowed and getattr(config, f.name) not in allowed:
+            raise ConfigError(f"{config.SECTION}.{f.name}: {getattr(config, f.name)!r} is not one of {list(allowed)}")
+
+
 class ConfigBase:
     """What every config dataclass shares: validated on construction (`validate`, also after `replace`), plain
     data out (`to_dict`: lists, not tuples, so YAML, JSON and weights_only checkpoints accept it), checked data
