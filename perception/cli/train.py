@@ -41,18 +41,19 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.cfg:
             raise InputError(f"--cfg {args.cfg}: a resumed run keeps the config saved in its last.pt; drop --cfg")
-        config, changed = resume_config(flags.get("out", TrainConfig().out), **flags)
+        config, changed, checkpoint = resume_config(flags.get("out", TrainConfig().out), **flags)
         if changed and main_process:
             print("perception train: resuming with " + ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
                   + "; the LR schedule is recomputed over the new length")
     else:
+        checkpoint = None
         base = load_train_config(args.cfg).to_dict() if args.cfg else {}
         config = TrainConfig.from_dict(base | flags, source=args.cfg or "command line")
         generated = ensure_synthetic_data(config, args.synth_num, progress=not args.quiet)
         if generated and main_process:
             print(f"perception train: rendered {args.synth_num} synthetic images into {generated['out']} "
                   f"({generated['seconds']:.0f} s) because {config.data} pointed at a missing root")
-    summary = Trainer(config, resume=args.resume, progress=not args.quiet).fit()
+    summary = Trainer(config, resume=args.resume, progress=not args.quiet, checkpoint=checkpoint).fit()
     if main_process:
         metrics = summary["val_metrics"]
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
