@@ -116,21 +116,7 @@ def export_onnx(
         module = NMSExportWrapper(model, **nms).eval()
     output_names = module.output_names
     dummy = torch.zeros((batch or 1, 3, *config.imgsz))
-    dynamic_axes = {}
-    axes = {} if batch is not None else {0: "batch"}
-    if dynamic:
-        axes |= {2: "height", 3: "width"}
-    if axes:
-        dynamic_axes[INPUT_NAME] = dict(axes)
-        for name in output_names:
-            if name == "detections":
-                dynamic_axes[name] = {0: "num_detections"}
-            elif name in ("lane", "drivable"):
-                dynamic_axes[name] = dict(axes)
-            else:
-                dynamic_axes[name] = {k: v for k, v in axes.items() if k == 0} | ({1: "anchors"} if dynamic else {})
-    if nms is not None:
-        dynamic_axes.setdefault("detections", {0: "num_detections"})
+    dynamic_axes = _dynamic_axes(output_names, batch, dynamic, nms is not None)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export.") as tmp:
@@ -156,6 +142,26 @@ def export_onnx(
         _check(proto, out)
     set_metadata(proto, metadata_for(config, output_names, batch, dynamic, nms))
     return save_onnx_atomically(proto, out)
+
+
+def _dynamic_axes(output_names: list[str], batch: int | None, dynamic: bool, nms: bool) -> dict[str, dict[int, str]]:
+    """torch.onnx's dynamic_axes: batch (unless fixed), H and W (when `dynamic`), anchors and detections."""
+    dynamic_axes = {}
+    axes = {} if batch is not None else {0: "batch"}
+    if dynamic:
+        axes |= {2: "height", 3: "width"}
+    if axes:
+        dynamic_axes[INPUT_NAME] = dict(axes)
+        for name in output_names:
+            if name == "detections":
+                dynamic_axes[name] = {0: "num_detections"}
+            elif name in ("lane", "drivable"):
+                dynamic_axes[name] = dict(axes)
+            else:
+                dynamic_axes[name] = {k: v for k, v in axes.items() if k == 0} | ({1: "anchors"} if dynamic else {})
+    if nms:
+        dynamic_axes.setdefault("detections", {0: "num_detections"})
+    return dynamic_axes
 
 
 def _check(proto: onnx.ModelProto, out: Path) -> None:

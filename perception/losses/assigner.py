@@ -53,12 +53,7 @@ class TaskAlignedAssigner:
         num_gt = gt_boxes.shape[1]
         device = pred_scores.device
         if num_gt == 0 or not bool(gt_mask.any()):
-            return AssignResult(
-                fg_mask=torch.zeros(batch, num_points, dtype=torch.bool, device=device),
-                target_boxes=torch.zeros(batch, num_points, 4, device=device),
-                target_scores=torch.zeros(batch, num_points, num_classes, device=device),
-                target_gt_idx=torch.zeros(batch, num_points, dtype=torch.long, device=device),
-            )
+            return _no_positives(batch, num_points, num_classes, device)
         pred_scores, pred_boxes, gt_boxes = pred_scores.float(), pred_boxes.float(), gt_boxes.float()
 
         # (B, M, A): the point lies strictly inside the box.
@@ -101,3 +96,13 @@ class TaskAlignedAssigner:
         target_scores.scatter_(2, target_labels[..., None], 1.0)
         target_scores = target_scores * (norm_align * fg_mask)[..., None]
         return AssignResult(fg_mask, target_boxes, target_scores, target_gt_idx)
+
+
+def _no_positives(batch: int, num_points: int, num_classes: int, device: torch.device) -> AssignResult:
+    """The assignment of a batch without ground truth: every point a negative."""
+    return AssignResult(
+        fg_mask=torch.zeros(batch, num_points, dtype=torch.bool, device=device),
+        target_boxes=torch.zeros(batch, num_points, 4, device=device),
+        target_scores=torch.zeros(batch, num_points, num_classes, device=device),
+        target_gt_idx=torch.zeros(batch, num_points, dtype=torch.long, device=device),
+    )

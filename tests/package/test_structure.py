@@ -113,3 +113,9 @@ def long_functions() -> list[str]:
                     found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)")
     return found
 
+
+
+def test_no_function_is_longer_than_60_lines():
+    """Every function and method in perception/, argparse-building ones included, fits in 60 lines."""
+    found = long_functions()
+    assert not found, "split these: " + "; ".join(found)

@@ -85,16 +85,7 @@ def sample_scene(seed: int, imgsz: tuple[int, int] = (384, 640)) -> Scene:
     if height < 32 or width < 32:
         raise InputError(f"imgsz: {imgsz} is too small; use at least 32 x 32 pixels")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 7]))
-    hfov = np.deg2rad(rng.uniform(52.0, 68.0))
-    focal = width / (2.0 * np.tan(hfov / 2.0))
-    camera = Camera(
-        width=width,
-        height=height,
-        focal=float(focal),
-        cx=width / 2.0 + rng.uniform(-0.02, 0.02) * width,
-        horizon=height * rng.uniform(0.40, 0.50),
-        height_m=float(rng.uniform(1.25, 1.65)),
-    )
+    camera = _sample_camera(rng, width, height)  # every draw in this order: a seed's scene never changes
     curvature = 0.0 if rng.random() < 0.4 else float(rng.uniform(-1.0, 1.0) / rng.uniform(120.0, 600.0))
     shape = RoadShape(curvature=curvature, yaw=float(rng.normal(0.0, 0.01)))
 
@@ -111,18 +102,11 @@ def sample_scene(seed: int, imgsz: tuple[int, int] = (384, 640)) -> Scene:
     curbs = (lane_edges[0] - shoulder, lane_edges[-1] + shoulder)
     lines += [LaneLine(c, "road curb", "solid", (170, 168, 160), 0.15) for c in curbs]
 
-    timeofday = str(rng.choice(TIMES_OF_DAY, p=[0.6, 0.15, 0.25]))
-    weather = str(rng.choice(WEATHERS, p=[0.4, 0.2, 0.15, 0.15, 0.1]))
-    fog = float(rng.uniform(35.0, 120.0)) if weather == "foggy" else None
-    if weather == "rainy" and rng.random() < 0.5:
-        fog = float(rng.uniform(120.0, 300.0))
+    timeofday, weather, fog = _sample_weather(rng)
     marking_range = float(rng.uniform(55.0, 100.0))
     if fog is not None:
         marking_range = min(marking_range, 1.5 * fog)
-    crosswalk = None
-    if rng.random() < 0.3:
-        z0 = float(rng.uniform(12.0, 35.0))
-        crosswalk = (z0, z0 + float(rng.uniform(3.0, 4.5)))
+    crosswalk = _sample_crosswalk(rng)
 
     scene = Scene(
         seed=int(seed),
@@ -152,6 +136,37 @@ def sample_scene(seed: int, imgsz: tuple[int, int] = (384, 640)) -> Scene:
     scene.buildings = _sample_buildings(rng, scene)
     scene.actors = sample_actors(rng, scene)
     return scene
+
+
+def _sample_camera(rng: np.random.Generator, width: int, height: int) -> Camera:
+    hfov = np.deg2rad(rng.uniform(52.0, 68.0))
+    focal = width / (2.0 * np.tan(hfov / 2.0))
+    return Camera(
+        width=width,
+        height=height,
+        focal=float(focal),
+        cx=width / 2.0 + rng.uniform(-0.02, 0.02) * width,
+        horizon=height * rng.uniform(0.40, 0.50),
+        height_m=float(rng.uniform(1.25, 1.65)),
+    )
+
+
+def _sample_weather(rng: np.random.Generator) -> tuple[str, str, float | None]:
+    """(time of day, weather, fog visibility in metres or None)."""
+    timeofday = str(rng.choice(TIMES_OF_DAY, p=[0.6, 0.15, 0.25]))
+    weather = str(rng.choice(WEATHERS, p=[0.4, 0.2, 0.15, 0.15, 0.1]))
+    fog = float(rng.uniform(35.0, 120.0)) if weather == "foggy" else None
+    if weather == "rainy" and rng.random() < 0.5:
+        fog = float(rng.uniform(120.0, 300.0))
+    return timeofday, weather, fog
+
+
+def _sample_crosswalk(rng: np.random.Generator) -> tuple[float, float] | None:
+    """(near z, far z) of a zebra band in metres, in 30% of scenes."""
+    if rng.random() >= 0.3:
+        return None
+    z0 = float(rng.uniform(12.0, 35.0))
+    return z0, z0 + float(rng.uniform(3.0, 4.5))
 
 
 def _sample_lines(rng: np.random.Generator, edges: list[float], oncoming: int) -> list[LaneLine]:
