@@ -118,30 +118,28 @@ def export_onnx(
     dummy = torch.zeros((batch or 1, 3, *config.imgsz))
     dynamic_axes = _dynamic_axes(output_names, batch, dynamic, nms is not None)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export.") as tmp:
-        raw_path = Path(tmp) / "raw.onnx"
-        with torch.no_grad(), warnings.catch_warnings():
-            # Tracer warnings about Python ints (strides, top-k) are expected: those values are constants.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                (dummy,),
-                str(raw_path),
-                dynamo=False,
-                opset_version=opset,
-                input_names=[INPUT_NAME],
-                output_names=output_names,
-                dynamic_axes=dynamic_axes or None,
-                do_constant_folding=True,
-            )
-        proto = onnx.load(str(raw_path))
+    proto = trace_to_onnx(module, dummy, out.parent, opset, [INPUT_NAME], output_names, dynamic_axes)
     _check(proto, out)
     if simplify:
         proto = _simplify(proto)
         _check(proto, out)
     set_metadata(proto, metadata_for(config, output_names, batch, dynamic, nms))
     return save_onnx_atomically(proto, out)
+
+
+def trace_to_onnx(module: torch.nn.Module, dummy: torch.Tensor, work_dir: Path, opset: int, input_names: list[str],
+                  output_names: list[str], dynamic_axes: dict) -> onnx.ModelProto:
+    """torch.onnx.export (TorchScript tracer, constant folding) of `module` on `dummy`, through a temp file in
+    `work_dir` (created if missing), loaded back as a ModelProto."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix=".export.") as tmp:
+        raw_path = Path(tmp) / "raw.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            # Tracer warnings about Python ints (strides, top-k) are expected: those values are constants.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (dummy,), str(raw_path), dynamo=False, opset_version=opset, input_names=input_names,
+                              output_names=output_names, dynamic_axes=dynamic_axes or None, do_constant_folding=True)
+        return onnx.load(str(raw_path))
 
 
 def _dynamic_axes(output_names: list[str], batch: int | None, dynamic: bool, nms: bool) -> dict[str, dict[int, str]]:

@@ -424,15 +424,10 @@ def stop_on_signals(pipeline: VideoPipeline) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def infer_video(
-    predictor: Any,
-    source: FrameSource,
-    out_dir: str | Path,
-    config: PipelineConfig | None = None,
-    on_frame: Callable[[int, int | None], None] | None = None,
-    model_info: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run the pipeline with SIGINT/SIGTERM handled (the outputs are finalised on either). Returns the summary."""
-    pipeline = VideoPipeline(predictor, source, out_dir, config, on_frame=on_frame, model_info=model_info)
+def infer_video(predictor: Any, source: FrameSource, out_dir: str | Path, config: PipelineConfig | None = None,
+                **options: Any) -> dict[str, Any]:
+    """Run a `VideoPipeline(predictor, source, out_dir, config, **options)` (options: on_frame, model_info) with
+    SIGINT/SIGTERM handled (the outputs are finalised on either). Returns the summary."""
+    pipeline = VideoPipeline(predictor, source, out_dir, config, **options)
     with stop_on_signals(pipeline):
         return pipeline.run()
