@@ -16,7 +16,7 @@ import numpy as np
 from perception.errors import InputError
 
 # Enough calls for a stable median and p90; a video tool runs for days, so an unbounded list would leak.
-DEFAULT_WINDOW = 4096
+DEFAULT_WINDOW = 1024
 
 
 class Timings:
