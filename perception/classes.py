@@ -32,8 +32,14 @@ CLASS_ALIASES = {
     "traffic_sign": "traffic sign",
 }
 
+# The four tasks (heads) of the network, in the order every per-task dict, report and log uses.
+TASKS = ("objects", "pedestrians", "lanes", "drivable")
+
+# The target value of pixels without a label (letterbox padding, images whose source does not label the task):
+# losses skip it (cross-entropy's ignore_index) and metrics leave it out.
+IGNORE_INDEX = 255
+
 DRIVABLE_CLASSES = ("direct", "alternative", "background")
-DRIVABLE_IGNORE = 255
 
 # BGR colours for drawing, one per global class.
 CLASS_COLORS_BGR = (

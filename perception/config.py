@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from perception.classes import BDD100K_CLASSES, OBJECT_CLASSES, PEDESTRIAN_CLASSES
+from perception.classes import BDD100K_CLASSES, OBJECT_CLASSES, PEDESTRIAN_CLASSES, TASKS
 from perception.errors import InputError
+from perception.thresholds import NMS_IOU, PREDICT_CONF, PREDICT_MAX_DETECTIONS
 
-TASKS = ("objects", "pedestrians", "lanes", "drivable")
 # Choices of the train config that the CLI offers; here, torch-free, so that building the parser of every
 # subcommand works in the base (runtime-only) install.
 BALANCING_MODES = ("fixed", "uncertainty", "dwa", "gradnorm", "pcgrad")
@@ -37,8 +37,92 @@ class ConfigError(InputError):
     """A configuration value is missing or invalid; the message names the field."""
 
 
+def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple | None = None,
+           flag: str | None = None, metavar: str | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A config field that carries its command-line flag: help text, allowed values (checked by `validate` too),
+    and the flag's name where it is not `--field-name`. Fields with help become flags (cli.common)."""
+    metadata = {"help": help, "choices": choices, "flag": flag, "metavar": metavar}
+    return field(default=default, default_factory=default_factory, metadata=metadata)
+
+
+def check_choices(config: Any) -> None:
+    """ConfigError for a field whose value is not one of its `option(choices=...)`."""
+    for f in dataclasses.fields(config):
+        allowed = f.metadata.get("choices")
+        if allowed and getattr(config, f.name) not in allowed:
+            raise ConfigError(f"{config.SECTION}.{f.name}: {getattr(config, f.name)!r} is not one of {list(allowed)}")
+
+
+class ConfigBase:
+    """What every config dataclass shares: validated on construction (`validate`, also after `replace`), plain
+    data out (`to_dict`: lists, not tuples, so YAML, JSON and weights_only checkpoints accept it), checked data
+    in (`from_dict` refuses unknown keys, `load` reads a YAML's `SECTION:`), errors that name the source.
+
+    A small dataclass base rather than pydantic: the base (runtime) install is torch-free and pydantic-free,
+    and the configs' checks are cross-field rules a validator would still hand-write.
+    """
+
+    SECTION: ClassVar[str] = "config"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Normalise types and raise ConfigError naming `SECTION.field` for a bad value (override)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    def replace(self, **changes: Any):
+        """A copy with `changes`, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config"):
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"{source}: unknown {cls.SECTION} field(s) {sorted(unknown)}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:  # ConfigError is a ValueError: prefix the source once
+            raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """Read a YAML (`SECTION:` mapping or a flat one); errors name the file."""
+        return cls.from_dict(read_config_section(path, cls.SECTION), source=str(path))
+
+
+@dataclass(frozen=True)
+class DetectionHeadSpec:
+    """One anchor-free detection head as every stage reads it: the network, its loss, the decode, the in-graph
+    NMS and the ONNX runtime (which rebuilds it from the model's `perception_config` metadata).
+
+    Outputs `{prefix}_reg` (B, A, 4) box distances in stride units and `{prefix}_cls` (B, A, len(classes))
+    logits, channel k scoring global class `classes[k]`; the A anchor points run over `strides` in order
+    (postprocess.boxes.anchor_points). `module` is the network attribute holding it (its state-dict prefix).
+    """
+
+    task: str
+    prefix: str
+    classes: tuple[int, ...]
+    strides: tuple[int, ...]
+    module: str
+
+    @property
+    def reg(self) -> str:
+        return f"{self.prefix}_reg"
+
+    @property
+    def cls(self) -> str:
+        return f"{self.prefix}_cls"
+
+
 @dataclass
-class ModelConfig:
+class ModelConfig(ConfigBase):
+    SECTION: ClassVar[str] = "model"
+
     scale: str = "s"
     backbone: str = "csp"
     # None, a local file holding a state dict, or a torchvision weights enum name (IMAGENET1K_V1).
@@ -56,14 +140,15 @@ class ModelConfig:
     activation: str = "relu"
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-    # Postprocess defaults, stored with the model so every runtime decodes alike.
-    conf_threshold: float = 0.25
-    iou_threshold: float = 0.6
-    max_detections: int = 300
+    # Postprocess defaults, stored with the model so every runtime decodes alike (perception.thresholds: the
+    # predict side; evaluation decodes with EvalConfig's).
+    conf_threshold: float = PREDICT_CONF
+    iou_threshold: float = NMS_IOU
+    max_detections: int = PREDICT_MAX_DETECTIONS
     lane_threshold: float = 0.5
     lane_min_rows: int = 6
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         self.imgsz = tuple(int(v) for v in self.imgsz)
         self.object_classes = tuple(int(c) for c in self.object_classes)
         self.pedestrian_classes = tuple(int(c) for c in self.pedestrian_classes)
@@ -74,9 +159,6 @@ class ModelConfig:
         self.heads = {t: bool(self.heads.get(t, False)) for t in TASKS} | {
             k: v for k, v in self.heads.items() if k not in TASKS
         }
-        self.validate()
-
-    def validate(self) -> None:
         if self.scale not in SCALES:
             raise ConfigError(f"model.scale: {self.scale!r} is not one of {sorted(SCALES)}")
         if self.backbone not in BACKBONES:
@@ -116,26 +198,21 @@ class ModelConfig:
         return [t for t in TASKS if self.heads.get(t)]
 
     @property
+    def all_detection_heads(self) -> tuple[DetectionHeadSpec, ...]:
+        """Both detection heads, enabled or not, objects first: the one description of prefixes, classes, strides."""
+        return (
+            DetectionHeadSpec("objects", "obj", self.object_classes, self.object_strides, "object_head"),
+            DetectionHeadSpec("pedestrians", "ped", self.pedestrian_classes, self.pedestrian_strides, "pedestrian_head"),
+        )
+
+    @property
+    def detection_heads(self) -> tuple[DetectionHeadSpec, ...]:
+        """The enabled detection heads (those the network builds and outputs), objects first."""
+        return tuple(spec for spec in self.all_detection_heads if self.heads.get(spec.task))
+
+    @property
     def lane_channels(self) -> int:
         return self.lane_slots + 2
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (lists, not tuples) so it survives YAML, JSON and weights_only checkpoints."""
-        out = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "ModelConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ConfigError(f"{source}: unknown model field(s) {sorted(unknown)}")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, ConfigError):
-                raise ConfigError(f"{source}: {exc}") from None
-            raise ConfigError(f"{source}: {exc}") from None
 
 
 def read_config_section(path: str | Path, section: str) -> dict[str, Any]:
@@ -156,4 +233,4 @@ def read_config_section(path: str | Path, section: str) -> dict[str, Any]:
 
 def load_model_config(path: str | Path) -> ModelConfig:
     """Read a model YAML (`model:` section or a flat mapping) with errors that name the file."""
-    return ModelConfig.from_dict(read_config_section(path, "model"), source=str(path))
+    return ModelConfig.load(path)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from perception.atomic import atomic_path
 
 
 def to_builtin(value: Any) -> Any:
@@ -23,17 +24,10 @@ def to_builtin(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write `data` to a temp file beside `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, default=to_builtin)
+def write_json_atomic(path: str | os.PathLike, data: Any, indent: int | None = 2) -> None:
+    """Write `data` as JSON (numpy values as plain numbers) to a temp file beside `path`, then rename it over
+    `path`. indent None: one line, for large label files."""
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=indent, default=to_builtin)
+        if indent is not None:
             handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -10,9 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from perception.classes import BDD100K_CLASSES
+from perception.classes import BDD100K_CLASSES, TASKS
 
-TASKS = ("objects", "pedestrians", "lanes", "drivable")
 
 
 def _empty_boxes() -> np.ndarray:

@@ -7,8 +7,6 @@ run at the same input size and threads as the model under test, in PyTorch eager
 
 from __future__ import annotations
 
-import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,28 +49,11 @@ def baseline_summary(model: nn.Module, imgsz: tuple[int, int]) -> dict:
 
 def export_baseline_onnx(model: nn.Module, out: str | Path, imgsz: tuple[int, int], opset: int = 17) -> Path:
     """ONNX of the baseline at imgsz (H, W) with a dynamic batch axis, written atomically."""
-    import onnx
-
-    from perception.deploy.export import save_onnx_atomically
+    from perception.deploy.export import save_onnx_atomically, trace_to_onnx
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".baseline.") as tmp:
-        raw = Path(tmp) / "raw.onnx"
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (torch.zeros(1, 3, *imgsz),),
-                str(raw),
-                dynamo=False,
-                opset_version=opset,
-                input_names=["images"],
-                output_names=["out"],
-                dynamic_axes={"images": {0: "batch"}, "out": {0: "batch"}},
-                do_constant_folding=True,
-            )
-        proto = onnx.load(str(raw))
+    proto = trace_to_onnx(model, torch.zeros(1, 3, *imgsz), out.parent, opset, ["images"], ["out"],
+                          {"images": {0: "batch"}, "out": {0: "batch"}})
     return save_onnx_atomically(proto, out)
 
 

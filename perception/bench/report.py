@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from perception.atomic import write_text_atomic
 from perception.bench.measure import PROVIDER_SHORT
 
 SCOPE_NOTE = (
@@ -31,9 +31,12 @@ def _verdict(target: dict) -> str:
 
 
 def render_markdown(result: dict[str, Any], command: str | None = None) -> str:
-    machine = result["machine"]
-    cfg = result["config"]
-    model, base = result["model"], result["baseline"]
+    lines = _header(result, command) + _models(result) + _latency(result) + _video(result) + _targets(result)
+    return "\n".join(lines) + "\n"
+
+
+def _header(result: dict[str, Any], command: str | None) -> list[str]:
+    machine, cfg = result["machine"], result["config"]
     lines = [
         "# perception bench",
         "",
@@ -47,9 +50,12 @@ def render_markdown(result: dict[str, Any], command: str | None = None) -> str:
         f"- input {cfg['imgsz'][0]}x{cfg['imgsz'][1]} (HxW), batches {list(cfg['batches'])}, "
         f"{cfg['warmup']} warm-up + {cfg['runs']} timed runs per figure; end-to-end frames: {result['frames_source']}",
     ]
-    if command:
-        lines.append(f"- command: `{command}`")
-    lines += [
+    return lines + ([f"- command: `{command}`"] if command else [])
+
+
+def _models(result: dict[str, Any]) -> list[str]:
+    model, base = result["model"], result["baseline"]
+    return [
         "",
         "## Models",
         "",
@@ -58,6 +64,11 @@ def render_markdown(result: dict[str, Any], command: str | None = None) -> str:
         f"| {model['name']} | {model['params']:,} | {model['gflops_per_image']:.2f} | "
         f"{model['params'] / base['params']:.2f} | {model['gflops_per_image'] / base['gflops_per_image']:.2f} |",
         f"| {base['name']} (baseline, untrained) | {base['params']:,} | {base['gflops_per_image']:.2f} | 1.00 | 1.00 |",
+    ]
+
+
+def _latency(result: dict[str, Any]) -> list[str]:
+    lines = [
         "",
         "## Latency and throughput",
         "",
@@ -74,7 +85,11 @@ def render_markdown(result: dict[str, Any], command: str | None = None) -> str:
             f"{_fmt(vs.get('model_only_p50'))} | {e2e['p50_ms']:.2f} | {e2e['p90_ms']:.2f} | "
             f"{e2e['throughput_img_s']:.1f} | {_fmt(vs.get('end_to_end_p50'))} | {memory} |"
         )
-    lines += ["", SCOPE_NOTE, ""]
+    return lines + ["", SCOPE_NOTE, ""]
+
+
+def _video(result: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     if result["video"]:
         lines += [
             "## Video tool (end-to-end FPS on a file)",
@@ -92,20 +107,18 @@ def render_markdown(result: dict[str, Any], command: str | None = None) -> str:
                 f"{_fmt(v.get('peak_rss_mb'), 0)} |"
             )
         lines.append("")
-    lines += ["## Targets", "", "| target | value | goal | result |", "| --- | ---: | ---: | --- |"]
+    return lines
+
+
+def _targets(result: dict[str, Any]) -> list[str]:
+    lines = ["## Targets", "", "| target | value | goal | result |", "| --- | ---: | ---: | --- |"]
     for t in result["targets"]:
         lines.append(f"| {t['name']} | {_fmt(t['value'])} | {t['op']} {t['threshold']} | {_verdict(t)} |")
     if result["skipped"]:
         lines += ["", "Not measured: " + "; ".join(f"{s['what']} ({s['why']})" for s in result["skipped"]) + "."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_markdown(text: str, path: str | os.PathLike) -> Path:
     """Atomic write (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, text)

@@ -13,9 +13,10 @@ import sys
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from perception.bench import ratios
+from perception.config import ConfigBase
 from perception.bench.images import benchmark_frames, calibration_folder, write_clip
 from perception.bench.machine import load_average, machine_info
 from perception.bench.measure import PROVIDER_SHORT, measure_row
@@ -27,7 +28,7 @@ GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 
 @dataclass
-class BenchConfig:
+class BenchConfig(ConfigBase):
     """model: scale n|s|m, model YAML or .pt checkpoint. onnx: time this fp32 file instead of exporting one.
     imgsz: (H, W) network input. batches: batch sizes. threads: CPU threads for torch and ONNX Runtime (None:
     all cores). providers: ONNX Runtime providers to try (a provider counts only if a session starts on it).
@@ -51,6 +52,8 @@ class BenchConfig:
     out_dir: str = "runs/bench"
     verbose: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+
+    SECTION: ClassVar[str] = "bench"
 
     def validate(self) -> None:
         if len(self.imgsz) != 2 or any(v <= 0 or v % 32 for v in self.imgsz):
@@ -104,31 +107,12 @@ def _model_and_onnx(config: BenchConfig, out_dir: Path):
     return model, summary, export_onnx(model, out_dir / "model_fp32.onnx", batch=None)
 
 
-def run_benchmark(config: BenchConfig) -> dict[str, Any]:
-    """Measure everything `perception bench` reports; returns the JSON summary (see docs/benchmarks.md)."""
-    import torch
-    from tqdm import tqdm
-
-    from perception.bench import baseline
-    from perception.bench.memory import peak_rss_mb
+def _onnx_variants(config: BenchConfig, fp32_path: Path, providers: list[str], out_dir: Path,
+                   skipped: list[dict[str, str]]) -> tuple[dict[str, Path], dict | None]:
+    """{precision: ONNX file} to time (fp32; int8 when asked; fp16 where a GPU provider started) and the INT8
+    calibration it used."""
     from perception.deploy.half import convert_to_fp16
     from perception.deploy.quantize import quantize_int8
-
-    config.validate()
-    out_dir = Path(config.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    threads = config.threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    imgsz = tuple(config.imgsz)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    machine = machine_info(threads, []) | {"torch_device": device}  # before the run: the load it started under
-    skipped: list[dict[str, str]] = []
-
-    _log(config, f"building {config.model} at {imgsz[0]}x{imgsz[1]} and exporting ONNX")
-    model, summary, fp32_path = _model_and_onnx(config, out_dir)
-    model_name = f"perception-{model.config.scale}" if not str(config.model).endswith((".pt", ".pth")) else Path(config.model).stem
-    providers = started_providers(fp32_path, config.providers, threads)
-    frames, frames_source = benchmark_frames(config.frames, max(config.batches))
 
     variants = {"fp32": fp32_path}
     calibration = None
@@ -138,10 +122,40 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         variants["int8"] = Path(int8["path"])
         calibration = {"images": int8["calibration_images"], "source": described, "format": "QDQ, MinMax, per-channel"}
         _log(config, f"INT8: calibrated on {int8['calibration_images']} images from {described}")
+    else:
+        skipped.append({"what": "onnxruntime int8", "why": "not requested (--int8)"})
     if any(p in GPU_PROVIDERS for p in providers):
         variants["fp16"] = convert_to_fp16(fp32_path, out_dir / "model_fp16.onnx")
     else:
         skipped.append({"what": "onnxruntime fp16", "why": "no GPU provider started (FP16 is measured on GPU providers only)"})
+    if config.int8 and "CUDAExecutionProvider" in providers:
+        skipped.append({"what": "onnxruntime int8 on CUDAExecutionProvider", "why": "no int8 kernels on the CUDA provider"})
+    return variants, calibration
+
+
+def run_benchmark(config: BenchConfig) -> dict[str, Any]:
+    """Measure everything `perception bench` reports; returns the JSON summary (see docs/benchmarks.md)."""
+    import torch
+    from tqdm import tqdm
+
+    from perception.bench import baseline
+    from perception.bench.memory import peak_rss_mb
+
+    out_dir = Path(config.out_dir)  # config was validated when built (ConfigBase)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    threads = config.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    imgsz = tuple(config.imgsz)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    machine = machine_info(threads, []) | {"torch_device": device}  # before the run: the load it started under
+    skipped: list[dict[str, str]] = []
+    _log(config, f"building {config.model} at {imgsz[0]}x{imgsz[1]} and exporting ONNX")
+    model, summary, fp32_path = _model_and_onnx(config, out_dir)
+    model_name = f"perception-{model.config.scale}" if not str(config.model).endswith((".pt", ".pth")) else Path(config.model).stem
+    providers = started_providers(fp32_path, config.providers, threads)
+    frames, frames_source = benchmark_frames(config.frames, max(config.batches))
+
+    variants, calibration = _onnx_variants(config, fp32_path, providers, out_dir, skipped)
 
     _log(config, f"baseline {baseline.BASELINE_NAME} (untrained) at {imgsz[0]}x{imgsz[1]}")
     base_model = baseline.build_baseline()
@@ -149,13 +163,8 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     base_onnx = baseline.export_baseline_onnx(base_model, out_dir / f"{baseline.BASELINE_NAME}.onnx", imgsz)
 
     plan = _plan(config, model, model_name, summary, variants, base_model, base_summary, base_onnx, providers, frames, threads, device)
-    if config.int8 and "CUDAExecutionProvider" in providers:
-        skipped.append({"what": "onnxruntime int8 on CUDAExecutionProvider", "why": "no int8 kernels on the CUDA provider"})
-
     setup_peak_mb = peak_rss_mb()  # export, quantization and baseline build, before rows reset the mark
-    rows = []
-    for setup, kwargs in tqdm(plan, desc="bench", unit="row", disable=not config.verbose):
-        rows.append(measure_row(setup, **kwargs))
+    rows = [measure_row(setup, **kwargs) for setup, kwargs in tqdm(plan, desc="bench", unit="row", disable=not config.verbose)]
     model_rows = [r for r in rows if r["model"] == model_name]
     base_rows = [r for r in rows if r["model"] == baseline.BASELINE_NAME]
     ratios.add_baseline_ratios(rows, base_rows)
@@ -165,30 +174,16 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     ratio_provider = "CPUExecutionProvider" if "CPUExecutionProvider" in providers else providers[0]
     headline = ratios.baseline_ratio(model_rows, base_rows, ratio_provider, reference_batch)
     speedups = ratios.int8_speedups(model_rows)
-    if not config.int8:
-        skipped.append({"what": "onnxruntime int8", "why": "not requested (--int8)"})
-
-    machine["providers"] = providers
-    machine["load_average_at_end"] = load_average()
+    machine |= {"providers": providers, "load_average_at_end": load_average()}
     return {
         "config": {k: v for k, v in asdict(config).items() if k not in ("verbose", "extra")} | config.extra,
         "machine": machine,
         "frames_source": frames_source,
-        "model": {
-            "name": model_name,
-            "onnx": {k: str(v) for k, v in variants.items()},
-            "params": summary["total"]["params"],
-            "gflops_per_image": summary["total"]["gflops"],
-            "parts": summary["parts"],
-            "int8_calibration": calibration,
-        },
-        "baseline": {
-            "name": baseline.BASELINE_NAME,
-            "weights": None,
-            "onnx": str(base_onnx),
-            "params": base_summary["params"],
-            "gflops_per_image": base_summary["gflops"],
-        },
+        "model": {"name": model_name, "onnx": {k: str(v) for k, v in variants.items()},
+                  "params": summary["total"]["params"], "gflops_per_image": summary["total"]["gflops"],
+                  "parts": summary["parts"], "int8_calibration": calibration},
+        "baseline": {"name": baseline.BASELINE_NAME, "weights": None, "onnx": str(base_onnx),
+                     "params": base_summary["params"], "gflops_per_image": base_summary["gflops"]},
         "rows": rows,
         "video": video,
         "baseline_ratio": headline["value"] if headline else None,
@@ -212,7 +207,7 @@ def _plan(config, model, model_name, summary, variants, base_model, base_summary
     """[(setup, measure_row kwargs)]: per batch, eager model + baseline, then per provider every ONNX precision
     of the model and the baseline's fp32. Setups are callables so each runner is built inside its own row."""
     from perception.bench import baseline
-    from perception.models.predictor import TorchPredictor
+    from perception.models.torch_predictor import TorchPredictor
     from perception.preprocess import prepare_batch
     from perception.runtime import OnnxPredictor
     from perception.runtime.session import create_session

@@ -6,6 +6,7 @@ import argparse
 
 from perception.cli.common import add_json_option, write_json
 from perception.errors import InputError
+from perception.thresholds import EVAL_CONF, EVAL_MAX_DETECTIONS, NMS_IOU
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -23,9 +24,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output directory for the report")
     parser.add_argument("--imgsz", nargs=2, type=int, metavar=("H", "W"), default=None, help="input size (default: the model's)")
     parser.add_argument("--batch", type=int, default=8, help="images per predictor call (default 8)")
-    parser.add_argument("--conf", type=float, default=0.001, help="score threshold before NMS (default 0.001, as COCO)")
-    parser.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold (default 0.6)")
-    parser.add_argument("--max-det", type=int, default=100, help="detections kept per image and class for AP (default 100)")
+    parser.add_argument("--conf", type=float, default=EVAL_CONF,
+                        help=f"score threshold before NMS (default {EVAL_CONF}, as COCO; see perception/thresholds.py)")
+    parser.add_argument("--iou", type=float, default=NMS_IOU, help=f"NMS IoU threshold (default {NMS_IOU})")
+    parser.add_argument("--max-det", type=int, default=EVAL_MAX_DETECTIONS,
+                        help=f"detections kept per image and class for AP (default {EVAL_MAX_DETECTIONS})")
     parser.add_argument("--vehicle-protocol", action="store_true",
                         help="also report the YOLOP/HybridNets 'vehicle' class (car+truck+bus+train): mAP50 and recall")
     parser.add_argument("--tasks", nargs="*", default=None, metavar="TASK",
@@ -45,11 +48,11 @@ def run(args: argparse.Namespace) -> int:
 
     from perception.data.dataset import iter_samples
     from perception.data.errors import ErrorPolicy
-    from perception.evaluation import EvalConfig, Evaluator
-    from perception.evaluation.loop import evaluate_predictor
+    from perception.evaluation import EvalConfig
     from perception.evaluation.report import write_report
+    from perception.evaluation.validator import Validator
     from perception.evaluation.worst import WorstImages
-    from perception.predictor import load_predictor
+    from perception.loading import load_predictor
     from perception.structures import TASKS
 
     if args.batch < 1:
@@ -57,22 +60,22 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be >= 1, got {args.limit}")
     config = EvalConfig(tasks=tuple(args.tasks) if args.tasks else TASKS, max_detections=args.max_det,
-                        vehicle_protocol=args.vehicle_protocol, nms_iou=args.iou, worst_k=args.worst)
-    predictor = load_predictor(args.weights, conf_threshold=args.conf, iou_threshold=args.iou,
-                               imgsz=tuple(args.imgsz) if args.imgsz else None, device=args.device)
-    policy = ErrorPolicy(strict=args.strict)
+                        vehicle_protocol=args.vehicle_protocol, conf=args.conf, nms_iou=args.iou, worst_k=args.worst)
     worst = WorstImages(k=args.worst)
-    evaluator = Evaluator(config, worst=worst)
+    validator = Validator(config, batch_size=args.batch, worst=worst)
+    predictor = load_predictor(args.weights, imgsz=tuple(args.imgsz) if args.imgsz else None, device=args.device,
+                               **validator.predictor_options())
+    policy = ErrorPolicy(strict=args.strict)
     samples = iter_samples(args.data, args.split, policy=policy)
     with tqdm(total=args.limit, desc=f"eval {args.split}", unit="img") as progress:
-        latency = evaluate_predictor(predictor, samples, evaluator, args.batch, args.limit, progress)
-    if evaluator.num_images == 0:
+        metrics = validator(predictor, samples, args.limit, progress)
+    if metrics["num_images"] == 0:
         raise InputError(f"{args.data}: split {args.split!r} has no images to evaluate")
+    latency = validator.latency
     latency["imgsz"] = list(getattr(predictor, "imgsz", args.imgsz or []))
     latency["runtime"] = "onnxruntime" if str(args.weights).endswith(".onnx") else f"torch ({args.device or 'cpu'})"
     meta = {"weights": str(args.weights), "data": str(args.data), "split": args.split, "imgsz": latency["imgsz"],
             "batch": args.batch, "conf": args.conf, "iou": args.iou, "skipped": policy.summary()}
-    metrics = evaluator.summary()
     report = write_report(args.out, metrics, meta, latency, worst)
     _print_headline(metrics, latency, policy.total, args.out)
     write_json(args.json, {"metrics": _headline(metrics), "latency": latency, "meta": meta, "report": report["figures"]})

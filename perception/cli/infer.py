@@ -62,10 +62,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from perception.predictor import load_predictor
+    from perception.loading import load_predictor
     from perception.video.pipeline import PipelineConfig, infer_video
     from perception.video.fleet import is_manifest
-    from perception.video.sources import ImageSequenceSource, open_source
+    from perception.video.sources import ImageSequenceSource
 
     if args.batch < 1:
         raise InputError(f"--batch {args.batch}: must be >= 1")
@@ -73,15 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-frames {args.max_frames}: must be >= 1")
     if args.ray is not None or is_manifest(args.source):
         return _run_fleet(args)
-    live = {}
-    if args.reconnect_timeout is not None:
-        if args.reconnect_timeout <= 0:
-            raise InputError(f"--reconnect-timeout {args.reconnect_timeout}: must be > 0 seconds")
-        from perception.video.sources import ReconnectPolicy
-
-        # the time is the bound the user asked for; attempts are then limited only by the backoff within it
-        live["policy"] = ReconnectPolicy(max_attempts=1 << 30, max_total_s=args.reconnect_timeout)
-    source = open_source(args.source, image_fps=args.image_fps, **live)
+    source = _open_source(args)
     images_out = isinstance(source, ImageSequenceSource) and not args.save_video
     # The video needs the drivable mask (overlay, RLE) but draws and writes lanes as polylines only. ONNX
     # Runtime threads must not spin: decode, postprocess and encode run beside them on the same cores.
@@ -113,6 +105,25 @@ def run(args: argparse.Namespace) -> int:
         summary = infer_video(predictor, source, args.out, pipeline_config, on_frame=on_frame, model_info=model_info)
     finally:
         bar.close()
+    return _report(args, summary)
+
+
+def _open_source(args: argparse.Namespace):
+    from perception.video.sources import open_source
+
+    live = {}
+    if args.reconnect_timeout is not None:
+        if args.reconnect_timeout <= 0:
+            raise InputError(f"--reconnect-timeout {args.reconnect_timeout}: must be > 0 seconds")
+        from perception.video.sources import ReconnectPolicy
+
+        # the time is the bound the user asked for; attempts are then limited only by the backoff within it
+        live["policy"] = ReconnectPolicy(max_attempts=1 << 30, max_total_s=args.reconnect_timeout)
+    return open_source(args.source, image_fps=args.image_fps, **live)
+
+
+def _report(args: argparse.Namespace, summary: dict) -> int:
+    """Print the run's summary lines, write --json; exit code 130 when interrupted."""
     print(
         f"{summary['frames']} frames at {summary['throughput_fps']:.1f} FPS "
         f"(dropped {summary['dropped_frames']}, corrupt {summary['corrupt_frames']}, missing {summary['missing_frames']})"

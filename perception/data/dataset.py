@@ -72,6 +72,11 @@ class MultiTaskDataset(Dataset):
         s, i = self.index[k]
         return self.sources[s].load(i)
 
+    def samples(self) -> Iterator[Sample]:
+        """Every item untransformed (original resolution), in index order, as `iter_samples` yields them;
+        the validator scores these. Bad items follow the dataset's error policy."""
+        return load_samples(self.sources, self.policy)
+
     def prepare(self, k: int, aug_seed: int | None = None) -> Augmented:
         """The k-th item transformed, before tensors; an unreadable item is skipped (lenient) by moving on.
 
@@ -232,7 +237,12 @@ def iter_samples(data_arg: str | Path | DatasetConfig, split: str = "val", stric
                  policy: ErrorPolicy | None = None) -> Iterator[Sample]:
     """Original-resolution Samples of a split, for evaluation; bad items follow the error policy."""
     policy = policy or ErrorPolicy(strict=strict)
-    for source in build_sources(resolve_data_arg(data_arg), split, policy):
+    return load_samples(build_sources(resolve_data_arg(data_arg), split, policy), policy)
+
+
+def load_samples(sources: list[SourceAdapter], policy: ErrorPolicy) -> Iterator[Sample]:
+    """The items of `sources` in order; a LabelError goes to `policy` (raises when strict, else skips)."""
+    for source in sources:
         for i in range(len(source)):
             try:
                 yield source.load(i)

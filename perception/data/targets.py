@@ -13,11 +13,11 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from perception.classes import IGNORE_INDEX as IGNORE
 from perception.lane_attributes import (
     ATTRIBUTE_GROUPS, CROSSING_CLASSES, attribute_indices, bdd_mask_attributes, has_marking_labels, is_crossing,
 )
 
-IGNORE = 255
 REFERENCE_WIDTH = 640  # the lane thickness is specified at a 640-px-wide input
 
 

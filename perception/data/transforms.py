@@ -13,22 +13,26 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 
+from perception.classes import IGNORE_INDEX
+from perception.config import ConfigBase
 from perception.preprocess import PAD_VALUE, LetterboxInfo, letterbox
 from perception.structures import Sample
 
-MASK_FILL = 255  # albumentations fills all masks alike; lane masks map it back to 0 (no lane)
+MASK_FILL = IGNORE_INDEX  # albumentations fills all masks alike; lane masks map it back to 0 (no lane)
 MIN_BOX_AREA = 4.0  # px^2 at input resolution; smaller remnants of cropped boxes are dropped
 MIN_BOX_VISIBILITY = 0.2  # fraction of a box that must stay inside the image after a crop
 
 
 @dataclass
-class AugmentConfig:
+class AugmentConfig(ConfigBase):
     """Probabilities and ranges of the training augmentation."""
+
+    SECTION: ClassVar[str] = "augment"
 
     scale: tuple[float, float] = (0.6, 1.4)
     translate: float = 0.1  # fraction of the input size

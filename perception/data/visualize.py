@@ -7,6 +7,7 @@ import math
 import cv2
 import numpy as np
 
+from perception.atomic import write_bytes_atomic
 from perception.classes import BDD100K_CLASSES, CLASS_COLORS_BGR
 from perception.errors import InputError
 
@@ -61,8 +62,6 @@ def make_grid(images: list[np.ndarray], cols: int | None = None, gap: int = 4) -
 
 def write_image_atomic(path, image_rgb: np.ndarray) -> None:
     """Write an RGB image (format from the suffix) via temp file + rename."""
-    import os
-    import tempfile
     from pathlib import Path
 
     path = Path(path)
@@ -70,7 +69,4 @@ def write_image_atomic(path, image_rgb: np.ndarray) -> None:
     ok, data = cv2.imencode(path.suffix or ".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(f"{path}: cannot encode an image with suffix {path.suffix!r}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data.tobytes())
-    os.replace(tmp, path)
+    write_bytes_atomic(path, data.tobytes())

@@ -5,7 +5,6 @@ The file carries everything the torch-free runtime needs in `metadata_props` (pe
 
 from __future__ import annotations
 
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import onnx
 import torch
 
+from perception.atomic import atomic_path
 from perception import __version__
 from perception.classes import BDD100K_CLASSES
 from perception.config import ModelConfig
@@ -50,15 +50,8 @@ def load_export_model(
 def save_onnx_atomically(model_proto: onnx.ModelProto, path: str | Path) -> Path:
     """Write next to `path` then rename, so a reader never loads half a model."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        onnx.save(model_proto, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:
+        onnx.save(model_proto, str(tmp))
     return path
 
 
@@ -123,6 +116,34 @@ def export_onnx(
         module = NMSExportWrapper(model, **nms).eval()
     output_names = module.output_names
     dummy = torch.zeros((batch or 1, 3, *config.imgsz))
+    dynamic_axes = _dynamic_axes(output_names, batch, dynamic, nms is not None)
+    out = Path(out)
+    proto = trace_to_onnx(module, dummy, out.parent, opset, [INPUT_NAME], output_names, dynamic_axes)
+    _check(proto, out)
+    if simplify:
+        proto = _simplify(proto)
+        _check(proto, out)
+    set_metadata(proto, metadata_for(config, output_names, batch, dynamic, nms))
+    return save_onnx_atomically(proto, out)
+
+
+def trace_to_onnx(module: torch.nn.Module, dummy: torch.Tensor, work_dir: Path, opset: int, input_names: list[str],
+                  output_names: list[str], dynamic_axes: dict) -> onnx.ModelProto:
+    """torch.onnx.export (TorchScript tracer, constant folding) of `module` on `dummy`, through a temp file in
+    `work_dir` (created if missing), loaded back as a ModelProto."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix=".export.") as tmp:
+        raw_path = Path(tmp) / "raw.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            # Tracer warnings about Python ints (strides, top-k) are expected: those values are constants.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (dummy,), str(raw_path), dynamo=False, opset_version=opset, input_names=input_names,
+                              output_names=output_names, dynamic_axes=dynamic_axes or None, do_constant_folding=True)
+        return onnx.load(str(raw_path))
+
+
+def _dynamic_axes(output_names: list[str], batch: int | None, dynamic: bool, nms: bool) -> dict[str, dict[int, str]]:
+    """torch.onnx's dynamic_axes: batch (unless fixed), H and W (when `dynamic`), anchors and detections."""
     dynamic_axes = {}
     axes = {} if batch is not None else {0: "batch"}
     if dynamic:
@@ -136,33 +157,9 @@ def export_onnx(
                 dynamic_axes[name] = dict(axes)
             else:
                 dynamic_axes[name] = {k: v for k, v in axes.items() if k == 0} | ({1: "anchors"} if dynamic else {})
-    if nms is not None:
+    if nms:
         dynamic_axes.setdefault("detections", {0: "num_detections"})
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export.") as tmp:
-        raw_path = Path(tmp) / "raw.onnx"
-        with torch.no_grad(), warnings.catch_warnings():
-            # Tracer warnings about Python ints (strides, top-k) are expected: those values are constants.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                (dummy,),
-                str(raw_path),
-                dynamo=False,
-                opset_version=opset,
-                input_names=[INPUT_NAME],
-                output_names=output_names,
-                dynamic_axes=dynamic_axes or None,
-                do_constant_folding=True,
-            )
-        proto = onnx.load(str(raw_path))
-    _check(proto, out)
-    if simplify:
-        proto = _simplify(proto)
-        _check(proto, out)
-    set_metadata(proto, metadata_for(config, output_names, batch, dynamic, nms))
-    return save_onnx_atomically(proto, out)
+    return dynamic_axes
 
 
 def _check(proto: onnx.ModelProto, out: Path) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
+
+from perception.timing import time_calls
 
 
 def measure_latency(path: str | Path, imgsz: tuple[int, int], threads: int = 2, runs: int = 10, warmup: int = 2,
@@ -17,12 +18,6 @@ def measure_latency(path: str | Path, imgsz: tuple[int, int], threads: int = 2, 
     inp = session.get_inputs()[0]
     fixed = inp.shape[0] if isinstance(inp.shape[0], int) else batch
     x = np.random.default_rng(0).standard_normal((fixed, 3, *imgsz)).astype(np.float32)
-    for _ in range(warmup):
-        session.run(None, {inp.name: x})
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, {inp.name: x})
-        times.append((time.perf_counter() - start) * 1000)
-    return {"median_ms": float(np.median(times)), "min_ms": float(np.min(times)), "runs": runs, "threads": threads,
+    timing = time_calls(lambda: session.run(None, {inp.name: x}), runs, warmup)
+    return {"median_ms": timing.median(), "min_ms": min(timing.recent), "runs": runs, "threads": threads,
             "batch": int(fixed)}

@@ -17,9 +17,8 @@ from torch import nn
 
 from perception.errors import InputError
 from perception.models.network import MultiTaskNet
-from perception.postprocess.boxes import anchor_points, decode_distances
+from perception.postprocess.boxes import anchor_points, decode_distances, nms
 from perception.postprocess.decode import PRE_NMS_TOPK
-from perception.postprocess.nms import nms
 
 DETECTION_COLUMNS = ("batch", "x1", "y1", "x2", "y2", "score", "class")
 
@@ -28,7 +27,7 @@ class OnnxNonMaxSuppression(torch.autograd.Function):
     """ONNX NonMaxSuppression (opset >= 10) with a real eager implementation, as YOLOv8/mmdeploy do.
 
     boxes (B, K, 4) corners, scores (B, C, K) -> selected (N, 3) int64 [batch, class, box index], per
-    (batch, class) highest score first. Eager mode runs the package's numpy NMS (perception.postprocess.nms) so the wrapper also works in PyTorch
+    (batch, class) highest score first. Eager mode runs the package's numpy NMS (perception.postprocess.boxes) so the wrapper also works in PyTorch
     and the traced shapes are real; export emits the ONNX operator.
     """
 
@@ -67,17 +66,12 @@ class NMSExportWrapper(nn.Module):
         self.model = model
         config = model.config
         self.heads = []
-        for reg, cls, strides, classes in (
-            ("obj_reg", "obj_cls", config.object_strides, config.object_classes),
-            ("ped_reg", "ped_cls", config.pedestrian_strides, config.pedestrian_classes),
-        ):
-            if reg not in model.output_names:
-                continue
-            points, point_strides = anchor_points(tuple(config.imgsz), tuple(strides))
-            self.register_buffer(f"{reg}_points", torch.from_numpy(points), persistent=False)
-            self.register_buffer(f"{reg}_strides", torch.from_numpy(point_strides), persistent=False)
-            self.register_buffer(f"{reg}_classes", torch.tensor(classes, dtype=torch.float32), persistent=False)
-            self.heads.append((reg, cls))
+        for spec in config.detection_heads:
+            points, point_strides = anchor_points(tuple(config.imgsz), spec.strides)
+            self.register_buffer(f"{spec.reg}_points", torch.from_numpy(points), persistent=False)
+            self.register_buffer(f"{spec.reg}_strides", torch.from_numpy(point_strides), persistent=False)
+            self.register_buffer(f"{spec.reg}_classes", torch.tensor(spec.classes, dtype=torch.float32), persistent=False)
+            self.heads.append((spec.reg, spec.cls))
         if not self.heads:
             raise InputError("--nms: the model has no detection head to run NMS on")
         self.register_buffer("max_output", torch.tensor([int(max_detections)], dtype=torch.int64), persistent=False)

@@ -6,15 +6,14 @@ weights_only=True)` reads it without executing pickled code.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from perception.atomic import atomic_path
 from perception.errors import InputError
 from perception.models.factory import read_checkpoint
 
@@ -23,17 +22,8 @@ def save_checkpoint(data: dict[str, Any], path: str | Path) -> Path:
     """torch.save to a temp file in the same folder, fsync, then rename over `path`: a reader (or a run
     killed mid-save) sees either the old complete file or the new complete file, never half of one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, fsync=True) as tmp:
+        torch.save(data, tmp)
     return path
 
 

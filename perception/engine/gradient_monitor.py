@@ -9,13 +9,13 @@ pairs whose mean cosine stayed negative over the last epochs.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from perception.atomic import atomic_path
 
 NEGATIVE_EPOCHS = 3  # a pair is reported when its epoch-mean cosine was < 0 in each of the last this many
 
@@ -111,8 +111,6 @@ class GradientMonitor:
         axes[0].legend(fontsize=6, ncol=2)
         fig.tight_layout()
         path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-        os.close(fd)
-        fig.savefig(tmp, dpi=100)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100)
         plt.close(fig)
-        os.replace(tmp, path)

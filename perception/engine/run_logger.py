@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from perception.atomic import atomic_path
 
 
 class RunLogger:
@@ -42,12 +42,10 @@ class RunLogger:
         columns: list[str] = []
         for r in self.rows:
             columns += [k for k in r if k not in columns]
-        fd, tmp = tempfile.mkstemp(dir=self.out_dir, prefix=".results.csv.", suffix=".tmp")
-        with os.fdopen(fd, "w", newline="") as handle:
+        with atomic_path(self.csv_path) as tmp, tmp.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             writer.writerows(self.rows)
-        os.replace(tmp, self.csv_path)
         if self.writer is not None:
             for name, value in row.items():
                 if name not in ("epoch", "step") and isinstance(value, (int, float)) and math.isfinite(value):
@@ -80,11 +78,9 @@ class RunLogger:
         for ax in list(axes.flat)[len(names) :]:
             ax.axis("off")
         fig.tight_layout()
-        fd, tmp = tempfile.mkstemp(dir=self.out_dir, prefix=".results.png.", suffix=".png")
-        os.close(fd)
-        fig.savefig(tmp, dpi=100)
+        with atomic_path(self.out_dir / "results.png", suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100)
         plt.close(fig)
-        os.replace(tmp, self.out_dir / "results.png")
 
     def close(self) -> None:
         if self.writer is not None:
@@ -97,6 +93,7 @@ EPOCH_LINE = (
     ("objects/recall50", "R50", "{:.3f}"),
     ("pedestrians/map50", "| pedestrians AP50", "{:.3f}"),
     ("pedestrians/recall50", "R50", "{:.3f}"),
+    ("pedestrians/mr2", "MR^-2", "{:.3f}"),
     ("lanes/f1", "| lanes pixel F1", "{:.3f}"),
     ("lanes/iou", "IoU", "{:.3f}"),
     ("drivable/miou", "| drivable mIoU", "{:.3f}"),

@@ -17,10 +17,11 @@ RESUME_RUN_FIELDS = {"device", "workers", "save_period", "compile"}
 RESUME_LENGTH_FIELDS = {"epochs", "max_steps"}
 
 
-def resume_config(out_dir: str | Path, **overrides: Any) -> tuple[TrainConfig, dict[str, tuple[Any, Any]]]:
-    """The TrainConfig saved in `out_dir/weights/last.pt` with the given overrides, and the length fields
-    they changed ({field: (saved, new)}). An override of any other field that differs from the saved
-    value is refused (a flag given with --resume is honoured or refused, never dropped)."""
+def resume_config(out_dir: str | Path, **overrides: Any) -> tuple[TrainConfig, dict[str, tuple[Any, Any]], dict[str, Any]]:
+    """The TrainConfig saved in `out_dir/weights/last.pt` with the given overrides, the length fields they
+    changed ({field: (saved, new)}) and the checkpoint itself (for `Trainer(checkpoint=...)`: read once). An
+    override of any other field that differs from the saved value is refused (a flag given with --resume is
+    honoured or refused, never dropped)."""
     from perception.engine.checkpoint import load_checkpoint
 
     path = Path(out_dir) / "weights" / "last.pt"
@@ -43,7 +44,7 @@ def resume_config(out_dir: str | Path, **overrides: Any) -> tuple[TrainConfig, d
     changed = {k: (data.get(k), given[k]) for k in RESUME_LENGTH_FIELDS & set(given) if data.get(k) != given[k]}
     data.update({k: v for k, v in given.items() if k in RESUME_RUN_FIELDS | RESUME_LENGTH_FIELDS})
     data["out"] = str(out_dir)
-    return TrainConfig.from_dict(data, source=str(path)), changed
+    return TrainConfig.from_dict(data, source=str(path)), changed, saved
 
 
 def synthetic_root_to_generate(data: str) -> Path | None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from perception.config import BALANCING_MODES, FREEZE_MODES, TASKS, ConfigError, read_config_section
+from perception.atomic import write_text_atomic
+from perception.config import BALANCING_MODES, FREEZE_MODES, TASKS, ConfigBase, ConfigError, check_choices, option
 
 AMP_MODES = ("bf16", "fp16", "off")
 CLS_LOSSES = ("bce", "focal")
@@ -16,54 +16,60 @@ DEFAULT_LOSS_WEIGHTS = {"objects": 1.0, "pedestrians": 1.0, "lanes": 1.0, "driva
 
 
 @dataclass
-class TrainConfig:
-    data: str = "datasets/synthetic.yaml"
-    model: str = "s"  # named scale (n, s, m) or a model YAML
-    imgsz: tuple[int, int] = (384, 640)
-    epochs: int = 30
-    time: float = 0.0  # hours; > 0 replaces epochs: the run ends when its epochs fill this budget (re-estimated each epoch)
-    batch: int = 16  # global batch; each of N processes takes batch / N
-    lr: float = 2e-3  # AdamW peak learning rate, reached after warm-up
-    min_lr_ratio: float = 0.05  # cosine floor as a fraction of lr
-    weight_decay: float = 0.05
-    warmup_epochs: float = 1.0
-    warmup_steps_min: int = 20  # short runs still warm up over at least this many steps
-    loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
-    balancing: str = "fixed"  # fixed | uncertainty | dwa | gradnorm | pcgrad (docs/multitask.md)
-    dwa_temperature: float = 2.0  # DWA softmax temperature (the paper's T = 2)
-    gradnorm_alpha: float = 1.5  # GradNorm asymmetry: higher pulls lagging tasks harder
-    gradnorm_lr: float = 0.025  # GradNorm step on the task weights per optimizer step
-    grad_monitor_period: int = 0  # steps between per-task encoder-gradient measurements; 0 = off
-    weights: str | None = None  # start from this checkpoint's weights (new optimizer and schedule)
-    freeze: str = "none"  # none | backbone | encoder: parts kept exactly as loaded
-    label_fraction: dict[str, float] = field(default_factory=dict)  # task -> share of train images keeping its labels
-    cls_loss: str = "bce"
-    box_loss: str = "ciou"
-    lane_binary: str = "focal"
-    amp: str = "bf16"  # used on CUDA only; CPU trains in float32
-    ema: bool = True
-    ema_decay: float = 0.9998
-    ema_tau: float = 2000.0  # EMA warm-up in steps: decay * (1 - exp(-updates / tau))
-    clip_grad: float = 10.0  # max gradient norm; 0 disables
-    channels_last: bool = True
-    compile: bool = False
-    sync_bn: bool = False
-    save_period: int = 500  # steps between mid-epoch last.pt saves; 0 disables
-    val_period: int = 1  # epochs between validations
-    workers: int = 4
-    seed: int = 0
-    out: str = "runs/train"
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    max_steps: int = 0  # stop after this many optimizer steps in total; 0 = no limit
-    max_val_batches: int = 0  # 0 = the whole validation split
-    augment: bool = True
+class TrainConfig(ConfigBase):
+    SECTION: ClassVar[str] = "train"
 
-    def __post_init__(self) -> None:
-        self.imgsz = tuple(int(v) for v in self.imgsz)
-        self.loss_weights = {str(k): float(v) for k, v in dict(self.loss_weights).items()}
-        self.validate()
+    # Every field with help text is also a `perception train` flag (--field-name unless `flag` says otherwise).
+    data: str = option("datasets/synthetic.yaml", "dataset YAML or directory")
+    model: str = option("s", "scale n|s|m or a model YAML")
+    imgsz: tuple[int, int] = option((384, 640), "input size H W")
+    epochs: int = option(30, "epochs to train")
+    time: float = option(0.0, "train for this many hours instead of --epochs: the epochs that fit are re-estimated "
+                         "after each one and the LR schedule ends with the budget", metavar="HOURS")
+    batch: int = option(16, "global batch size (split across processes)")
+    lr: float = option(2e-3, "peak AdamW learning rate, reached after warm-up")
+    min_lr_ratio: float = option(0.05, "cosine floor as a fraction of lr")
+    weight_decay: float = option(0.05, "AdamW weight decay")
+    warmup_epochs: float = option(1.0, "linear warm-up length in epochs")
+    warmup_steps_min: int = option(20, "short runs still warm up over at least this many steps")
+    # YAML only (--cfg): task -> weight, task -> share of train images keeping its labels
+    loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
+    label_fraction: dict[str, float] = field(default_factory=dict)
+    balancing: str = option("fixed", "task loss weighting: fixed, uncertainty, dwa, gradnorm or pcgrad (docs/multitask.md)",
+                            choices=BALANCING_MODES)
+    dwa_temperature: float = option(2.0, "DWA softmax temperature (the paper's T = 2)")
+    gradnorm_alpha: float = option(1.5, "GradNorm asymmetry: higher pulls lagging tasks harder")
+    gradnorm_lr: float = option(0.025, "GradNorm step on the task weights per optimizer step")
+    grad_monitor_period: int = option(0, "every N steps measure task-gradient cosines on the encoder "
+                                      "(task_gradients.png); 0 = off", flag="--grad-monitor", metavar="N")
+    weights: str | None = option(None, "start from this checkpoint's weights (new optimizer/schedule; heads and classes "
+                                 "may differ)", metavar="CKPT")
+    freeze: str = option("none", "train only what is not frozen", choices=FREEZE_MODES)
+    cls_loss: str = option("bce", "classification loss", choices=CLS_LOSSES)
+    box_loss: str = option("ciou", "box regression loss", choices=("ciou", "giou"))
+    lane_binary: str = option("focal", "lane-vs-background loss", choices=LANE_BINARY_LOSSES)
+    amp: str = option("bf16", "mixed precision on CUDA; a CPU trains in float32", choices=AMP_MODES)
+    ema: bool = option(True, "keep an exponential moving average of the weights (validated and saved)")
+    ema_decay: float = option(0.9998, "EMA decay")
+    ema_tau: float = option(2000.0, "EMA warm-up in steps: decay * (1 - exp(-updates / tau))")
+    clip_grad: float = option(10.0, "max gradient norm; 0 disables")
+    channels_last: bool = option(True, "NHWC memory layout on CUDA")
+    compile: bool = option(False, "torch.compile the model")
+    sync_bn: bool = option(False, "SyncBatchNorm under DDP")
+    save_period: int = option(500, "steps between mid-epoch last.pt saves; 0 disables")
+    val_period: int = option(1, "epochs between validations (the last epoch is always validated)")
+    workers: int = option(4, "data loader workers per process")
+    seed: int = option(0, "random seed")
+    out: str = option("runs/train", "run directory")
+    device: str = option("auto", "auto|cpu|cuda|cuda:N")
+    max_steps: int = option(0, "stop after this many optimizer steps in total; 0 = no limit")
+    max_val_batches: int = option(0, "validate on this many batches of the val split; 0 = all of it")
+    augment: bool = option(True, "training augmentation (--no-augment trains on the letterboxed images)")
 
     def validate(self) -> None:
+        self.imgsz = tuple(int(v) for v in self.imgsz)
+        self.loss_weights = {str(k): float(v) for k, v in dict(self.loss_weights).items()}
+
         def fail(name: str, message: str) -> None:
             raise ConfigError(f"train.{name}: {getattr(self, name)!r} {message}")
 
@@ -87,17 +93,7 @@ class TrainConfig:
             fail("min_lr_ratio", "must be in [0, 1]")
         if not 0 < self.ema_decay < 1:
             fail("ema_decay", "must be in (0, 1)")
-        choices = {
-            "amp": AMP_MODES,
-            "balancing": BALANCING_MODES,
-            "freeze": FREEZE_MODES,
-            "cls_loss": CLS_LOSSES,
-            "box_loss": ("ciou", "giou"),
-            "lane_binary": LANE_BINARY_LOSSES,
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                fail(name, f"is not one of {list(allowed)}")
+        check_choices(self)
         unknown = set(self.loss_weights) - set(TASKS)
         if unknown:
             raise ConfigError(f"train.loss_weights: unknown task(s) {sorted(unknown)}; tasks are {list(TASKS)}")
@@ -117,33 +113,14 @@ class TrainConfig:
         """The balancer's hyper-parameters, as `perception.losses.build_balancer` takes them."""
         return {"dwa_temperature": self.dwa_temperature, "gradnorm_alpha": self.gradnorm_alpha, "gradnorm_lr": self.gradnorm_lr}
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (lists, not tuples): YAML, JSON and weights_only checkpoints all accept it."""
-        out = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "train config") -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ConfigError(f"{source}: unknown train field(s) {sorted(unknown)}")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: {exc}") from None
-
 
 def load_train_config(path: str | Path) -> TrainConfig:
     """Read a train YAML (`train:` section or a flat mapping); errors name the file."""
-    return TrainConfig.from_dict(read_config_section(path, "train"), source=str(path))
+    return TrainConfig.load(path)
 
 
 def save_train_config(config: TrainConfig, path: str | Path, model_config: dict[str, Any] | None = None) -> None:
     """Write `train:` (and the resolved `model:`) as YAML, atomically."""
-    import os
-    import tempfile
-
     import yaml
 
     path = Path(path)
@@ -151,7 +128,4 @@ def save_train_config(config: TrainConfig, path: str | Path, model_config: dict[
     data: dict[str, Any] = {"train": config.to_dict()}
     if model_config is not None:
         data["model"] = model_config
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump(data, handle, sort_keys=False)
-    os.replace(tmp, path)
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))

@@ -29,7 +29,6 @@ from perception.engine.distributed import (
     barrier,
     check_sync_bn,
     cleanup_distributed,
-    per_rank_batch,
     replica_max_abs_diff,
     setup_distributed,
     wrap_model,
@@ -75,10 +74,13 @@ class Trainer:
         progress: bool = True,
         train_loader=None,
         val_loader=None,
+        checkpoint: dict[str, Any] | None = None,
     ) -> None:
-        """model_config: overrides `config.model`; loaders: pre-built ones (tests, notebooks), else from config.data."""
+        """model_config: overrides `config.model`; loaders: pre-built ones (tests, notebooks), else from config.data;
+        checkpoint: last.pt already read by the caller (resume_config), so a resumed run reads it once."""
         self.config = config
         self.resume = resume
+        self._checkpoint = checkpoint
         self.progress = progress
         self._model_config = model_config
         self._loaders = (train_loader, val_loader)
@@ -89,16 +91,61 @@ class Trainer:
 
     # ---- setup -------------------------------------------------------------------------------------
     def _setup(self) -> None:
-        from perception.models import build_model, model_config_from_arg
-
+        """Resolve the model config once and build model, loss, loaders, optimizer and EMA once; on resume the
+        checkpoint (read once) defines the model and fills their states."""
         cfg = self.config
         self.ctx: DistContext = setup_distributed(cfg.device)
-        device = self.ctx.device
         check_sync_bn(cfg.sync_bn, self.ctx)
         seed_everything(cfg.seed + self.ctx.rank)
-        self.model_config = self._model_config or model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz))
-        if tuple(self.model_config.imgsz) != tuple(cfg.imgsz):
-            self.model_config = ModelConfig.from_dict(self.model_config.to_dict() | {"imgsz": list(cfg.imgsz)})
+        ckpt = self._resume_checkpoint() if self.resume else None
+        self.model_config = self._resolve_model_config(ckpt)
+        self._build_model()
+        self._build_loaders()
+        self._build_optimization()
+        self.epoch, self.epoch_step, self.step = 0, 0, 0
+        self.train_seconds = 0.0  # wall time of the epochs done, summed over resumes (for the time budget)
+        self.skipped_steps = self.nonfinite_run = 0
+        # label problems skipped while indexing (this process) and while loading the last epoch (any worker)
+        policy = getattr(getattr(self.train_loader, "dataset", None), "policy", None)
+        self.label_skips = {"indexing": policy.total if policy else 0, "last_epoch": 0, "first_paths": []}
+        self.best_fitness = -math.inf
+        self.history_metrics: dict[str, Any] = {}
+        if ckpt is not None:
+            self._restore(ckpt)
+        self.task_backward = TaskBackward(self.model, self.loss, self.ctx, cfg.grad_monitor_period, self.steps_per_epoch)
+        self.step_log: dict[str, float] = {}
+        self.train_model = self.model if self.task_backward.reduces_by_hand else wrap_model(self.model, self.ctx, cfg.sync_bn)
+        if cfg.compile:
+            self.train_model = torch.compile(self.train_model)
+        self.logger = RunLogger(self.out_dir) if self.ctx.is_main else None
+        if self.ctx.is_main:
+            save_train_config(cfg, self.out_dir / "train.yaml", self.model_config.to_dict())
+
+    def _resume_checkpoint(self) -> dict[str, Any]:
+        if self._checkpoint is not None:
+            return self._checkpoint
+        if not self.last_path.is_file():
+            raise MissingFileError(f"{self.last_path}: nothing to resume (no last.pt in --out {self.out_dir})")
+        return load_checkpoint(self.last_path, map_location=self.ctx.device)
+
+    def _resolve_model_config(self, ckpt: dict[str, Any] | None) -> ModelConfig:
+        """The checkpoint's model on resume (whatever --model says now), else the given one or `config.model` at
+        `config.imgsz`."""
+        from perception.models import model_config_from_arg
+        from perception.models.factory import saved_model_config
+
+        if ckpt is not None:
+            return saved_model_config(ckpt["config"], source=str(self.last_path))
+        cfg = self.config
+        model_config = self._model_config or model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz))
+        if tuple(model_config.imgsz) != tuple(cfg.imgsz):
+            model_config = model_config.replace(imgsz=tuple(cfg.imgsz))
+        return model_config
+
+    def _build_model(self) -> None:
+        from perception.models import build_model
+
+        cfg, device = self.config, self.ctx.device
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = build_model(self.model_config).to(device)
         self.channels_last = cfg.channels_last and device.type == "cuda"  # a CPU gains nothing from NHWC
@@ -120,6 +167,8 @@ class Trainer:
             balancing_options=cfg.balancing_options(),
         ).to(device)
 
+    def _build_loaders(self) -> None:
+        cfg = self.config
         train_loader, val_loader = self._loaders
         if train_loader is None:
             train_loader, built_val = build_train_loaders(cfg, self.model_config, self.ctx)
@@ -134,48 +183,16 @@ class Trainer:
         warmup = max(cfg.warmup_steps_min, round(cfg.warmup_epochs * self.steps_per_epoch))
         self.warmup_steps = min(warmup, max(1, self.total_steps // 3))
 
+    def _build_optimization(self) -> None:
+        cfg = self.config
         self.optimizer = torch.optim.AdamW(param_groups([self.model, self.loss], cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))
         self.scheduler = build_scheduler(self.optimizer, self.total_steps, self.warmup_steps, cfg.min_lr_ratio)
-        self.amp_dtype = AMP_DTYPES.get(cfg.amp) if device.type == "cuda" else None
+        self.amp_dtype = AMP_DTYPES.get(cfg.amp) if self.ctx.device.type == "cuda" else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None
 
-        self.epoch, self.epoch_step, self.step = 0, 0, 0
-        self.train_seconds = 0.0  # wall time of the epochs done, summed over resumes (for the time budget)
-        self.skipped_steps = self.nonfinite_run = 0
-        # label problems skipped while indexing (this process) and while loading the last epoch (any worker)
-        policy = getattr(getattr(self.train_loader, "dataset", None), "policy", None)
-        self.label_skips = {"indexing": policy.total if policy else 0, "last_epoch": 0, "first_paths": []}
-        self.best_fitness = -math.inf
-        self.history_metrics: dict[str, Any] = {}
-        if self.resume:
-            self._load_resume()
-        self.task_backward = TaskBackward(self.model, self.loss, self.ctx, cfg.grad_monitor_period, self.steps_per_epoch)
-        self.step_log: dict[str, float] = {}
-        self.train_model = self.model if self.task_backward.reduces_by_hand else wrap_model(self.model, self.ctx, cfg.sync_bn)
-        if cfg.compile:
-            self.train_model = torch.compile(self.train_model)
-        self.logger = RunLogger(self.out_dir) if self.ctx.is_main else None
-        if self.ctx.is_main:
-            save_train_config(cfg, self.out_dir / "train.yaml", self.model_config.to_dict())
-
-    def _load_resume(self) -> None:
-        if not self.last_path.is_file():
-            raise MissingFileError(f"{self.last_path}: nothing to resume (no last.pt in --out {self.out_dir})")
-        ckpt = load_checkpoint(self.last_path, map_location=self.ctx.device)
-        saved = ModelConfig.from_dict(ckpt["config"], source=str(self.last_path))
-        if saved.to_dict() != self.model_config.to_dict():
-            # The checkpoint defines the model of a resumed run, whatever --model says now.
-            from perception.models import build_model
-
-            self.model_config = saved
-            self.model = build_model(saved).to(self.ctx.device)
-            self.loss = MultiTaskLoss(saved, self.config.balancing, self.config.loss_weights, self.config.cls_loss,
-                                      self.config.box_loss, self.config.lane_binary,
-                                      balancing_options=self.config.balancing_options()).to(self.ctx.device)
-            self.optimizer = torch.optim.AdamW(param_groups([self.model, self.loss], self.config.weight_decay), lr=self.config.lr)
-            self.scheduler = build_scheduler(self.optimizer, self.total_steps, self.warmup_steps, self.config.min_lr_ratio)
-            self.ema = ModelEMA(self.model, self.config.ema_decay, self.config.ema_tau) if self.config.ema else None
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        """Every state of a resumed run from its last.pt: weights, loss, optimizer, schedule, EMA, counters, RNG."""
         self.model.load_state_dict(ckpt["model"])
         if ckpt.get("loss"):
             self.loss.load_state_dict(ckpt["loss"])
@@ -288,97 +305,111 @@ class Trainer:
         if self.val_loader is not None and self.ctx.is_main:
             model = self.ema.module if self.ema is not None else unwrap(self.model)
             metrics = validate(model, self.val_loader, self.model_config, self.ctx.device, self.config.max_val_batches,
-                               self.amp_dtype, progress=self.progress)
+                               progress=self.progress)
         barrier(self.ctx)
         return metrics
 
     def fit(self) -> dict[str, Any]:
-        from tqdm import tqdm
-
+        """Train until `epochs` or `max_steps`, validating every `val_period` epochs; returns the run summary."""
         self._setup()
-        cfg = self.config
-        start_time = time.time()
-        images_seen = 0
-        last_epoch_losses: dict[str, float] = {}
+        self._start_time = time.time()
+        self._images_seen = 0
+        last_losses: dict[str, float] = {}
         metrics: dict[str, Any] = dict(self.history_metrics)
-        epoch_clock = start_time
+        self._epoch_clock = self._start_time  # from one epoch's end to the next: its validation is part of the cost
         try:
             while self.epoch < self.epochs and self.step < self.total_steps:
-                if isinstance(self.sampler, ResumableSampler):
-                    self.sampler.set_epoch(self.epoch, start=self.epoch_step * self.train_loader.batch_size)
-                elif self.epoch_step:
-                    raise InputError("resuming mid-epoch needs the trainer's ResumableSampler in the train loader")
-                if getattr(self.train_loader, "generator", None) is not None:
-                    self.train_loader.generator.manual_seed(cfg.seed + self.epoch)
-                sums: dict[str, float] = {}
-                count = 0
-                bar = tqdm(self.train_loader, total=self.steps_per_epoch, initial=self.epoch_step,
-                           desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not (self.progress and self.ctx.is_main))
-                tick = time.time()
-                epoch_skips = 0
-                for batch in bar:
-                    skipped = [path for meta in batch.get("meta", ()) for path in meta.get("skipped", ())]
-                    epoch_skips += len(skipped)
-                    self.label_skips["first_paths"] = list(dict.fromkeys(self.label_skips["first_paths"] + skipped))[:5]
-                    losses = self.train_step(batch)
-                    n = int(batch["images"].shape[0]) * self.ctx.world_size
-                    images_seen += n
-                    count += 1
-                    for k, v in losses.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    now = time.time()
-                    rate = n / max(now - tick, 1e-9)
-                    tick = now
-                    if self.ctx.is_main:
-                        shown = {t: f"{losses[t]:.3f}" for t in self.model_config.enabled_tasks if t in losses}
-                        bar.set_postfix(shown | {"img/s": f"{rate:.1f}", "lr": f"{self.scheduler.get_last_lr()[0]:.2e}"})
-                        self.logger.log_step(self.step, {k: losses[k] for k in ["total", *self.model_config.enabled_tasks] if k in losses}
-                                             | {"lr": self.scheduler.get_last_lr()[0]} | self.step_log)
-                    if cfg.save_period and self.step % cfg.save_period == 0:
-                        self.save_last()
-                    if self.step >= self.total_steps:
-                        break
-                bar.close()
-                epoch_skips = round(float(all_reduce_mean(torch.tensor(float(epoch_skips)), self.ctx)) * self.ctx.world_size)
-                self.label_skips["last_epoch"] = epoch_skips
-                if epoch_skips and self.ctx.is_main:
-                    print(f"epoch {self.epoch + 1}: skipped {epoch_skips} malformed label item(s) while loading "
-                          f"(first: {', '.join(self.label_skips['first_paths'])})")
-                epoch_done = self.epoch_step >= self.steps_per_epoch
-                last_epoch_losses = {k: v / max(count, 1) for k, v in sums.items()}
-                if epoch_done:
-                    self.epoch += 1
-                    self.epoch_step = 0
-                    # the clock runs from the previous epoch's end, so its validation is part of the cost
-                    # ranks agree on the measured time, so they agree on the number of epochs
-                    self._fit_epochs_to_time(float(all_reduce_mean(torch.tensor(time.time() - epoch_clock), self.ctx)))
-                    epoch_clock = time.time()
-                run_val = epoch_done and (self.epoch % cfg.val_period == 0 or self.epoch == self.epochs)
-                run_val = run_val or self.step >= self.total_steps
-                if run_val:
-                    metrics = self._run_validation()
-                    self.history_metrics = metrics
-                if self.ctx.is_main:
-                    row = {"epoch": self.epoch if epoch_done else self.epoch + self.epoch_step / self.steps_per_epoch, "step": self.step}
-                    row |= {f"train/{k}": v for k, v in last_epoch_losses.items()}
-                    row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
-                    row |= self.task_backward.epoch_row(self.out_dir / "task_gradients.png")
-                    row["lr"] = self.scheduler.get_last_lr()[0]
-                    row["skipped_labels"] = epoch_skips
-                    self.logger.log_epoch(row, plot=run_val or self.epoch >= self.epochs)
-                    if run_val and self.progress:
-                        print(epoch_line(row["epoch"], self.epochs, self.step, metrics, time.time() - start_time), flush=True)
-                    improved = run_val and metrics.get("fitness", -math.inf) > self.best_fitness
-                    if improved:
-                        self.best_fitness = metrics["fitness"]
-                    self.save_last(metrics)
-                    if improved:
-                        save_checkpoint(self.checkpoint(metrics), self.best_path)
-                barrier(self.ctx)
+                last_losses, skipped = self._train_epoch()
+                metrics = self._end_epoch(last_losses, skipped, metrics)
         finally:
             if getattr(self, "logger", None) is not None:
                 self.logger.close()
-        elapsed = time.time() - start_time
+        return self._summary(last_losses, metrics)
+
+    def _train_epoch(self) -> tuple[dict[str, float], int]:
+        """The rest of the current epoch (all of it unless resumed mid-epoch): (mean losses, label items skipped)."""
+        from tqdm import tqdm
+
+        cfg = self.config
+        if isinstance(self.sampler, ResumableSampler):
+            self.sampler.set_epoch(self.epoch, start=self.epoch_step * self.train_loader.batch_size)
+        elif self.epoch_step:
+            raise InputError("resuming mid-epoch needs the trainer's ResumableSampler in the train loader")
+        if getattr(self.train_loader, "generator", None) is not None:
+            self.train_loader.generator.manual_seed(cfg.seed + self.epoch)
+        sums: dict[str, float] = {}
+        count = epoch_skips = 0
+        bar = tqdm(self.train_loader, total=self.steps_per_epoch, initial=self.epoch_step,
+                   desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not (self.progress and self.ctx.is_main))
+        tick = time.time()
+        for batch in bar:
+            skipped = [path for meta in batch.get("meta", ()) for path in meta.get("skipped", ())]
+            epoch_skips += len(skipped)
+            self.label_skips["first_paths"] = list(dict.fromkeys(self.label_skips["first_paths"] + skipped))[:5]
+            losses = self.train_step(batch)
+            n = int(batch["images"].shape[0]) * self.ctx.world_size
+            self._images_seen += n
+            count += 1
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v
+            now = time.time()
+            self._log_step(bar, losses, n / max(now - tick, 1e-9))
+            tick = now
+            if cfg.save_period and self.step % cfg.save_period == 0:
+                self.save_last()
+            if self.step >= self.total_steps:
+                break
+        bar.close()
+        return {k: v / max(count, 1) for k, v in sums.items()}, epoch_skips
+
+    def _log_step(self, bar, losses: dict[str, float], rate: float) -> None:
+        if not self.ctx.is_main:
+            return
+        tasks = self.model_config.enabled_tasks
+        lr = self.scheduler.get_last_lr()[0]
+        bar.set_postfix({t: f"{losses[t]:.3f}" for t in tasks if t in losses} | {"img/s": f"{rate:.1f}", "lr": f"{lr:.2e}"})
+        self.logger.log_step(self.step, {k: losses[k] for k in ["total", *tasks] if k in losses} | {"lr": lr} | self.step_log)
+
+    def _end_epoch(self, losses: dict[str, float], epoch_skips: int, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Count skipped labels over ranks, advance the epoch, validate when due, log the row, save last.pt and
+        (when the fitness improved) best.pt. Returns the latest validation metrics."""
+        cfg = self.config
+        epoch_skips = round(float(all_reduce_mean(torch.tensor(float(epoch_skips)), self.ctx)) * self.ctx.world_size)
+        self.label_skips["last_epoch"] = epoch_skips
+        if epoch_skips and self.ctx.is_main:
+            print(f"epoch {self.epoch + 1}: skipped {epoch_skips} malformed label item(s) while loading "
+                  f"(first: {', '.join(self.label_skips['first_paths'])})")
+        epoch_done = self.epoch_step >= self.steps_per_epoch
+        if epoch_done:
+            self.epoch += 1
+            self.epoch_step = 0
+            # ranks agree on the measured time, so they agree on the number of epochs
+            self._fit_epochs_to_time(float(all_reduce_mean(torch.tensor(time.time() - self._epoch_clock), self.ctx)))
+            self._epoch_clock = time.time()
+        run_val = epoch_done and (self.epoch % cfg.val_period == 0 or self.epoch == self.epochs)
+        run_val = run_val or self.step >= self.total_steps
+        if run_val:
+            metrics = self.history_metrics = self._run_validation()
+        if self.ctx.is_main:
+            epoch = self.epoch if epoch_done else self.epoch + self.epoch_step / self.steps_per_epoch
+            row = {"epoch": epoch, "step": self.step} | {f"train/{k}": v for k, v in losses.items()}
+            row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
+            row |= self.task_backward.epoch_row(self.out_dir / "task_gradients.png")
+            row |= {"lr": self.scheduler.get_last_lr()[0], "skipped_labels": epoch_skips}
+            self.logger.log_epoch(row, plot=run_val or self.epoch >= self.epochs)
+            if run_val and self.progress:
+                print(epoch_line(epoch, self.epochs, self.step, metrics, time.time() - self._start_time), flush=True)
+            improved = run_val and metrics.get("fitness", -math.inf) > self.best_fitness
+            if improved:
+                self.best_fitness = metrics["fitness"]
+            self.save_last(metrics)
+            if improved:
+                save_checkpoint(self.checkpoint(metrics), self.best_path)
+        barrier(self.ctx)
+        return metrics
+
+    def _summary(self, last_losses: dict[str, float], metrics: dict[str, Any]) -> dict[str, Any]:
+        elapsed = time.time() - self._start_time
         # Parameters only: BN running statistics legitimately differ after each rank's last forward.
         replica_diff = replica_max_abs_diff([*unwrap(self.model).parameters(), *self.loss.parameters()], self.ctx)
         summary = {
@@ -392,8 +423,8 @@ class Trainer:
             "replica_max_abs_diff": replica_diff,
             "device": str(self.ctx.device),
             "seconds": round(elapsed, 2),
-            "images_per_second": round(images_seen / max(elapsed, 1e-9), 2),
-            "train_losses": last_epoch_losses,
+            "images_per_second": round(self._images_seen / max(elapsed, 1e-9), 2),
+            "train_losses": last_losses,
             "val_metrics": metrics,
             "best_fitness": self.best_fitness if math.isfinite(self.best_fitness) else None,
             "last": str(self.last_path),

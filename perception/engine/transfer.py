@@ -20,8 +20,6 @@ from perception.config import ModelConfig
 from perception.engine.checkpoint import load_checkpoint
 
 FREEZE_PARTS = {"none": (), "backbone": ("backbone",), "encoder": ("backbone", "neck")}
-# Detection heads whose classifier rows follow a class list: (module prefix, ModelConfig field).
-CLASS_HEADS = (("object_head", "object_classes"), ("pedestrian_head", "pedestrian_classes"))
 
 
 def class_mapping(old: list[int], new: list[int]) -> dict[int, int | None]:
@@ -41,8 +39,9 @@ def load_pretrained(model: nn.Module, config: ModelConfig, path: str | Path) -> 
     state = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
     own = model.state_dict()
     loaded, fresh, mappings = [], [], {}
-    for prefix, field in CLASS_HEADS:
-        old, new = list(getattr(saved, field)), list(getattr(config, field))
+    # detection heads' classifier rows follow their class lists
+    for saved_spec, spec in zip(saved.all_detection_heads, config.all_detection_heads):
+        prefix, old, new = spec.module, list(saved_spec.classes), list(spec.classes)
         if old != new and any(k.startswith(f"{prefix}.cls_preds.") for k in own) and any(k.startswith(f"{prefix}.cls_preds.") for k in state):
             mappings[prefix] = class_mapping(old, new)
             names = {i: (BDD100K_CLASSES[new[i]], None if j is None else BDD100K_CLASSES[old[j]]) for i, j in mappings[prefix].items()}
@@ -65,7 +64,7 @@ def load_pretrained(model: nn.Module, config: ModelConfig, path: str | Path) -> 
     model.load_state_dict(own)
     dropped = [k for k in state if k not in own]
     lines = [f"weights: {len(loaded)}/{len(own)} tensors from {path} (new optimizer and schedule)"]
-    for prefix, _ in CLASS_HEADS:
+    for prefix in (spec.module for spec in config.all_detection_heads):
         if prefix + "_names" in mappings:
             pairs = [f"{n}<-{o}" if o else f"{n} (new, fresh)" for n, o in mappings[prefix + "_names"].values()]
             lines.append(f"  {prefix} classes: " + ", ".join(pairs))

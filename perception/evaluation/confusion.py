@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from perception.evaluation.matching import box_iou
+from perception.postprocess.boxes import box_iou
+from perception.thresholds import DISPLAY_CONF
 
 
 class DetectionConfusion:
@@ -15,7 +16,7 @@ class DetectionConfusion:
     an unmatched detection in the background row; detections inside ignore regions are left out.
     """
 
-    def __init__(self, class_ids: list[int], conf: float = 0.25, iou: float = 0.5):
+    def __init__(self, class_ids: list[int], conf: float = DISPLAY_CONF, iou: float = 0.5):
         self.class_ids = list(class_ids)
         self.index = {c: i for i, c in enumerate(self.class_ids)}
         self.conf = conf

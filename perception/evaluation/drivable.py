@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from perception.classes import DRIVABLE_CLASSES, DRIVABLE_IGNORE
+from perception.classes import DRIVABLE_CLASSES, IGNORE_INDEX
 from perception.evaluation.lanes import resize_mask
 
 
-def confusion(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore: int = DRIVABLE_IGNORE) -> np.ndarray:
+def confusion(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore: int = IGNORE_INDEX) -> np.ndarray:
     """(C, C + 1) int64 counts, rows = gt class, columns = predicted class; gt == ignore is skipped.
 
     The extra last column counts predictions outside [0, C) (e.g. an unset pixel): a miss of the gt

@@ -7,10 +7,12 @@ All coordinates are original-image pixels (FrameResult and Sample share them).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from perception.classes import BDD100K_CLASSES, PEDESTRIAN_CLASSES
+from perception.config import ConfigBase
 from perception.errors import InputError
 from perception.evaluation.confusion import DetectionConfusion
 from perception.evaluation.detection import DetectionAccumulator
@@ -22,25 +24,30 @@ from perception.evaluation.pedestrian import PedestrianAccumulator
 from perception.evaluation.vehicle import VEHICLE_ID, merge_vehicles, vehicle_ground_truth
 from perception.lane_attributes import is_crossing
 from perception.structures import TASKS, FrameResult, Sample
+from perception.thresholds import DISPLAY_CONF, EVAL_CONF, EVAL_MAX_DETECTIONS, NMS_IOU
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(ConfigBase):
     """Every choice that changes a number; written into report.json."""
+
+    SECTION: ClassVar[str] = "eval"
 
     tasks: tuple[str, ...] = TASKS
     class_names: dict[int, str] = field(default_factory=lambda: dict(enumerate(BDD100K_CLASSES)))
-    max_detections: int = 100
+    # The evaluation side of perception.thresholds (why it differs from predicting is written there).
+    conf: float = EVAL_CONF
+    nms_iou: float = NMS_IOU  # the decode's NMS IoU, also the re-suppression of merged vehicle boxes
+    max_detections: int = EVAL_MAX_DETECTIONS  # per image and class for AP
     vehicle_protocol: bool = False
-    nms_iou: float = 0.6  # re-suppression of merged vehicle boxes
     person_class: int = PEDESTRIAN_CLASSES[0]
     person_ignore_classes: tuple[int, ...] = PEDESTRIAN_CLASSES[1:]
     lane_eval_width: int = DEFAULT_EVAL_WIDTH
     lane_line_width: int = DEFAULT_LINE_WIDTH
-    display_conf: float = 0.25  # confusion matrix, per-image F1 and drawings only, never AP
+    display_conf: float = DISPLAY_CONF  # confusion matrix, per-image F1 and drawings only, never AP
     worst_k: int = 12
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         unknown = set(self.tasks) - set(TASKS)
         if unknown:
             raise InputError(f"unknown evaluation task(s) {sorted(unknown)}; choose from {list(TASKS)}")

@@ -1,7 +1,7 @@
 """Runs a predictor over ground-truth samples in batches, feeding an Evaluator, timing the model.
 
 The predictor is any object with `predict(images: list[RGB uint8]) -> list[FrameResult]`; when it also
-has `timings` (stage -> `perception.predictor.StageTimings`, as `BasePredictor`) the latency is
+has `timings` (stage -> `perception.timing.Timings`, as `BasePredictor`) the latency is
 read from there, otherwise the wall time of `predict` is used.
 """
 
@@ -11,11 +11,10 @@ import itertools
 import time
 from collections.abc import Iterable, Iterator
 
-import numpy as np
-
 from perception.errors import InputError
 from perception.evaluation.evaluator import Evaluator
 from perception.structures import Sample
+from perception.timing import Timings
 
 
 def _batches(samples: Iterable[Sample], size: int, limit: int | None) -> Iterator[list[Sample]]:
@@ -38,7 +37,7 @@ def evaluate_predictor(
     the images in the call; "model" is the network alone, "total" adds letterbox/normalise and decoding
     (NMS, lanes, masks).
     """
-    per_image: dict[str, list[float]] = {}
+    per_image: dict[str, Timings] = {}  # bounded: the median of the last Timings.window images
     seen: dict[str, int] = {}
     calls = 0
     for batch in _batches(samples, batch_size, limit):
@@ -54,12 +53,13 @@ def evaluate_predictor(
             seen[stage] = timing.count
         if calls > 1:  # the first call pays for lazy initialisation and allocator warm-up
             for stage, values in stages.items():
-                per_image.setdefault(stage, []).extend(v / len(batch) for v in values)
+                for value in values:
+                    per_image.setdefault(stage, Timings()).add(value / len(batch))
         for pred, sample in zip(preds, batch):
             evaluator.update(pred, sample)
         if progress is not None:
             progress.update(len(batch))
-    medians = {stage: float(np.median(v)) for stage, v in per_image.items() if v}
+    medians = {stage: t.median() for stage, t in per_image.items() if t.count}
     model_ms = medians.get("inference", medians.get("wall"))
     stage_sum = sum(medians.get(s, 0.0) for s in ("preprocess", "inference", "postprocess"))
     return {

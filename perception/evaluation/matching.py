@@ -1,4 +1,4 @@
-"""Box overlap and the greedy score-ordered matching of COCOeval (pycocotools) and the CityPersons script.
+"""The greedy score-ordered matching of COCOeval (pycocotools) and the CityPersons script.
 
 Everything here works on one image and one class at a time; the accumulators concatenate the results.
 """
@@ -6,35 +6,6 @@ Everything here works on one image and one class at a time; the accumulators con
 from __future__ import annotations
 
 import numpy as np
-
-
-def box_area(boxes: np.ndarray) -> np.ndarray:
-    """Area of (N, 4) xyxy boxes in square pixels (no +1: COCO's convention)."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-
-
-def box_iou(dets: np.ndarray, gts: np.ndarray, crowd: np.ndarray | None = None) -> np.ndarray:
-    """IoU matrix (D, G) between xyxy boxes; for a crowd/ignore gt the overlap is inter / area(det).
-
-    The crowd rule is pycocotools' `iscrowd` (maskApi bbIou) and the CityPersons ignore rule: a detection
-    lying inside a crowd region overlaps it fully whatever the region's size.
-    """
-    dets = np.asarray(dets, np.float64).reshape(-1, 4)
-    gts = np.asarray(gts, np.float64).reshape(-1, 4)
-    if len(dets) == 0 or len(gts) == 0:
-        return np.zeros((len(dets), len(gts)))
-    iw = np.minimum(dets[:, None, 2], gts[None, :, 2]) - np.maximum(dets[:, None, 0], gts[None, :, 0])
-    ih = np.minimum(dets[:, None, 3], gts[None, :, 3]) - np.maximum(dets[:, None, 1], gts[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area_d = box_area(dets)[:, None]
-    union = area_d + box_area(gts)[None, :] - inter
-    if crowd is not None:
-        crowd = np.asarray(crowd, bool).reshape(1, -1)
-        union = np.where(crowd, area_d, union)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iou = np.where(union > 0, inter / union, 0.0)
-    return iou
 
 
 def greedy_match(

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from perception.evaluation.detection import interpolated_precision
-from perception.evaluation.matching import box_iou, greedy_match
+from perception.evaluation.matching import greedy_match
+from perception.postprocess.boxes import box_iou
 
 # 9 points log-spaced in [1e-2, 1e0]: np.logspace(-2, 0, 9), as the Caltech/CityPersons scripts
 FPPI_POINTS = np.logspace(-2.0, 0.0, 9)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from perception.atomic import write_text_atomic
 from perception.jsonio import write_json_atomic
 from perception.evaluation import plots
 
@@ -79,13 +79,6 @@ def markdown_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def write_report(
     out_dir: str | os.PathLike,
     metrics: dict[str, Any],
@@ -115,7 +108,7 @@ def write_report(
         worst_list = [{"score": s, "path": p} for s, p, _ in worst.items()]
     report = {"metrics": metrics, "meta": meta or {}, "latency": latency, "figures": figures, "worst_images": worst_list}
     write_json_atomic(out / "report.json", report)
-    _write_text(out / "report.md", markdown_report(report))
+    write_text_atomic(out / "report.md", markdown_report(report))
     return report
 
 

@@ -10,28 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from perception.classes import VEHICLE_CLASSES
-from perception.evaluation.matching import box_iou
+from perception.postprocess.boxes import nms
+from perception.thresholds import NMS_IOU
 
 VEHICLE_ID = VEHICLE_CLASSES[0]  # the merged class reuses the global id of "car"
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy NMS over (N, 4) xyxy boxes; returns kept indices in descending score order."""
-    order = np.argsort(-np.asarray(scores), kind="mergesort")
-    boxes = np.asarray(boxes, np.float64)[order]
-    iou = box_iou(boxes, boxes)
-    suppressed = np.zeros(len(order), bool)
-    keep = []
-    for i in range(len(order)):
-        if suppressed[i]:
-            continue
-        keep.append(order[i])
-        suppressed |= iou[i] > iou_threshold
-    return np.asarray(keep, np.int64)
-
-
 def merge_vehicles(
-    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float | None = 0.6
+    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float | None = NMS_IOU
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vehicle boxes and scores of one image's detections (other classes dropped), re-suppressed."""
     sel = np.isin(np.asarray(classes).reshape(-1), VEHICLE_CLASSES)

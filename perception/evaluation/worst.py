@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from perception.structures import FrameResult, Sample
+from perception.thresholds import DISPLAY_CONF
 
 GT_COLOR = (0, 200, 0)  # RGB
 PRED_COLOR = (230, 40, 40)
@@ -48,7 +49,7 @@ def render_thumbnail(sample: Sample, pred: FrameResult, width: int, conf: float,
 class WorstImages:
     """The K lowest-scoring images seen so far, as (score, path, thumbnail)."""
 
-    def __init__(self, k: int = 12, width: int = 480, conf: float = 0.25):
+    def __init__(self, k: int = 12, width: int = 480, conf: float = DISPLAY_CONF):
         self.k, self.width, self.conf = int(k), int(width), float(conf)
         self._heap: list[tuple[float, int, str, np.ndarray]] = []  # max-heap on score via negation
         self._counter = itertools.count()

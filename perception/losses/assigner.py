@@ -58,23 +58,10 @@ class TaskAlignedAssigner:
         num_gt = gt_boxes.shape[1]
         device = pred_scores.device
         if num_gt == 0 or not bool(gt_mask.any()):
-            return AssignResult(
-                fg_mask=torch.zeros(batch, num_points, dtype=torch.bool, device=device),
-                target_boxes=torch.zeros(batch, num_points, 4, device=device),
-                target_scores=torch.zeros(batch, num_points, num_classes, device=device),
-                target_gt_idx=torch.zeros(batch, num_points, dtype=torch.long, device=device),
-            )
+            return _no_positives(batch, num_points, num_classes, device)
         pred_scores, pred_boxes, gt_boxes = pred_scores.float(), pred_boxes.float(), gt_boxes.float()
 
-        # (B, M, A): the point lies strictly inside the box.
-        lt = points[None, None] - gt_boxes[:, :, None, :2]
-        rb = gt_boxes[:, :, None, 2:] - points[None, None]
-        inside = torch.cat([lt, rb], dim=-1).amin(dim=-1) > self.eps
-        if self.centre_cells and point_strides is not None:
-            centres = (gt_boxes[..., :2] + gt_boxes[..., 2:]) / 2
-            offset = (points[None, None] - centres[:, :, None]).abs()  # (B, M, A, 2)
-            inside |= (offset < point_strides[None, None, :, None] / 2).all(dim=-1)
-        candidate = inside & gt_mask[:, :, None]
+        candidate = self._candidates(points, gt_boxes, gt_mask, point_strides)
 
         ious = torch.stack([box_iou(gt_boxes[b], pred_boxes[b]) for b in range(batch)]).clamp_(min=0)  # (B, M, A)
         labels = gt_labels.clamp(min=0, max=num_classes - 1)
@@ -110,3 +97,24 @@ class TaskAlignedAssigner:
         target_scores.scatter_(2, target_labels[..., None], 1.0)
         target_scores = target_scores * (norm_align * fg_mask)[..., None]
         return AssignResult(fg_mask, target_boxes, target_scores, target_gt_idx)
+
+    def _candidates(self, points, gt_boxes, gt_mask, point_strides) -> torch.Tensor:
+        """bool (B, M, A): the point lies strictly inside the box, or (centre_cells) its cell holds the box's centre."""
+        lt = points[None, None] - gt_boxes[:, :, None, :2]
+        rb = gt_boxes[:, :, None, 2:] - points[None, None]
+        inside = torch.cat([lt, rb], dim=-1).amin(dim=-1) > self.eps
+        if self.centre_cells and point_strides is not None:
+            centres = (gt_boxes[..., :2] + gt_boxes[..., 2:]) / 2
+            offset = (points[None, None] - centres[:, :, None]).abs()  # (B, M, A, 2)
+            inside |= (offset < point_strides[None, None, :, None] / 2).all(dim=-1)
+        return inside & gt_mask[:, :, None]
+
+
+def _no_positives(batch: int, num_points: int, num_classes: int, device: torch.device) -> AssignResult:
+    """The assignment of a batch without ground truth: every point a negative."""
+    return AssignResult(
+        fg_mask=torch.zeros(batch, num_points, dtype=torch.bool, device=device),
+        target_boxes=torch.zeros(batch, num_points, 4, device=device),
+        target_scores=torch.zeros(batch, num_points, num_classes, device=device),
+        target_gt_idx=torch.zeros(batch, num_points, dtype=torch.long, device=device),
+    )

@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from perception.classes import IGNORE_INDEX as IGNORE
 from perception.losses.segmentation_terms import soft_dice
-
-IGNORE = 255
 
 
 class DrivableLoss:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from perception.classes import IGNORE_INDEX as IGNORE
 from perception.errors import InputError
 from perception.losses.segmentation_terms import binary_focal, soft_dice, weighted_bce
 
-IGNORE = 255
 BINARY_LOSSES = ("focal", "wbce")
 
 

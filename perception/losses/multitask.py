@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from perception.config import ModelConfig
+from perception.config import DetectionHeadSpec, ModelConfig
 from perception.losses.balancing import build_balancer
 from perception.losses.detection_loss import DetectionLoss
 from perception.losses.drivable_loss import DrivableLoss
@@ -37,17 +37,10 @@ class MultiTaskLoss(nn.Module):
         super().__init__()
         self.tasks = model_config.enabled_tasks
         imgsz = model_config.imgsz
-        self.detection: dict[str, tuple[str, DetectionLoss]] = {}
-        if "objects" in self.tasks:
-            self.detection["objects"] = (
-                "obj",
-                DetectionLoss(model_config.object_classes, model_config.object_strides, imgsz, cls_loss, box_loss),
-            )
-        if "pedestrians" in self.tasks:
-            self.detection["pedestrians"] = (
-                "ped",
-                DetectionLoss(model_config.pedestrian_classes, model_config.pedestrian_strides, imgsz, cls_loss, box_loss),
-            )
+        self.detection: dict[str, tuple[DetectionHeadSpec, DetectionLoss]] = {
+            spec.task: (spec, DetectionLoss(spec.classes, spec.strides, imgsz, cls_loss, box_loss))
+            for spec in model_config.detection_heads
+        }
         self.lane = LaneLoss(binary=lane_binary)
         self.lane_marking = LaneMarkingLoss()
         self.drivable = DrivableLoss()
@@ -63,9 +56,9 @@ class MultiTaskLoss(nn.Module):
         losses: dict[str, torch.Tensor] = {}
         parts: dict[str, torch.Tensor] = {}
         active: dict[str, bool] = {}
-        for task, (prefix, loss_fn) in self.detection.items():
+        for task, (spec, loss_fn) in self.detection.items():
             out = loss_fn(
-                outputs[f"{prefix}_reg"], outputs[f"{prefix}_cls"], batch["boxes"], batch["classes"], labelled[task], imgsz,
+                outputs[spec.reg], outputs[spec.cls], batch["boxes"], batch["classes"], labelled[task], imgsz,
                 batch.get("ignore_boxes"), batch.get("class_labelled"),
             )
             losses[task] = out["total"]

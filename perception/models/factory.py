@@ -39,15 +39,21 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise InputError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {str(exc)[:120]})") from None
 
 
+def saved_model_config(data: dict[str, Any], source: str) -> ModelConfig:
+    """The ModelConfig a checkpoint was saved with, with the defaults of its time for fields added since."""
+    config = ModelConfig.from_dict(data, source=source)
+    if "lane_attributes" not in data:
+        config = config.replace(lane_attributes=False)  # saved before the lane-marking head existed
+    return config
+
+
 def load_model(path: str | Path, use_ema: bool = True, map_location: str = "cpu") -> tuple[MultiTaskNet, ModelConfig]:
     """Model and config from a checkpoint (EMA weights when present), in eval mode."""
     path = Path(path)
     ckpt = read_checkpoint(path, map_location)
     if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
         raise InputError(f"{path}: not a perception checkpoint (needs 'model' and 'config' entries)")
-    config = ModelConfig.from_dict(ckpt["config"], source=str(path))
-    if "lane_attributes" not in ckpt["config"]:
-        config.lane_attributes = False  # saved before the lane-marking head existed
+    config = saved_model_config(ckpt["config"], source=str(path))
     config.backbone_weights = None  # the checkpoint already holds the trained backbone
     model = MultiTaskNet(config)
     state = ckpt.get("ema") if use_ema and ckpt.get("ema") is not None else ckpt["model"]

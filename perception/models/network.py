@@ -12,7 +12,9 @@ from perception.models.lane_attributes import LaneAttributeHead
 from perception.models.layers import fuse_batchnorm, scaled_channels
 from perception.models.neck import FPNPAN
 
-OUTPUT_NAMES = ("obj_reg", "obj_cls", "ped_reg", "ped_cls", "lane", "lane_attr", "crossing", "drivable")
+# Every output a network with all heads has, in graph order.
+OUTPUT_NAMES = tuple(n for spec in ModelConfig().all_detection_heads for n in (spec.reg, spec.cls)) + (
+    "lane", "lane_attr", "crossing", "drivable")
 # Neck widths before the width multiplier, per stride.
 NECK_BASE = {4: 128, 8: 256, 16: 512, 32: 1024}
 
@@ -41,16 +43,12 @@ class MultiTaskNet(nn.Module):
         head_hidden = scaled_channels(192, config.width)
         fine_hidden = scaled_channels(96, config.width)
         heads = config.heads
-        self.object_head = (
-            DetectionHead(c, config.object_strides, len(config.object_classes), head_hidden, act)
-            if heads["objects"]
-            else None
-        )
-        self.pedestrian_head = (
-            DetectionHead(c, config.pedestrian_strides, len(config.pedestrian_classes), fine_hidden, act)
-            if heads["pedestrians"]
-            else None
-        )
+        # pedestrians are small: the finer, narrower head (strides 4-16 by default)
+        hidden = {"objects": head_hidden, "pedestrians": fine_hidden}
+        self.object_head: DetectionHead | None = None
+        self.pedestrian_head: DetectionHead | None = None
+        for spec in config.detection_heads:
+            setattr(self, spec.module, DetectionHead(c, spec.strides, len(spec.classes), hidden[spec.task], act))
         self.lane_head = LaneHead(c[4], fine_hidden, config.lane_channels, act) if heads["lanes"] else None
         self.lane_attr_head = (
             LaneAttributeHead(c[4], max(8, fine_hidden // 2), act) if heads["lanes"] and config.lane_attributes else None
@@ -59,11 +57,7 @@ class MultiTaskNet(nn.Module):
 
     @property
     def output_names(self) -> list[str]:
-        names = []
-        if self.object_head is not None:
-            names += ["obj_reg", "obj_cls"]
-        if self.pedestrian_head is not None:
-            names += ["ped_reg", "ped_cls"]
+        names = [name for spec in self.config.detection_heads for name in (spec.reg, spec.cls)]
         if self.lane_head is not None:
             names.append("lane")
         if self.lane_attr_head is not None:
@@ -78,10 +72,8 @@ class MultiTaskNet(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.encode(x)
         out: dict[str, torch.Tensor] = {}
-        if self.object_head is not None:
-            out["obj_reg"], out["obj_cls"] = self.object_head(feats)
-        if self.pedestrian_head is not None:
-            out["ped_reg"], out["ped_cls"] = self.pedestrian_head(feats)
+        for spec in self.config.detection_heads:
+            out[spec.reg], out[spec.cls] = getattr(self, spec.module)(feats)
         if self.lane_head is not None:
             out["lane"] = self.lane_head(feats[4])
         if self.lane_attr_head is not None:

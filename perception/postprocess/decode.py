@@ -7,10 +7,9 @@ from functools import lru_cache
 import numpy as np
 
 from perception.config import ModelConfig
-from perception.postprocess.boxes import anchor_points, decode_distances
+from perception.postprocess.boxes import anchor_points, batched_nms, decode_distances
 from perception.postprocess.lanes import channel_argmax, decode_lanes
 from perception.postprocess.markings import crossing_mask, decode_crossings, lane_attributes
-from perception.postprocess.nms import batched_nms
 from perception.preprocess import LetterboxInfo
 from perception.structures import Crossing, Detections, FrameResult, Lane
 
@@ -85,18 +84,11 @@ def decode_outputs(
     for b, info in enumerate(infos):
         imgsz = info.input_size
         result = FrameResult()
-        if "obj_reg" in outputs:
-            dets = decode_detections(
-                outputs["obj_reg"][b], outputs["obj_cls"][b], imgsz, config.object_strides,
-                config.object_classes, conf, iou, max_det,
-            )
-            result.objects = _to_original(dets, info)
-        if "ped_reg" in outputs:
-            dets = decode_detections(
-                outputs["ped_reg"][b], outputs["ped_cls"][b], imgsz, config.pedestrian_strides,
-                config.pedestrian_classes, conf, iou, max_det,
-            )
-            result.pedestrians = _to_original(dets, info)
+        for spec in config.detection_heads:
+            if spec.reg in outputs:  # an NMS graph's runtime decodes its boxes itself
+                dets = decode_detections(outputs[spec.reg][b], outputs[spec.cls][b], imgsz, spec.strides, spec.classes,
+                                         conf, iou, max_det)
+                setattr(result, spec.task, _to_original(dets, info))
         if "lane" in outputs:
             lanes, lane_mask = decode_lanes(outputs["lane"][b], config.lane_threshold, config.lane_min_rows, lane_masks)
             result.lanes = [_lane_to_original(points, score, slot, info) for points, score, slot in lanes]

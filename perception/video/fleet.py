@@ -169,7 +169,7 @@ def run_fleet(videos: list[Path], out: str | os.PathLike, config: FleetConfig,
 
 
 def _run_local(todo: list[tuple[Path, Path]], config: FleetConfig):
-    from perception.predictor import load_predictor
+    from perception.loading import load_predictor
 
     if not todo:
         return
@@ -187,7 +187,7 @@ class VideoWorker:
     def __init__(self, model: str, predictor_kwargs: dict[str, Any]) -> None:
         import ray
 
-        from perception.predictor import load_predictor
+        from perception.loading import load_predictor
 
         kwargs = dict(predictor_kwargs)
         if kwargs.get("threads") is None:

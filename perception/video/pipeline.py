@@ -8,7 +8,7 @@ own frame rate as a live source would deliver it.
 
 The predictor is any object with `predict(images) -> list[FrameResult]`; when it also has the split stages
 `preprocess(images) -> (batch, infos)`, `infer(batch) -> raw`, `postprocess(raw, infos) -> list[FrameResult]`
-(perception.predictor and perception.runtime do) they run in separate threads.
+(perception.models.torch_predictor and perception.runtime.onnx_predictor do) they run in separate threads.
 
 numpy + OpenCV only (plus perception.structures through tracking/drawing).
 """
@@ -23,10 +23,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
+from perception.config import ConfigBase, ConfigError
 from perception.errors import InputError
 from perception.structures import FrameResult
+from perception.timing import Timings
 from perception.video.drawing import draw_frame
 from perception.video.outputs import (
     AnnotatedImageWriter,
@@ -44,7 +46,7 @@ STAGES = ("decode", "preprocess", "inference", "postprocess", "tracking", "drawi
 
 
 @dataclass
-class PipelineConfig:
+class PipelineConfig(ConfigBase):
     """batch_size: frames per model call. queue_batches: capacity of each inter-stage queue, in batches.
     realtime: drop frames instead of waiting (live sources). max_frames: stop after this many decoded frames.
     write_video: write annotated.mp4. write_images: write each annotated frame under its source image's name
@@ -58,6 +60,13 @@ class PipelineConfig:
     write_images: bool = False
     track: bool = True
     fps_window: int = 30
+
+    SECTION: ClassVar[str] = "pipeline"
+
+    def validate(self) -> None:
+        for name in ("batch_size", "queue_batches", "fps_window"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"pipeline.{name}: {getattr(self, name)} must be >= 1")
 
 
 class PipelineError(RuntimeError):
@@ -94,7 +103,7 @@ class VideoPipeline:
         self._abort = threading.Event()
         self._errors: list[tuple[str, BaseException]] = []
         self._dropped: collections.deque = collections.deque()
-        self._stage_ms = {s: 0.0 for s in STAGES}
+        self._stage_ms = {s: Timings() for s in STAGES}
         self.dropped_frames = 0
         self.frames_written = 0
         self.interrupted = False
@@ -208,7 +217,7 @@ class VideoPipeline:
         if limit is not None and limit <= 0:
             return
         for n, frame in enumerate(self._frames(), start=1):
-            self._stage_ms["decode"] += frame.decode_ms
+            self._stage_ms["decode"].add(frame.decode_ms)
             if pace:
                 # Deliver a file as a camera would: frame i is available at t0 + timestamp, not before.
                 wait = t0 + frame.timestamp - time.monotonic()
@@ -266,7 +275,7 @@ class VideoPipeline:
             else:
                 batch, infos = images, None
             ms = (time.perf_counter() - start) * 1000.0
-            self._stage_ms["preprocess"] += ms
+            self._stage_ms["preprocess"].add(ms)
             if not self._put(q_out, (frames, batch, infos, {"preprocess": ms / len(frames)})):
                 return
 
@@ -283,7 +292,7 @@ class VideoPipeline:
             start = time.perf_counter()
             raw = self.predictor.infer(batch) if self.split_stages else self.predictor.predict(batch)
             spent = (time.perf_counter() - start) * 1000.0
-            self._stage_ms["inference"] += spent
+            self._stage_ms["inference"].add(spent)
             if not self._put(q_out, (frames, raw, infos, ms | {"inference": spent / len(frames)})):
                 return
 
@@ -295,7 +304,7 @@ class VideoPipeline:
             spent = (time.perf_counter() - start) * 1000.0
             if len(results) != len(frames):
                 raise InputError(f"predictor returned {len(results)} results for a batch of {len(frames)} frames")
-            self._stage_ms["postprocess"] += spent
+            self._stage_ms["postprocess"].add(spent)
             if not self._put(q_out, (frames, results, ms | {"postprocess": spent / len(frames)})):
                 return
 
@@ -313,7 +322,7 @@ class VideoPipeline:
                 fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else None
                 ms, image_path = self._finish_frame(frame, result, fps, tracker, *sinks)
                 for stage in ("tracking", "drawing", "encode"):
-                    self._stage_ms[stage] += ms[stage]
+                    self._stage_ms[stage].add(ms[stage])
                 latency = {"decode": frame.decode_ms, **batch_ms, **ms}
                 name = image_path.name if image_path is not None else ""
                 jsonl.write(frame_record(frame.index, frame.timestamp, result.to_json(), latency, image=name))
@@ -374,8 +383,8 @@ class VideoPipeline:
             "realtime": self.config.realtime,
             "interrupted": self.interrupted,
             "errors": [f"{stage}: {type(exc).__name__}: {exc}" for stage, exc in self._errors],
-            "stage_ms_total": {k: round(v, 3) for k, v in self._stage_ms.items()},
-            "stage_ms_per_frame": {k: round(v / n, 3) if n else 0.0 for k, v in self._stage_ms.items()},
+            "stage_ms_total": {k: round(t.total_ms, 3) for k, t in self._stage_ms.items()},
+            "stage_ms_per_frame": {k: round(t.total_ms / n, 3) if n else 0.0 for k, t in self._stage_ms.items()},
             "source": source,
             "model": self.model_info,
             "outputs": {
@@ -415,15 +424,10 @@ def stop_on_signals(pipeline: VideoPipeline) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def infer_video(
-    predictor: Any,
-    source: FrameSource,
-    out_dir: str | Path,
-    config: PipelineConfig | None = None,
-    on_frame: Callable[[int, int | None], None] | None = None,
-    model_info: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run the pipeline with SIGINT/SIGTERM handled (the outputs are finalised on either). Returns the summary."""
-    pipeline = VideoPipeline(predictor, source, out_dir, config, on_frame=on_frame, model_info=model_info)
+def infer_video(predictor: Any, source: FrameSource, out_dir: str | Path, config: PipelineConfig | None = None,
+                **options: Any) -> dict[str, Any]:
+    """Run a `VideoPipeline(predictor, source, out_dir, config, **options)` (options: on_frame, model_info) with
+    SIGINT/SIGTERM handled (the outputs are finalised on either). Returns the summary."""
+    pipeline = VideoPipeline(predictor, source, out_dir, config, **options)
     with stop_on_signals(pipeline):
         return pipeline.run()

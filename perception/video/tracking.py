@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from perception.postprocess.boxes import box_iou
 from perception.structures import Detections, FrameResult, Lane
 
 # Kalman noise scaled by object size, as in SORT/ByteTrack: a 1/20-of-height position error and a
@@ -73,18 +74,6 @@ def _xyxy_to_cxcywh(box: np.ndarray) -> np.ndarray:
 def _cxcywh_to_xyxy(c: np.ndarray) -> np.ndarray:
     cx, cy, w, h = c
     return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (N, M) between xyxy boxes a (N, 4) and b (M, 4)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def match(cost: np.ndarray, max_cost: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:

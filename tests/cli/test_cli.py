@@ -91,3 +91,22 @@ def test_info_refuses_architecture_flags_with_a_checkpoint_and_bad_imgsz(tmp_pat
     assert len(result.stderr.strip().splitlines()) == 1
     result = _perception("info", "--imgsz", "8", "8")
     assert result.returncode == 2 and "--imgsz" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_train_flags_are_the_train_config_fields():
+    """Every TrainConfig field with help text is a `perception train` flag, parsed back into the config."""
+    import dataclasses
+
+    from perception.cli.common import config_flags
+    from perception.cli.main import build_parser
+    from perception.engine.train_config import TrainConfig
+
+    args = build_parser().parse_args(["train", "--epochs", "3", "--imgsz", "64", "128", "--grad-monitor", "5",
+                                      "--no-ema", "--compile", "--ema-decay", "0.99", "--amp", "off"])
+    flags = config_flags(args, TrainConfig)
+    assert flags == {"epochs": 3, "imgsz": [64, 128], "grad_monitor_period": 5, "ema": False, "compile": True,
+                     "ema_decay": 0.99, "amp": "off"}
+    config = TrainConfig.from_dict(flags)
+    assert (config.imgsz, config.ema, config.amp) == ((64, 128), False, "off")
+    options = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("help")}
+    assert options >= {"data", "model", "epochs", "batch", "lr", "val_period", "freeze", "weights", "augment"}

@@ -3,7 +3,7 @@ import onnx
 import torch
 
 from perception.deploy.export import export_onnx
-from perception.models.predictor import TorchPredictor
+from perception.models.torch_predictor import TorchPredictor
 from perception.runtime import OnnxPredictor
 
 from parity import assert_detections_agree, flippable_per_image

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-MISSING = [m for m in ("perception.predictor", "perception.data.dataset", "perception.models.factory",
+MISSING = [m for m in ("perception.loading", "perception.data.dataset", "perception.models.factory",
                        "perception.data.synthetic.writer") if importlib.util.find_spec(m) is None]
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"modules not written yet: {MISSING}")
 

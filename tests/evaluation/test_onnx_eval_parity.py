@@ -100,7 +100,7 @@ def flippable(parity_models):
     candidates whose threshold, class, NMS or ranking decision the two runtimes' raw outputs put on different
     sides, on the same val batches the evaluation runs."""
     from perception.data.dataset import iter_samples
-    from perception.predictor import load_predictor
+    from perception.loading import load_predictor
 
     data, pt, onnx = parity_models
     torch_predictor, onnx_predictor = load_predictor(pt), load_predictor(onnx, providers="cpu")

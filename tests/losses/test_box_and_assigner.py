@@ -76,3 +76,15 @@ def test_assigner_resolves_points_claimed_by_two_boxes_to_one():
     # Shared points go to the box their prediction overlaps most: the second.
     assert (result.target_gt_idx[0, fg] == 1).sum() >= (result.target_gt_idx[0, fg] == 0).sum()
     assert torch.allclose(result.target_scores[0].sum(-1)[fg] > 0, torch.ones_like(fg[fg]))
+
+
+def test_a_box_narrower_than_the_stride_gets_the_point_of_its_centre_cell():
+    # Stride-8 points at 4, 12, 20, ...: the 3 px wide box from x 13.5 to 16.5 holds none of them.
+    points, strides = anchor_points((32, 32), (8,))
+    points, strides = torch.as_tensor(points), torch.as_tensor(strides)
+    gt_boxes = torch.tensor([[[13.5, 9.0, 16.5, 15.0]]])
+    args = (torch.full((1, len(points), 1), 0.5), torch.tensor([[[10.0, 8.0, 18.0, 16.0]]]).expand(1, len(points), 4),
+            points, torch.zeros(1, 1, dtype=torch.long), gt_boxes, torch.ones(1, 1, dtype=torch.bool))
+    assert not TaskAlignedAssigner(centre_cells=False)(*args, strides).fg_mask.any()
+    fg = TaskAlignedAssigner()(*args, strides).fg_mask[0]
+    assert fg.nonzero().flatten().tolist() == [5]  # (12, 12): the cell holding the centre (15, 12)

@@ -134,3 +134,22 @@ def test_load_model_from_checkpoint_prefers_ema(tmp_path):
     with pytest.raises(ValueError, match="not a perception checkpoint"):
         torch.save({"weights": 1}, tmp_path / "other.pt")
         load_model(tmp_path / "other.pt")
+
+
+def test_one_head_spec_drives_network_outputs_and_decode():
+    """The detection heads' prefixes, classes and strides come from ModelConfig.detection_heads alone."""
+    from perception.postprocess import decode_outputs
+    from perception.preprocess import LetterboxInfo
+
+    config = ModelConfig(scale="n", imgsz=(64, 96), heads={"objects": False, "pedestrians": True, "lanes": False,
+                                                           "drivable": False}, pedestrian_strides=(8, 16))
+    (spec,) = config.detection_heads
+    assert (spec.task, spec.reg, spec.cls, spec.strides) == ("pedestrians", "ped_reg", "ped_cls", (8, 16))
+    model = build_model(config).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 64, 96))
+    assert list(out) == model.output_names == ["ped_reg", "ped_cls"]
+    assert out["ped_cls"].shape == (1, 8 * 12 + 4 * 6, len(spec.classes))
+    info = LetterboxInfo(scale=1.0, pad_x=0, pad_y=0, orig_size=(64, 96), input_size=(64, 96))
+    (result,) = decode_outputs({k: v.numpy() for k, v in out.items()}, config, [info], conf_threshold=1e-6)
+    assert len(result.objects.boxes) == 0 and set(result.pedestrians.classes.tolist()) <= set(spec.classes)

@@ -5,9 +5,8 @@ import torchvision
 
 from perception.config import ModelConfig
 from perception.postprocess import decode_outputs
-from perception.postprocess.boxes import anchor_points, decode_distances, encode_distances
+from perception.postprocess.boxes import anchor_points, batched_nms, decode_distances, encode_distances, nms
 from perception.postprocess.lanes import decode_lanes
-from perception.postprocess.nms import batched_nms, nms
 from perception.preprocess import letterbox
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from perception.models.predictor import TorchPredictor
-from perception.predictor import load_predictor
+from perception.models.torch_predictor import TorchPredictor
+from perception.loading import load_predictor
 from perception.runtime import OnnxPredictor
 
 from parity import assert_detections_agree, flippable_per_image

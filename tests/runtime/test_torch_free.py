@@ -17,7 +17,7 @@ class NoTorch(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, NoTorch())
 import numpy as np
-from perception.predictor import load_predictor
+from perception.loading import load_predictor
 from perception.runtime import OnnxPredictor, create_session
 
 predictor = load_predictor(sys.argv[1], providers="cpu", threads=2)

@@ -18,7 +18,7 @@ from video_fixtures import read_video_frames
 
 from perception.classes import CLASS_INDEX
 from perception.config import ModelConfig
-from perception.predictor import BasePredictor
+from perception.runtime.base_predictor import BasePredictor
 from perception.structures import Detections, FrameResult
 
 CLIP_HW = (192, 320)

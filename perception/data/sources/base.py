@@ -8,7 +8,7 @@ through an `ErrorPolicy` (strict raises, lenient counts a skip).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import cv2
 import numpy as np
@@ -68,6 +68,13 @@ class SourceAdapter:
         # A task this source is not configured for is never claimed as labelled.
         sample.labelled = {t: bool(sample.labelled.get(t)) and t in self.tasks for t in TASKS}
         return sample
+
+    def keep_labelled(self, records: Iterable[Any], has_labels: Callable[[Any], bool]) -> list[Any]:
+        """The records that carry any label; images alone are left out and counted in `unlabelled_images`."""
+        records = list(records)
+        kept = [r for r in records if has_labels(r)]
+        self.unlabelled_images = len(records) - len(kept)
+        return kept
 
     def labelled_classes(self) -> frozenset[int] | None:
         """Global classes this source labels where it labels the task; None for all of them. A class it

@@ -72,15 +72,10 @@ class BDD100KSource(SourceAdapter):
             for name in sorted(set(table) - set(images)):
                 self.policy.report(LabelError(str(label_path), "labelled image not found in " + str(p["images"]),
                                               kind="missing_image", item=name))
-        records, self.unlabelled_images = [], 0
-        for name, path in images.items():
-            stem = Path(name).stem
-            rec = BDDRecord(name, path, det.get(name), lane.get(name), drv.get(name), lane_masks.get(stem), drv_masks.get(stem))
-            if any(v is not None for v in (rec.det, rec.lane, rec.drivable_json, rec.lane_mask, rec.drivable_mask)):
-                records.append(rec)
-            else:
-                self.unlabelled_images += 1
-        return records
+        records = (BDDRecord(name, path, det.get(name), lane.get(name), drv.get(name), lane_masks.get(Path(name).stem),
+                             drv_masks.get(Path(name).stem)) for name, path in images.items())
+        return self.keep_labelled(records, lambda r: any(
+            v is not None for v in (r.det, r.lane, r.drivable_json, r.lane_mask, r.drivable_mask)))
 
     def _load(self, rec: BDDRecord) -> Sample:
         image = read_image(rec.image_path)
@@ -88,10 +83,7 @@ class BDD100KSource(SourceAdapter):
         sample = Sample(image=image, path=str(rec.image_path))
         labelled = {}
         if rec.det is not None:
-            src = str(self._paths()["det"])
-            labels = bdd_labels.frame_labels(rec.det, src)
-            sample.boxes, sample.classes, sample.visibility, sample.ignore_boxes = bdd_labels.parse_boxes(self, labels, w, h, src, rec.name)
-            sample.track_ids = np.full(len(sample.boxes), -1, np.int64)
+            bdd_labels.set_boxes(self, sample, rec.det, str(self._paths()["det"]), rec.name)
             labelled["objects"] = labelled["pedestrians"] = True
         if rec.lane is not None:
             src = str(self._paths()["lane_json"])

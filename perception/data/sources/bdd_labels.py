@@ -16,6 +16,7 @@ import numpy as np
 
 from perception.data.errors import LabelError
 from perception.data.sources.base import DROP, IGNORE, SourceAdapter, check_box, poly2d_points
+from perception.structures import Sample
 
 LANE_CATEGORIES = (
     "crosswalk", "double other", "double white", "double yellow",
@@ -128,6 +129,14 @@ def parse_boxes(adapter: SourceAdapter, labels: list[dict], width: int, height: 
             visibility.append(float(np.clip(vis, 0.0, 1.0)) if isinstance(vis, (int, float)) else 1.0)
     return (np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int64), np.array(visibility, np.float32),
             np.array(ignores, np.float32).reshape(-1, 4))
+
+
+def set_boxes(adapter: SourceAdapter, sample: Sample, frame: dict[str, Any], path: str, image: str) -> None:
+    """Fill `sample`'s boxes, classes, visibility, ignore boxes and (unknown: -1) track ids from one BDD frame."""
+    height, width = sample.image.shape[:2]
+    labels = frame_labels(frame, path)
+    sample.boxes, sample.classes, sample.visibility, sample.ignore_boxes = parse_boxes(adapter, labels, width, height, path, image)
+    sample.track_ids = np.full(len(sample.boxes), -1, np.int64)
 
 
 def parse_lanes(adapter: SourceAdapter, labels: list[dict], path: str, image: str):

@@ -45,18 +45,12 @@ class YOLOPSource(SourceAdapter):
         if not image_dir.is_dir():
             raise MissingFileError(f"{image_dir}: YOLOP-layout image folder for split '{self.split_spec}' not found")
         det_dir, da_dir, ll_dir = (self._folder(n) for n in ("det_annotations", "da_seg_annotations", "ll_seg_annotations"))
-        records = []
-        self.unlabelled_images = 0
-        for img in list_images(image_dir):
-            det = det_dir / f"{img.stem}.json"
-            da = da_dir / f"{img.stem}.png"
-            ll = ll_dir / f"{img.stem}.png"
-            rec = YOLOPRecord(img, det if det.is_file() else None, da if da.is_file() else None, ll if ll.is_file() else None)
-            if rec.det or rec.drivable or rec.lane:
-                records.append(rec)
-            else:
-                self.unlabelled_images += 1
-        return records
+        def existing(path: Path) -> Path | None:
+            return path if path.is_file() else None
+
+        records = (YOLOPRecord(img, existing(det_dir / f"{img.stem}.json"), existing(da_dir / f"{img.stem}.png"),
+                               existing(ll_dir / f"{img.stem}.png")) for img in list_images(image_dir))
+        return self.keep_labelled(records, lambda r: bool(r.det or r.drivable or r.lane))
 
     def _load(self, rec: YOLOPRecord) -> Sample:
         image = read_image(rec.image_path)
@@ -64,10 +58,7 @@ class YOLOPSource(SourceAdapter):
         sample = Sample(image=image, path=str(rec.image_path))
         labelled = {}
         if rec.det is not None:
-            frame = bdd_labels.load_image_json(rec.det)
-            labels = bdd_labels.frame_labels(frame, str(rec.det))
-            sample.boxes, sample.classes, sample.visibility, sample.ignore_boxes = bdd_labels.parse_boxes(self, labels, w, h, str(rec.det), rec.image_path.name)
-            sample.track_ids = np.full(len(sample.boxes), -1, np.int64)
+            bdd_labels.set_boxes(self, sample, bdd_labels.load_image_json(rec.det), str(rec.det), rec.image_path.name)
             labelled["objects"] = labelled["pedestrians"] = True
         if rec.drivable is not None:
             sample.drivable = np.where(read_mask(rec.drivable, (h, w)) > 0, 0, 2).astype(np.uint8)

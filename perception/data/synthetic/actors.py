@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from perception.data.synthetic.scene import Actor, Scene
+if TYPE_CHECKING:  # scene.py builds its actors with sample_actors: a runtime import back would be a cycle
+    from perception.data.synthetic.scene import Scene
 
 # kind -> (length, width, height) ranges in metres
 VEHICLE_SIZES = {
@@ -21,6 +25,28 @@ CAR_COLORS = (
 )
 CLOTHES = ((40, 40, 50), (120, 30, 30), (30, 60, 120), (200, 200, 190), (90, 90, 60), (160, 110, 60), (60, 110, 60))
 MAX_DEPTH = 110.0
+
+
+@dataclass
+class Actor:
+    """Anything standing on the ground: road users, traffic lights and signs, trees, lamp posts.
+
+    `z` is the depth of the actor's nearest end, `d` its lateral centre, sizes in metres. `facing`
+    is +1 when we see its back (driving away) and -1 when we see its front (oncoming).
+    """
+
+    kind: str
+    z: float
+    d: float
+    length: float
+    width: float
+    height: float
+    color: tuple[int, int, int]
+    track_id: int
+    speed: float = 0.0  # metres/second along the road, world frame
+    lateral_speed: float = 0.0  # metres/second across the road
+    facing: int = 1
+    extra: dict = field(default_factory=dict)
 
 
 class _Ids:

@@ -1,11 +1,6 @@
-"""Rendered frames as BDD100K Scalabel JSON (det_20, lane polygons, drivable polygons), written atomically."""
+"""Rendered frames as BDD100K Scalabel JSON (det_20, lane polygons, drivable polygons)."""
 
 from __future__ import annotations
-
-import json
-import os
-import tempfile
-from pathlib import Path
 
 from perception.data.synthetic.render import RenderedFrame
 from perception.data.synthetic.scene import Scene
@@ -60,31 +55,3 @@ def drivable_frame(name: str, scene: Scene, frame: RenderedFrame) -> dict:
             "poly2d": [{"vertices": vertices, "types": "L" * len(vertices), "closed": True}],
         })
     return {"name": name, "attributes": frame_attributes(scene), "labels": labels}
-
-
-def write_json_atomic(path: str | os.PathLike, data) -> None:
-    """json.dump through a temp file + rename so readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; datasets are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_bytes_atomic(path: str | os.PathLike, payload: bytes) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

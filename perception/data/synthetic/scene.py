@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perception.data.synthetic.actors import Actor, sample_actors
 from perception.data.synthetic.camera import Camera, RoadShape
 from perception.errors import InputError
 
@@ -33,28 +34,6 @@ class LaneLine:
     @property
     def is_curb(self) -> bool:
         return self.category == "road curb"
-
-
-@dataclass
-class Actor:
-    """Anything standing on the ground: road users, traffic lights and signs, trees, lamp posts.
-
-    `z` is the depth of the actor's nearest end, `d` its lateral centre, sizes in metres. `facing`
-    is +1 when we see its back (driving away) and -1 when we see its front (oncoming).
-    """
-
-    kind: str
-    z: float
-    d: float
-    length: float
-    width: float
-    height: float
-    color: tuple[int, int, int]
-    track_id: int
-    speed: float = 0.0  # metres/second along the road, world frame
-    lateral_speed: float = 0.0  # metres/second across the road
-    facing: int = 1
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -104,22 +83,11 @@ class Scene:
 
 def sample_scene(seed: int, imgsz: tuple[int, int] = (384, 640)) -> Scene:
     """Draw one scene from `seed` for an image of `imgsz` = (H, W) pixels; same seed, same scene."""
-    from perception.data.synthetic.actors import sample_actors
-
     height, width = int(imgsz[0]), int(imgsz[1])
     if height < 32 or width < 32:
         raise InputError(f"imgsz: {imgsz} is too small; use at least 32 x 32 pixels")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 7]))
-    hfov = np.deg2rad(rng.uniform(52.0, 68.0))
-    focal = width / (2.0 * np.tan(hfov / 2.0))
-    camera = Camera(
-        width=width,
-        height=height,
-        focal=float(focal),
-        cx=width / 2.0 + rng.uniform(-0.02, 0.02) * width,
-        horizon=height * rng.uniform(0.40, 0.50),
-        height_m=float(rng.uniform(1.25, 1.65)),
-    )
+    camera = _sample_camera(rng, width, height)  # every draw in this order: a seed's scene never changes
     curvature = 0.0 if rng.random() < 0.4 else float(rng.uniform(-1.0, 1.0) / rng.uniform(120.0, 600.0))
     shape = RoadShape(curvature=curvature, yaw=float(rng.normal(0.0, 0.01)))
 
@@ -136,18 +104,11 @@ def sample_scene(seed: int, imgsz: tuple[int, int] = (384, 640)) -> Scene:
     curbs = (lane_edges[0] - shoulder, lane_edges[-1] + shoulder)
     lines += [LaneLine(c, "road curb", "solid", (170, 168, 160), 0.15) for c in curbs]
 
-    timeofday = str(rng.choice(TIMES_OF_DAY, p=[0.6, 0.15, 0.25]))
-    weather = str(rng.choice(WEATHERS, p=[0.4, 0.2, 0.15, 0.15, 0.1]))
-    fog = float(rng.uniform(35.0, 120.0)) if weather == "foggy" else None
-    if weather == "rainy" and rng.random() < 0.5:
-        fog = float(rng.uniform(120.0, 300.0))
+    timeofday, weather, fog = _sample_weather(rng)
     marking_range = float(rng.uniform(55.0, 100.0))
     if fog is not None:
         marking_range = min(marking_range, 1.5 * fog)
-    crosswalk = None
-    if rng.random() < 0.3:
-        z0 = float(rng.uniform(12.0, 35.0))
-        crosswalk = (z0, z0 + float(rng.uniform(3.0, 4.5)))
+    crosswalk = _sample_crosswalk(rng)
 
     scene = Scene(
         seed=int(seed),
@@ -194,6 +155,37 @@ def _sample_stop_line(seed: int, scene: Scene) -> tuple[float, float, float] | N
     if z <= 1.2 * scene.camera.near_z or z >= scene.marking_range:
         return None
     return z, scene.lane_edges[scene.oncoming_lanes], scene.lane_edges[-1]
+
+
+def _sample_camera(rng: np.random.Generator, width: int, height: int) -> Camera:
+    hfov = np.deg2rad(rng.uniform(52.0, 68.0))
+    focal = width / (2.0 * np.tan(hfov / 2.0))
+    return Camera(
+        width=width,
+        height=height,
+        focal=float(focal),
+        cx=width / 2.0 + rng.uniform(-0.02, 0.02) * width,
+        horizon=height * rng.uniform(0.40, 0.50),
+        height_m=float(rng.uniform(1.25, 1.65)),
+    )
+
+
+def _sample_weather(rng: np.random.Generator) -> tuple[str, str, float | None]:
+    """(time of day, weather, fog visibility in metres or None)."""
+    timeofday = str(rng.choice(TIMES_OF_DAY, p=[0.6, 0.15, 0.25]))
+    weather = str(rng.choice(WEATHERS, p=[0.4, 0.2, 0.15, 0.15, 0.1]))
+    fog = float(rng.uniform(35.0, 120.0)) if weather == "foggy" else None
+    if weather == "rainy" and rng.random() < 0.5:
+        fog = float(rng.uniform(120.0, 300.0))
+    return timeofday, weather, fog
+
+
+def _sample_crosswalk(rng: np.random.Generator) -> tuple[float, float] | None:
+    """(near z, far z) of a zebra band in metres, in 30% of scenes."""
+    if rng.random() >= 0.3:
+        return None
+    z0 = float(rng.uniform(12.0, 35.0))
+    return z0, z0 + float(rng.uniform(3.0, 4.5))
 
 
 def _sample_lines(rng: np.random.Generator, edges: list[float], oncoming: int) -> list[LaneLine]:

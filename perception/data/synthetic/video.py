@@ -18,7 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from perception.data.synthetic.labels import det_frame, write_json_atomic
+from perception.data.synthetic.labels import det_frame
+from perception.jsonio import write_json_atomic
 from perception.data.synthetic.render import render_scene
 from perception.data.synthetic.scene import Scene, sample_scene
 from perception.errors import InputError
@@ -137,7 +138,7 @@ def write_clip(
     frames = count_frames(path)
     if frames != count:
         raise InputError(f"{path}: wrote {count} frames but reading it back gives {frames}")
-    write_json_atomic(folder / "synth_labels.json", entries)
+    write_json_atomic(folder / "synth_labels.json", entries, indent=None)
     return {"video": str(path), "frames": count, "fps": fps, "seconds": round(time.perf_counter() - start, 3)}
 
 

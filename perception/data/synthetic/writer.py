@@ -19,7 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from perception.data.synthetic.labels import det_frame, drivable_frame, lane_frame, write_bytes_atomic, write_json_atomic
+from perception.atomic import write_bytes_atomic
+from perception.data.synthetic.labels import det_frame, drivable_frame, lane_frame
+from perception.jsonio import write_json_atomic
 from perception.data.synthetic.render import render_scene
 from perception.data.synthetic.scene import sample_scene
 from perception.errors import InputError
@@ -137,9 +139,9 @@ def _write_labels(root: Path, results: list) -> dict:
     for split in SPLITS:
         rows = [r for r in results if r[1] == split]
         images[split] = len(rows)
-        write_json_atomic(root / "labels/det_20" / f"det_{split}.json", [r[2] for r in rows])
-        write_json_atomic(root / "labels/lane/polygons" / f"lane_{split}.json", [r[3] for r in rows])
-        write_json_atomic(root / "labels/drivable/polygons" / f"drivable_{split}.json", [r[4] for r in rows])
+        write_json_atomic(root / "labels/det_20" / f"det_{split}.json", [r[2] for r in rows], indent=None)
+        write_json_atomic(root / "labels/lane/polygons" / f"lane_{split}.json", [r[3] for r in rows], indent=None)
+        write_json_atomic(root / "labels/drivable/polygons" / f"drivable_{split}.json", [r[4] for r in rows], indent=None)
         for r in rows:
             classes.update(label["category"] for label in r[2]["labels"])
             lanes.update(label["category"] for label in r[3]["labels"])

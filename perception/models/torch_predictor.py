@@ -9,7 +9,7 @@ import torch
 
 from perception.models.factory import load_model
 from perception.models.network import MultiTaskNet
-from perception.predictor import BasePredictor
+from perception.runtime.base_predictor import BasePredictor
 
 
 class TorchPredictor(BasePredictor):

@@ -13,7 +13,7 @@ import numpy as np
 from perception.errors import InputError
 from perception.postprocess import decode_outputs
 from perception.postprocess.decode import detections_to_original
-from perception.predictor import BasePredictor
+from perception.runtime.base_predictor import BasePredictor
 from perception.preprocess import LetterboxInfo
 from perception.runtime.metadata import ModelMetadata
 from perception.runtime.session import create_session, run_session, uses_cuda, warm_up
@@ -107,14 +107,14 @@ class OnnxPredictor(BasePredictor):
 
     def _fill_detections(self, results: list[FrameResult], dets: np.ndarray, infos: list[LetterboxInfo]) -> None:
         """Split the NMS graph's (N, 7) rows per image and head, keep the best `max_detections` of each head."""
-        pedestrian = np.isin(dets[:, 6].astype(np.int64), self.config.pedestrian_classes)
+        classes = dets[:, 6].astype(np.int64)
         for b, (result, info) in enumerate(zip(results, infos)):
             in_image = dets[:, 0].astype(np.int64) == b
-            for is_ped, attr in ((False, "objects"), (True, "pedestrians")):
-                rows = dets[in_image & (pedestrian == is_ped)]
+            for spec in self.config.detection_heads:
+                rows = dets[in_image & np.isin(classes, spec.classes)]
                 rows = rows[np.argsort(-rows[:, 5], kind="stable")][: self.max_detections]
                 found = Detections(boxes=rows[:, 1:5], scores=rows[:, 5], classes=rows[:, 6].astype(np.int64))
-                setattr(result, attr, detections_to_original(found, info))
+                setattr(result, spec.task, detections_to_original(found, info))
 
 
 def _trim_chunk(outputs: dict[str, np.ndarray], real: int, offset: int) -> dict[str, np.ndarray]:
