@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from perception.models.predictor import TorchPredictor
+from perception.models.torch_predictor import TorchPredictor
 from perception.postprocess import decode_outputs
 from perception.runtime import OnnxPredictor
 
