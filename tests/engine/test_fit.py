@@ -20,9 +20,10 @@ FIT_IMAGES = 4
 # stride (8) for most placements, so no assigner can fit them; they are dropped from this test's labels (they
 # then train as background, as unlabelled pixels do).
 MIN_SIDE_PX = 6
-# One image batch per step: 4 images fitted in 300 steps (AP50 0.98 / 1.0, lane IoU 0.88, drivable mIoU 0.98 when
-# measured); the learning rate is the trainer's for a small batch without augmentation.
-FIT_STEPS = 300
+# One image batch per step: 4 images fitted in 400 steps (objects and pedestrians AP50 1.0, lane IoU 0.85, drivable
+# mIoU 0.98 when measured with eval's definitions and the centre-cell assigner; 300 steps reached objects 0.89);
+# the learning rate is the trainer's for a small batch without augmentation (lr 0.01 fits worse: 0.78).
+FIT_STEPS = 400
 FIT_LR = 6e-3
 
 
