@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from perception.postprocess.boxes import box_iou
 from perception.structures import Sample
 
 MIN_VISIBILITY = 0.9
@@ -27,12 +28,8 @@ FEATHER = 2  # px of linear blend at a crop's border
 
 
 def _cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M): the share of each box of `b` that box `a[i]` covers (intersection / area of b)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area = np.clip(b[:, 2:] - b[:, :2], 1e-6, None).prod(-1)
-    return inter / area[None]
+    """(N, M): the share of each box of `b` that box `a[i]` covers (intersection / area of b): box_iou's crowd rule."""
+    return box_iou(b, a, crowd=np.ones(len(a), bool)).T
 
 
 def _blend(image: np.ndarray, donor: np.ndarray, box: np.ndarray) -> None:
