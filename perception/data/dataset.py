@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from perception.batching import pad_boxes, pad_regions
 from perception.classes import BDD100K_CLASSES
 from perception.config import ModelConfig
 from perception.data.copy_paste import paste_objects
@@ -154,7 +155,10 @@ class MultiTaskDataset(Dataset):
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    """List of items -> the training batch of docs/architecture.md (with `ignore_boxes`, `class_labelled`)."""
+    """List of items -> the training batch of docs/architecture.md (with `ignore_boxes`, `class_labelled`, and the
+    same boxes padded for the loss: `gt_boxes` (B, M, 4), `gt_classes` (B, M) -1-padded, `gt_ignore` (B, K, 4))."""
+    boxes, classes = [b["boxes"] for b in batch], [b["classes"] for b in batch]
+    gt_boxes, gt_classes = pad_boxes(boxes, classes)
     return {
         "images": torch.stack([b["image"] for b in batch]),
         "boxes": [b["boxes"] for b in batch],
@@ -168,6 +172,9 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
         "class_labelled": torch.stack([b["class_labelled"] for b in batch]),
         "lane_instances": torch.tensor([b["lane_instances"] for b in batch], dtype=torch.bool),
         "meta": [b["meta"] for b in batch],
+        "gt_boxes": gt_boxes,
+        "gt_classes": gt_classes,
+        "gt_ignore": pad_regions([b["ignore_boxes"] for b in batch]),
     }
 
 

@@ -57,10 +57,12 @@ def move_batch(batch: dict[str, Any], device: torch.device, channels_last: bool 
         images = images.contiguous(memory_format=torch.channels_last)
     out = dict(batch)
     out["images"] = images
-    out["boxes"] = [b.to(device, non_blocking=True) for b in batch["boxes"]]
-    out["classes"] = [c.to(device, non_blocking=True) for c in batch["classes"]]
-    for key in ("lane_target", "drivable_target", "lane_instances"):
+    # The per-image box lists stay on the host (the loss reads the padded gt_* tensors): 2B copies saved.
+    for key in ("lane_target", "drivable_target", "lane_instances", "lane_attr_target", "crossing_target",
+                "gt_boxes", "gt_classes", "gt_ignore", "class_labelled"):
         if key in batch:
             out[key] = batch[key].to(device, non_blocking=True)
-    out["labelled"] = {t: v.to(device) for t, v in batch["labelled"].items()}
+    # Which tasks the batch labels at all, decided here on the host copy: the balancers branch on it in Python.
+    out["task_active"] = {t: bool(v.any()) for t, v in batch["labelled"].items()}
+    out["labelled"] = {t: v.to(device, non_blocking=True) for t, v in batch["labelled"].items()}
     return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torchvision.ops import box_iou
 
 
 @dataclass
@@ -57,17 +56,18 @@ class TaskAlignedAssigner:
         batch, num_points, num_classes = pred_scores.shape
         num_gt = gt_boxes.shape[1]
         device = pred_scores.device
-        if num_gt == 0 or not bool(gt_mask.any()):
+        if num_gt == 0:  # a shape, not a value: no synchronisation (an all-invalid gt_mask gives no positives below)
             return _no_positives(batch, num_points, num_classes, device)
         pred_scores, pred_boxes, gt_boxes = pred_scores.float(), pred_boxes.float(), gt_boxes.float()
 
         candidate = self._candidates(points, gt_boxes, gt_mask, point_strides)
 
-        ious = torch.stack([box_iou(gt_boxes[b], pred_boxes[b]) for b in range(batch)]).clamp_(min=0)  # (B, M, A)
+        zero = torch.zeros((), device=device)
+        # where, not a product: padding rows and empty boxes may give 0/0 IoUs, and NaN * 0 is NaN.
+        ious = torch.where(candidate, batched_box_iou(gt_boxes, pred_boxes).clamp(min=0), zero)  # (B, M, A)
         labels = gt_labels.clamp(min=0, max=num_classes - 1)
         scores = pred_scores.gather(2, labels[:, None, :].expand(batch, num_points, num_gt)).permute(0, 2, 1)
-        align = scores.pow(self.alpha) * ious.pow(self.beta) * candidate
-        ious = ious * candidate
+        align = torch.where(candidate, scores.pow(self.alpha) * ious.pow(self.beta), zero)
 
         # Top-k points per box by alignment, kept only where they are real candidates.
         k = min(self.topk, num_points)
@@ -78,10 +78,9 @@ class TaskAlignedAssigner:
 
         # A point claimed by several boxes keeps the one its prediction overlaps most.
         multi = positive.sum(dim=1, keepdim=True) > 1
-        if bool(multi.any()):
-            best = ious.argmax(dim=1, keepdim=True)
-            best_onehot = torch.zeros_like(positive).scatter_(1, best, True)
-            positive = torch.where(multi, best_onehot & candidate, positive)
+        best = ious.argmax(dim=1, keepdim=True)
+        best_onehot = torch.zeros_like(positive).scatter_(1, best, True)
+        positive = torch.where(multi, best_onehot & candidate, positive)
 
         fg_mask = positive.any(dim=1)
         target_gt_idx = positive.float().argmax(dim=1)
@@ -108,6 +107,17 @@ class TaskAlignedAssigner:
             offset = (points[None, None] - centres[:, :, None]).abs()  # (B, M, A, 2)
             inside |= (offset < point_strides[None, None, :, None] / 2).all(dim=-1)
         return inside & gt_mask[:, :, None]
+
+
+def batched_box_iou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:
+    """Pairwise IoU of (B, M, 4) and (B, A, 4) xyxy boxes -> (B, M, A), the batched form of torchvision's
+    box_iou (eps keeps empty pairs at 0 instead of 0/0)."""
+    area_a = (a[..., 2] - a[..., 0]).clamp(min=0) * (a[..., 3] - a[..., 1]).clamp(min=0)
+    area_b = (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] - b[..., 1]).clamp(min=0)
+    lt = torch.maximum(a[:, :, None, :2], b[:, None, :, :2])
+    rb = torch.minimum(a[:, :, None, 2:], b[:, None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    return inter / (area_a[:, :, None] + area_b[:, None, :] - inter + eps)
 
 
 def _no_positives(batch: int, num_points: int, num_classes: int, device: torch.device) -> AssignResult:

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from perception.batching import pad_boxes, pad_regions
 from perception.errors import InputError
 from perception.losses.assigner import TaskAlignedAssigner
 from perception.losses.box_loss import box_iou_loss
@@ -31,11 +33,14 @@ def decode_boxes(points: torch.Tensor, strides: torch.Tensor, raw: torch.Tensor)
     return decode_distances(points, strides, raw.float())
 
 
-class DetectionLoss:
+class DetectionLoss(nn.Module):
     """Callable: (reg, cls, boxes, classes, labelled) -> {"box", "cls", "total"} scalars.
 
     head_classes: the head's global class indices (ModelConfig.object_classes / pedestrian_classes);
     other classes in the batch are dropped for this head (they belong to the other head or to none).
+    An nn.Module only so that `.to(device)` moves its class lookup (a buffer); it has no parameters.
+    The whole batch is computed at once (padded ground truth, per-image weights instead of selecting
+    images), so the step needs no host synchronisation.
     """
 
     def __init__(
@@ -50,6 +55,7 @@ class DetectionLoss:
         focal_gamma: float = 2.0,
         assigner: TaskAlignedAssigner | None = None,
     ) -> None:
+        super().__init__()
         if cls_loss not in CLS_LOSSES:
             raise InputError(f"cls_loss {cls_loss!r} is not one of {CLS_LOSSES}")
         self.head_classes = tuple(int(c) for c in head_classes)
@@ -65,7 +71,10 @@ class DetectionLoss:
         lookup = torch.full((max(self.head_classes, default=0) + 1,), -1, dtype=torch.long)
         for local, cls in enumerate(self.head_classes):
             lookup[cls] = local
-        self._global_to_local = lookup
+        # Buffers, not state dict entries: checkpoints keep their keys, `.to(device)` moves them.
+        self.register_buffer("global_to_local", lookup, persistent=False)
+        self.register_buffer("head_class_index", torch.tensor(self.head_classes, dtype=torch.long), persistent=False)
+        self.register_buffer("unit_box", torch.tensor([0.0, 0.0, 1.0, 1.0]), persistent=False)
 
     def grid(self, imgsz: Sequence[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         key = (tuple(imgsz), str(device))
@@ -73,58 +82,47 @@ class DetectionLoss:
             self._grid[key] = anchor_grid(imgsz, self.strides, device)
         return self._grid[key]
 
-    def targets(
-        self, boxes: Sequence[torch.Tensor], classes: Sequence[torch.Tensor], device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Pad one image's head-local ground truth to (B, M): labels int64, boxes (B, M, 4), valid mask."""
-        per_image = []
-        for img_boxes, img_classes in zip(boxes, classes):
-            img_boxes = torch.as_tensor(img_boxes, dtype=torch.float32).reshape(-1, 4)
-            img_classes = torch.as_tensor(img_classes, dtype=torch.long).reshape(-1)
-            local = torch.full_like(img_classes, -1)
-            known = (img_classes >= 0) & (img_classes < len(self._global_to_local))
-            local[known] = self._global_to_local[img_classes[known]]
-            # Degenerate boxes have no point inside them and no defined IoU.
-            keep = (local >= 0) & (img_boxes[:, 2] > img_boxes[:, 0]) & (img_boxes[:, 3] > img_boxes[:, 1])
-            per_image.append((img_boxes[keep], local[keep]))
-        count = max((len(b) for b, _ in per_image), default=0)
-        gt_boxes = torch.zeros(len(per_image), count, 4)
-        gt_labels = torch.zeros(len(per_image), count, dtype=torch.long)
-        gt_mask = torch.zeros(len(per_image), count, dtype=torch.bool)
-        for i, (b, c) in enumerate(per_image):
-            gt_boxes[i, : len(b)] = b
-            gt_labels[i, : len(c)] = c
-            gt_mask[i, : len(b)] = True
-        return gt_labels.to(device), gt_boxes.to(device), gt_mask.to(device)
+    def targets(self, gt_boxes: torch.Tensor, gt_classes: torch.Tensor, labelled: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Padded global ground truth (B, M, 4) / (B, M) (class -1 = padding) -> this head's local labels
+        int64 (B, M), boxes (B, M, 4) and valid mask (B, M): rows of other heads' classes, degenerate boxes
+        (no point inside, no defined IoU) and images not labelled for the task are invalid."""
+        lookup = self.global_to_local
+        known = (gt_classes >= 0) & (gt_classes < len(lookup))
+        local = torch.where(known, lookup[gt_classes.clamp(0, len(lookup) - 1)], torch.full_like(gt_classes, -1))
+        valid = (local >= 0) & (gt_boxes[..., 2] > gt_boxes[..., 0]) & (gt_boxes[..., 3] > gt_boxes[..., 1])
+        valid = valid & labelled[:, None]
+        return local.clamp(min=0), gt_boxes.float(), valid
 
-    def __call__(
+    def forward(
         self,
         reg: torch.Tensor,
         cls: torch.Tensor,
-        boxes: Sequence[torch.Tensor],
-        classes: Sequence[torch.Tensor],
+        boxes: torch.Tensor | Sequence[torch.Tensor],
+        classes: torch.Tensor | Sequence[torch.Tensor],
         labelled: torch.Tensor,
         imgsz: Sequence[int] | None = None,
-        ignore_boxes: Sequence[torch.Tensor] | None = None,
+        ignore_boxes: torch.Tensor | Sequence[torch.Tensor] | None = None,
         class_labelled: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """reg (B, A, 4) raw distances, cls (B, A, C) logits, boxes/classes per image (input pixels, global
-        class), labelled bool (B,). Images without this task's labels take no part (a missing label is never
-        a negative); with none labelled every term is an exact, graph-connected zero.
+        """reg (B, A, 4) raw distances, cls (B, A, C) logits; boxes/classes: padded (B, M, 4) / (B, M) global
+        class ids with -1 padding (perception.batching.pad_boxes), or per-image lists (padded here); labelled
+        bool (B,). Images without this task's labels take no part (a missing label is never a negative); with
+        none labelled every term is an exact, graph-connected zero.
 
-        ignore_boxes: per image (K, 4) xyxy input pixels (crowds, "other person", ignore areas): a point
-        inside one that is not a positive gives no class loss. class_labelled: bool (B, global classes);
-        a class the image's source does not label gives no negative (it may be there, unlabelled)."""
-        labelled = torch.as_tensor(labelled, dtype=torch.bool, device=reg.device).reshape(-1)
-        zero = (reg.sum() + cls.sum()) * 0.0
-        if not bool(labelled.any()):
-            return {"box": zero, "cls": zero, "total": zero}
-        keep = labelled.nonzero().flatten()
-        reg, cls = reg[keep].float(), cls[keep].float()
-        index = keep.tolist()
-        gt_labels, gt_boxes, gt_mask = self.targets([boxes[i] for i in index], [classes[i] for i in index], reg.device)
+        ignore_boxes: (B, K, 4) padded (pad_regions) or per image (K, 4) xyxy input pixels (crowds, "other
+        person", ignore areas): a point inside one that is not a positive gives no class loss. class_labelled:
+        bool (B, global classes); a class the image's source does not label gives no negative."""
+        device = reg.device
+        labelled = torch.as_tensor(labelled, dtype=torch.bool).to(device).reshape(-1)
+        if not torch.is_tensor(boxes):
+            boxes, classes = pad_boxes(boxes, classes)
+        if ignore_boxes is not None and not torch.is_tensor(ignore_boxes):
+            ignore_boxes = pad_regions(ignore_boxes)
+        reg, cls = reg.float(), cls.float()
+        gt_labels, gt_boxes, gt_mask = self.targets(boxes.to(device), classes.to(device), labelled)
 
-        points, strides = self.grid(imgsz or self.imgsz, reg.device)
+        points, strides = self.grid(imgsz or self.imgsz, device)
         pred_boxes = decode_boxes(points, strides, reg)
         assigned = self.assigner(cls.detach().sigmoid(), pred_boxes.detach(), points, gt_labels, gt_boxes, gt_mask, strides)
         target_sum = assigned.target_scores.sum().clamp(min=1.0)
@@ -134,17 +132,18 @@ class DetectionLoss:
             # Quality focal loss (Li et al. 2020, GFL): BCE against the soft IoU-aware target, down-weighted
             # by how close the prediction already is, so the many easy background points stop dominating.
             bce = bce * (cls.sigmoid() - assigned.target_scores).abs().pow(self.focal_gamma)
-        weight = self._negative_weight(points, assigned, [ignore_boxes[i] for i in index] if ignore_boxes else None,
-                                       class_labelled[keep.cpu()] if class_labelled is not None else None)
-        cls_term = (bce if weight is None else bce * weight).sum() / target_sum
+        weight = self._negative_weight(points, assigned, ignore_boxes, class_labelled)
+        weight = labelled[:, None, None].float() if weight is None else weight * labelled[:, None, None]
+        cls_term = (bce * weight).sum() / target_sum
 
+        # Every point's box loss, kept where it is a positive: no boolean indexing, no data-dependent shape.
+        # Non-positives compare against a fixed valid box so that CIoU stays finite there (a NaN would leak
+        # into the gradient through the zero weight).
         fg = assigned.fg_mask
-        if bool(fg.any()):
-            weight = assigned.target_scores.sum(-1)[fg]
-            per_box = box_iou_loss(pred_boxes[fg], assigned.target_boxes[fg], self.box_loss)
-            box_term = (per_box * weight).sum() / target_sum
-        else:
-            box_term = pred_boxes.sum() * 0.0
+        safe_target = torch.where(fg[..., None], assigned.target_boxes, self.unit_box)
+        per_box = box_iou_loss(pred_boxes.reshape(-1, 4), safe_target.reshape(-1, 4), self.box_loss).view(fg.shape)
+        box_weight = assigned.target_scores.sum(-1) * fg
+        box_term = (per_box * box_weight).sum() / target_sum
         total = self.box_weight * box_term + self.cls_weight * cls_term
         return {"box": box_term.detach(), "cls": cls_term.detach(), "total": total}
 
@@ -153,21 +152,18 @@ class DetectionLoss:
         ignore region that is not a positive, or a class the source does not label. None when all count."""
         target = assigned.target_scores
         weight = None
-        if ignore_boxes is not None and any(len(b) for b in ignore_boxes):
-            inside = torch.zeros(target.shape[:2], dtype=torch.bool, device=target.device)
-            for i, regions in enumerate(ignore_boxes):
-                regions = torch.as_tensor(regions, dtype=torch.float32, device=target.device).reshape(-1, 4)
-                if len(regions):
-                    x, y = points[:, 0:1], points[:, 1:2]
-                    hit = (x >= regions[:, 0]) & (x <= regions[:, 2]) & (y >= regions[:, 1]) & (y <= regions[:, 3])
-                    inside[i] = hit.any(1)
+        if ignore_boxes is not None and ignore_boxes.shape[1]:
+            regions = ignore_boxes.to(target.device, torch.float32)[:, :, None, :]  # (B, K, 1, 4)
+            x, y = points[None, None, :, 0], points[None, None, :, 1]
+            hit = (x >= regions[..., 0]) & (x <= regions[..., 2]) & (y >= regions[..., 1]) & (y <= regions[..., 3])
+            inside = hit.any(1)  # (B, A)
             weight = (~(inside & ~assigned.fg_mask)).float()[..., None].expand_as(target)
         if class_labelled is not None:
-            covered = torch.as_tensor(class_labelled, dtype=torch.bool).reshape(len(target), -1)
-            head = covered[:, list(self.head_classes)].to(target.device)  # (B, C) in the head's class order
-            if not bool(head.all()):
-                by_class = head[:, None, :].float().expand_as(target)
-                weight = by_class if weight is None else weight * by_class
+            covered = torch.as_tensor(class_labelled, dtype=torch.bool).to(target.device).reshape(len(target), -1)
+            head = covered.index_select(1, self.head_class_index)  # (B, C) in the head's class order
+            by_class = head[:, None, :].float().expand_as(target)
+            weight = by_class if weight is None else weight * by_class
         if weight is None:
             return None
         return torch.where(target > 0, torch.ones_like(weight), weight)  # positives always count
+

@@ -16,14 +16,14 @@ class DrivableLoss:
     def __call__(self, logits: torch.Tensor, target: torch.Tensor, labelled: torch.Tensor) -> dict[str, torch.Tensor]:
         """logits (B, 3, H, W); target int64 (B, H, W) {0, 1, 2, 255}; labelled bool (B,).
         Returns {"ce", "dice", "total"} scalars; exact zeros when no image is labelled."""
-        labelled = torch.as_tensor(labelled, dtype=torch.bool, device=logits.device).reshape(-1)
-        zero = logits.sum() * 0.0
-        target = target.to(logits.device)
-        if not bool(labelled.any()) or not bool((target[labelled] != IGNORE).any()):
-            return {"ce": zero, "dice": zero, "total": zero}
-        logits, target = logits[labelled].float(), target[labelled]
-        ce = F.cross_entropy(logits, target, ignore_index=IGNORE)
-        valid = (target != IGNORE)
+        labelled = torch.as_tensor(labelled, dtype=torch.bool).to(logits.device).reshape(-1)
+        target = target.to(logits.device).long()
+        logits = logits.float()
+        # Pixels of unlabelled images count as ignored: whole-batch tensors, no host sync; with nothing labelled
+        # both terms are exact zeros (a mean over a count clamped to 1, Dice over an all-zero valid mask).
+        valid = (target != IGNORE) & labelled[:, None, None]
+        ce_target = torch.where(valid, target, torch.full_like(target, IGNORE))
+        ce = F.cross_entropy(logits, ce_target, ignore_index=IGNORE, reduction="sum") / valid.sum().clamp(min=1)
         onehot = F.one_hot(torch.where(valid, target, 0), logits.shape[1]).permute(0, 3, 1, 2).float()
         dice = soft_dice(logits.softmax(dim=1), onehot, valid[:, None].float())
         total = ce + self.dice_weight * dice

@@ -27,31 +27,27 @@ class LaneLoss:
     ) -> dict[str, torch.Tensor]:
         """logits (B, K+2, H, W); target int64 (B, H, W) 0 bg, 1..K slots, K+1 slotless, 255 ignore;
         labelled, instances bool (B,). Returns {"binary", "dice", "slot", "total"} scalars."""
-        labelled = torch.as_tensor(labelled, dtype=torch.bool, device=logits.device).reshape(-1)
-        instances = torch.as_tensor(instances, dtype=torch.bool, device=logits.device).reshape(-1) & labelled
-        zero = logits.sum() * 0.0
-        if not bool(labelled.any()):
-            return {"binary": zero, "dice": zero, "slot": zero, "total": zero}
+        labelled = torch.as_tensor(labelled, dtype=torch.bool).to(logits.device).reshape(-1)
+        instances = torch.as_tensor(instances, dtype=torch.bool).to(logits.device).reshape(-1) & labelled
+        # Unlabelled images weigh 0 instead of being selected out: no boolean indexing, no host sync, and with
+        # nothing labelled every term is an exact zero (the means divide by a count clamped to 1).
         logits = logits.float()
         target = target.to(logits.device)
-        sel_logits, sel_target = logits[labelled], target[labelled]
-        valid = (sel_target != IGNORE).float()
-        is_lane = ((sel_target > 0) & (sel_target != IGNORE)).float()
+        per_image = labelled[:, None, None]
+        valid = ((target != IGNORE) & per_image).float()
+        is_lane = ((target > 0) & (target != IGNORE)).float()
         # log p(lane) - log p(bg) with p(lane) = 1 - p(bg): the binary logit implied by the softmax.
-        lane_logit = torch.logsumexp(sel_logits[:, 1:], dim=1) - sel_logits[:, 0]
+        lane_logit = torch.logsumexp(logits[:, 1:], dim=1) - logits[:, 0]
         if self.binary == "focal":
             binary = binary_focal(lane_logit, is_lane, valid)
         else:
             binary = weighted_bce(lane_logit, is_lane, valid)
         dice = soft_dice(lane_logit.sigmoid(), is_lane, valid)
 
-        slot = zero
-        if bool(instances.any()):
-            inst_logits, inst_target = logits[instances], target[instances]
-            lane_pixels = (inst_target > 0) & (inst_target != IGNORE)
-            if bool(lane_pixels.any()):
-                # Which lane channel, given that the pixel is a lane: the background channel takes no part.
-                channel_target = torch.where(lane_pixels, inst_target - 1, torch.full_like(inst_target, -100))
-                slot = F.cross_entropy(inst_logits[:, 1:], channel_target, ignore_index=-100)
+        # Which lane channel, given that the pixel is a lane: the background channel takes no part.
+        lane_pixels = (target > 0) & (target != IGNORE) & instances[:, None, None]
+        channel_target = torch.where(lane_pixels, target.long() - 1, torch.full_like(target, -100, dtype=torch.long))
+        slot_sum = F.cross_entropy(logits[:, 1:], channel_target, ignore_index=-100, reduction="sum")
+        slot = slot_sum / lane_pixels.sum().clamp(min=1)
         total = binary + self.dice_weight * dice + self.slot_weight * slot
         return {"binary": binary.detach(), "dice": dice.detach(), "slot": slot.detach(), "total": total}

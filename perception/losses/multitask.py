@@ -37,10 +37,12 @@ class MultiTaskLoss(nn.Module):
         super().__init__()
         self.tasks = model_config.enabled_tasks
         imgsz = model_config.imgsz
-        self.detection: dict[str, tuple[DetectionHeadSpec, DetectionLoss]] = {
-            spec.task: (spec, DetectionLoss(spec.classes, spec.strides, imgsz, cls_loss, box_loss))
+        # Submodules (ModuleDict), so `.to(device)` moves every tensor the losses keep.
+        self.detection_specs: dict[str, DetectionHeadSpec] = {spec.task: spec for spec in model_config.detection_heads}
+        self.detection = nn.ModuleDict({
+            spec.task: DetectionLoss(spec.classes, spec.strides, imgsz, cls_loss, box_loss)
             for spec in model_config.detection_heads
-        }
+        })
         self.lane = LaneLoss(binary=lane_binary)
         self.lane_marking = LaneMarkingLoss()
         self.drivable = DrivableLoss()
@@ -56,11 +58,13 @@ class MultiTaskLoss(nn.Module):
         losses: dict[str, torch.Tensor] = {}
         parts: dict[str, torch.Tensor] = {}
         active: dict[str, bool] = {}
-        for task, (spec, loss_fn) in self.detection.items():
-            out = loss_fn(
-                outputs[spec.reg], outputs[spec.cls], batch["boxes"], batch["classes"], labelled[task], imgsz,
-                batch.get("ignore_boxes"), batch.get("class_labelled"),
-            )
+        # Padded ground truth from the collate when present (no per-image work in the step), else the lists.
+        boxes, classes = batch.get("gt_boxes", batch["boxes"]), batch.get("gt_classes", batch["classes"])
+        ignore = batch.get("gt_ignore", batch.get("ignore_boxes"))
+        for task, loss_fn in self.detection.items():
+            spec = self.detection_specs[task]
+            out = loss_fn(outputs[spec.reg], outputs[spec.cls], boxes, classes, labelled[task], imgsz, ignore,
+                          batch.get("class_labelled"))
             losses[task] = out["total"]
             parts.update({f"{task}/box": out["box"], f"{task}/cls": out["cls"]})
         if "lanes" in self.tasks:
@@ -77,8 +81,11 @@ class MultiTaskLoss(nn.Module):
             out = self.drivable(outputs["drivable"], batch["drivable_target"], labelled["drivable"])
             losses["drivable"] = out["total"]
             parts.update({f"drivable/{k}": v for k, v in out.items() if k != "total"})
+        # Whether any image has the task's labels: read from the host copy the loader made (move_batch), so the
+        # balancers' Python decisions never wait for the device.
+        host = batch.get("task_active")
         for task in losses:
-            active[task] = bool(torch.as_tensor(labelled[task]).any())
+            active[task] = bool(host[task]) if host is not None else bool(torch.as_tensor(labelled[task]).any())
         self.task_losses, self.task_active = losses, active
         total = self.balancer(losses, active)
         report = {task: loss.detach() for task, loss in losses.items()} | parts
