@@ -53,6 +53,8 @@ def capture_rng() -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any]) -> None:
+    # Host tensors whatever map_location the checkpoint was read with (NumPy's state must be a host array).
+    state = {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in state.items()}
     gauss = float(state["python_gauss"][0])
     random.setstate(
         (int(state["python_version"]), tuple(int(v) for v in state["python"].tolist()), None if np.isnan(gauss) else gauss)

@@ -79,17 +79,50 @@ def check_sync_bn(sync_bn: bool, ctx: DistContext) -> None:
                          "- drop --sync-bn")
 
 
-def wrap_model(model: nn.Module, ctx: DistContext, sync_bn: bool = False) -> nn.Module:
-    """DDP-wrap when distributed; SyncBatchNorm makes small per-GPU batches share BN statistics."""
+def convert_sync_bn(model: nn.Module) -> nn.Module:
+    """SyncBatchNorm in place of BatchNorm, so small per-GPU batches share BN statistics. The trainer converts
+    right after building the model, before --freeze adds hooks to BN modules and whether or not the model is
+    then DDP-wrapped (PCGrad trains it unwrapped)."""
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+
+def wrap_model(model: nn.Module, ctx: DistContext) -> nn.Module:
+    """DDP-wrap when distributed."""
     if not ctx.distributed:
         return model
-    if sync_bn:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
+def check_device(value: torch.Tensor, ctx: DistContext) -> None:
+    """Collectives take tensors on the process's device: NCCL accepts CUDA tensors only, and gloo (the CPU
+    tests) would let a CPU tensor through that then crashes the first CUDA job. Checked in one process too,
+    so a single-GPU run catches what a multi-GPU one would hit."""
+    if value.device != ctx.device:
+        raise RuntimeError(f"collective on a tensor on {value.device} in a process on {ctx.device}: build it on the "
+                           "process's device (NCCL takes CUDA tensors only)")
+
+
+@torch.no_grad()
+def broadcast_buffers(model: nn.Module, ctx: DistContext) -> None:
+    """Rank 0's floating buffers (BN statistics) to every rank in one collective, as DDP's broadcast_buffers does
+    before each forward; for models trained unwrapped (PCGrad averages gradients by hand)."""
+    if not ctx.distributed:
+        return
+    buffers = [b for b in model.buffers() if b.dtype.is_floating_point]
+    if not buffers:
+        return
+    flat = torch.cat([b.reshape(-1).float() for b in buffers])
+    check_device(flat, ctx)
+    dist.broadcast(flat, src=0)
+    offset = 0
+    for b in buffers:
+        b.copy_(flat[offset : offset + b.numel()].view_as(b))
+        offset += b.numel()
+
+
 def all_reduce_mean(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    check_device(value, ctx)
     if not ctx.distributed:
         return value
     value = value.clone()
@@ -98,6 +131,7 @@ def all_reduce_mean(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
 
 
 def all_reduce_sum(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    check_device(value, ctx)
     if not ctx.distributed:
         return value
     value = value.clone()
@@ -114,6 +148,7 @@ def replica_max_abs_diff(tensors: list[torch.Tensor], ctx: DistContext) -> float
     if not ctx.distributed or not tensors:
         return 0.0
     local = torch.cat([t.detach().reshape(-1).float() for t in tensors])
+    check_device(local, ctx)
     reference = local.clone()
     dist.broadcast(reference, src=0)
     diff = (local - reference).abs().max().reshape(1)

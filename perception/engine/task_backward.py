@@ -35,7 +35,7 @@ def encoder_parameters(model: nn.Module) -> list[nn.Parameter]:
 def task_gradients(losses: list[torch.Tensor], params: list[nn.Parameter]) -> torch.Tensor:
     """(K, P): each loss's gradient on `params`, flattened; zeros where a loss does not reach a parameter."""
     if not params:  # everything shared is frozen
-        return torch.zeros(len(losses), 0)
+        return torch.zeros(len(losses), 0, device=losses[0].device if losses else None)
     rows = []
     for loss in losses:
         grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True) if loss.requires_grad else [None] * len(params)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from perception.atomic import write_text_atomic
 from perception.config import BALANCING_MODES, FREEZE_MODES, TASKS, ConfigBase, ConfigError, check_choices, option
 
-AMP_MODES = ("bf16", "fp16", "off")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
 CLS_LOSSES = ("bce", "focal")
 LANE_BINARY_LOSSES = ("focal", "wbce")
 DEFAULT_LOSS_WEIGHTS = {"objects": 1.0, "pedestrians": 1.0, "lanes": 1.0, "drivable": 1.0}
@@ -48,18 +48,21 @@ class TrainConfig(ConfigBase):
     cls_loss: str = option("bce", "classification loss", choices=CLS_LOSSES)
     box_loss: str = option("ciou", "box regression loss", choices=("ciou", "giou"))
     lane_binary: str = option("focal", "lane-vs-background loss", choices=LANE_BINARY_LOSSES)
-    amp: str = option("bf16", "mixed precision on CUDA; a CPU trains in float32", choices=AMP_MODES)
+    amp: str = option("auto", "mixed precision: auto = bf16 on GPUs and on CPUs with native bf16 (AVX512-BF16/AMX), "
+                      "float32 on other CPUs; fp16 (loss-scaled) on CUDA only", choices=AMP_MODES)
     ema: bool = option(True, "keep an exponential moving average of the weights (validated and saved)")
     ema_decay: float = option(0.9998, "EMA decay")
     ema_tau: float = option(2000.0, "EMA warm-up in steps: decay * (1 - exp(-updates / tau))")
     clip_grad: float = option(10.0, "max gradient norm; 0 disables")
-    channels_last: bool = option(True, "NHWC memory layout on CUDA")
+    channels_last: bool = option(True, "NHWC memory layout (faster on GPUs and on oneDNN CPUs)")
     compile: bool = option(False, "torch.compile the model")
     sync_bn: bool = option(False, "SyncBatchNorm under DDP")
     save_period: int = option(500, "steps between mid-epoch last.pt saves; 0 disables")
     val_period: int = option(1, "epochs between validations (the last epoch is always validated)")
     workers: int = option(4, "data loader workers per process")
     seed: int = option(0, "random seed")
+    log_period: int = option(10, "steps between progress/TensorBoard updates and divergence checks (each reads the "
+                             "losses back from the device once)")
     out: str = option("runs/train", "run directory")
     device: str = option("auto", "auto|cpu|cuda|cuda:N")
     max_steps: int = option(0, "stop after this many optimizer steps in total; 0 = no limit")
@@ -75,7 +78,7 @@ class TrainConfig(ConfigBase):
 
         if len(self.imgsz) != 2 or any(v <= 0 or v % 32 for v in self.imgsz):
             fail("imgsz", "must be two positive multiples of 32 (H W)")
-        for name in ("epochs", "batch"):
+        for name in ("epochs", "batch", "log_period"):
             if int(getattr(self, name)) < 1:
                 fail(name, "must be >= 1")
         for name in ("save_period", "max_steps", "workers", "warmup_steps_min", "max_val_batches", "grad_monitor_period"):

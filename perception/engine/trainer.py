@@ -10,11 +10,13 @@ every rank ended with rank 0's parameters (`replicas_identical`, `replica_max_ab
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 import numpy as np
 import torch
@@ -28,12 +30,16 @@ from perception.engine.distributed import (
     all_reduce_mean,
     barrier,
     check_sync_bn,
+    broadcast_buffers,
     cleanup_distributed,
+    convert_sync_bn,
     replica_max_abs_diff,
     setup_distributed,
     wrap_model,
 )
 from perception.engine.ema import ModelEMA, unwrap
+from perception.engine.hardware import resolve_amp
+from perception.engine.step_stats import StepStats
 from perception.engine.run_logger import RunLogger, epoch_line
 from perception.engine.schedule import build_scheduler, set_total_steps
 from perception.engine.task_backward import TaskBackward
@@ -47,6 +53,10 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # fp16 steps in a row whose loss or gradients were inf/nan before training stops: GradScaler skips a few
 # overflows while it lowers its scale (each halves it), a long run of them is divergence.
 MAX_NONFINITE_RUN = 10
+
+
+def _untimed(part: str) -> ContextManager:
+    return contextlib.nullcontext()
 
 
 def seed_everything(seed: int) -> None:
@@ -104,7 +114,7 @@ class Trainer:
         self._build_optimization()
         self.epoch, self.epoch_step, self.step = 0, 0, 0
         self.train_seconds = 0.0  # wall time of the epochs done, summed over resumes (for the time budget)
-        self.skipped_steps = self.nonfinite_run = 0
+        self.skipped_steps = 0
         # label problems skipped while indexing (this process) and while loading the last epoch (any worker)
         policy = getattr(getattr(self.train_loader, "dataset", None), "policy", None)
         self.label_skips = {"indexing": policy.total if policy else 0, "last_epoch": 0, "first_paths": []}
@@ -114,19 +124,32 @@ class Trainer:
             self._restore(ckpt)
         self.task_backward = TaskBackward(self.model, self.loss, self.ctx, cfg.grad_monitor_period, self.steps_per_epoch)
         self.step_log: dict[str, float] = {}
-        self.train_model = self.model if self.task_backward.reduces_by_hand else wrap_model(self.model, self.ctx, cfg.sync_bn)
+        self.stats = StepStats(self.ctx)
+        self.train_model = self.model if self.task_backward.reduces_by_hand else wrap_model(self.model, self.ctx)
         if cfg.compile:
-            self.train_model = torch.compile(self.train_model)
+            self.train_model = self._compile(self.train_model)
         self.logger = RunLogger(self.out_dir) if self.ctx.is_main else None
         if self.ctx.is_main:
             save_train_config(cfg, self.out_dir / "train.yaml", self.model_config.to_dict())
+
+    def _compile(self, model: nn.Module) -> nn.Module:
+        if self.task_backward.mode is not None or self.task_backward.monitor is not None:
+            # GradNorm, PCGrad and the gradient monitor take per-task gradients with retain_graph=True, which a
+            # compiled backward refuses while AOTAutograd donates its saved buffers (torch/_functorch/config.py).
+            import torch._functorch.config as functorch_config
+
+            if hasattr(functorch_config, "donated_buffer"):
+                functorch_config.donated_buffer = False
+        return torch.compile(model)
 
     def _resume_checkpoint(self) -> dict[str, Any]:
         if self._checkpoint is not None:
             return self._checkpoint
         if not self.last_path.is_file():
             raise MissingFileError(f"{self.last_path}: nothing to resume (no last.pt in --out {self.out_dir})")
-        return load_checkpoint(self.last_path, map_location=self.ctx.device)
+        # On the CPU whatever the device: the RNG states must be host tensors, and load_state_dict copies the
+        # weights to the model's device anyway.
+        return load_checkpoint(self.last_path, map_location="cpu")
 
     def _resolve_model_config(self, ckpt: dict[str, Any] | None) -> ModelConfig:
         """The checkpoint's model on resume (whatever --model says now), else the given one or `config.model` at
@@ -148,9 +171,15 @@ class Trainer:
         cfg, device = self.config, self.ctx.device
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = build_model(self.model_config).to(device)
-        self.channels_last = cfg.channels_last and device.type == "cuda"  # a CPU gains nothing from NHWC
+        # NHWC pays on GPUs (tensor cores) and on CPUs too (oneDNN's blocked kernels: docs/benchmarks.md).
+        self.channels_last = cfg.channels_last
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        if cfg.sync_bn and self.ctx.distributed:
+            # Before --freeze: the conversion makes new modules, which would not carry the freeze hooks.
+            model = convert_sync_bn(model)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input size: autotuned kernels once, then reused
         self.model = model
         if cfg.weights and not self.resume:
             from perception.engine.transfer import load_pretrained
@@ -185,9 +214,12 @@ class Trainer:
 
     def _build_optimization(self) -> None:
         cfg = self.config
-        self.optimizer = torch.optim.AdamW(param_groups([self.model, self.loss], cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))
+        # fused: one kernel for all parameters on CUDA, and it unscales fp16 gradients without a host sync
+        self.optimizer = torch.optim.AdamW(param_groups([self.model, self.loss], cfg.weight_decay), lr=cfg.lr,
+                                           betas=(0.9, 0.999), fused=self.ctx.device.type == "cuda" or None)
         self.scheduler = build_scheduler(self.optimizer, self.total_steps, self.warmup_steps, cfg.min_lr_ratio)
-        self.amp_dtype = AMP_DTYPES.get(cfg.amp) if self.ctx.device.type == "cuda" else None
+        self.amp = resolve_amp(cfg.amp, self.ctx.device)
+        self.amp_dtype = AMP_DTYPES.get(self.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None
 
@@ -257,48 +289,74 @@ class Trainer:
             save_checkpoint(self.checkpoint(metrics), self.last_path)
 
     # ---- loop --------------------------------------------------------------------------------------
-    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
-        """One optimizer step on one (per-rank) batch; returns the batch's losses as floats."""
-        cfg = self.config
-        batch = move_batch(batch, self.ctx.device, self.channels_last)
-        with torch.autocast(self.ctx.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+    def train_step(self, batch: dict[str, Any], timer: Callable[[str], ContextManager] | None = None) -> dict | None:
+        """One optimizer step on one (per-rank) batch. The losses stay on the device (StepStats); every
+        `log_period` steps they are read back in one copy, checked (a non-finite loss on any rank stops every
+        rank) and returned (StepStats.read); None on the other steps.
+
+        timer: `timer(part)` is entered around each part of the step - to_device, forward, loss, backward,
+        optimizer, ema - (the training benchmark's per-part times); none by default."""
+        part = timer or _untimed
+        with part("to_device"):
+            batch = move_batch(batch, self.ctx.device, self.channels_last)
+        with part("forward"), torch.autocast(self.ctx.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             outputs = self.train_model(batch["images"])
-        total, report = self.loss({k: v.float() for k, v in outputs.items()}, batch)
-        if not torch.isfinite(total) and not self.scaler.is_enabled():
-            # fp32/bf16: nothing rescales, so a non-finite loss is divergence. Under fp16 the backward below
-            # still runs on every rank (DDP must all-reduce) and GradScaler skips the step.
-            raise FloatingPointError(f"step {self.step}: loss is {total.item()} ({ {k: float(v) for k, v in report.items()} })")
-        self.optimizer.zero_grad(set_to_none=True)
-        self.step_log = self.task_backward.backward(total, self.step, self.scaler) | self.task_backward.weights_row()
-        if self.ctx.distributed:
-            # The balancer's parameters live outside DDP: average their gradients by hand.
-            for p in self.loss.parameters():
-                if p.grad is not None:
-                    p.grad.copy_(all_reduce_mean(p.grad, self.ctx))
+        with part("loss"):
+            total, report = self.loss({k: v.float() for k, v in outputs.items()}, batch)
+        with part("backward"):
+            self.optimizer.zero_grad(set_to_none=True)
+            # Under fp32/bf16 a non-finite loss is divergence; it is found when the stats are read (below), on
+            # every rank at the same step, so no rank is left waiting in a collective. The backward runs on
+            # every rank regardless (DDP must all-reduce); under fp16 GradScaler then skips the step.
+            self.step_log = self.task_backward.backward(total, self.step, self.scaler) or self.step_log
+            if self.ctx.distributed:
+                # The balancer's parameters live outside DDP: average their gradients by hand.
+                for p in self.loss.parameters():
+                    if p.grad is not None:
+                        p.grad.copy_(all_reduce_mean(p.grad, self.ctx))
+        with part("optimizer"):
+            skipped = self._optimizer_step()
+        with part("ema"):
+            if self.ema is not None:
+                self.ema.update(self.model)
+        self.stats.add(report, skipped)
+        self.step += 1
+        self.epoch_step += 1
+        if self.step % self.config.log_period == 0:
+            return self._read_stats()
+        return None
+
+    def _optimizer_step(self) -> torch.Tensor | None:
+        """Unscale, clip, step, schedule; returns (fp16) whether GradScaler skipped the step, as a device bool."""
+        cfg = self.config
         self.scaler.unscale_(self.optimizer)
         if cfg.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(list(self.model.parameters()) + list(self.loss.parameters()), cfg.clip_grad)
-        scale = self.scaler.get_scale() if self.scaler.is_enabled() else 0.0
+        # GradScaler lowers its scale exactly when it found inf/nan gradients and skipped the step. Its scale
+        # tensor is compared on the device (get_scale() would wait for the device at every step).
+        before = self.scaler._scale.clone() if self.scaler.is_enabled() else None
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self._count_skipped(self.scaler.is_enabled() and self.scaler.get_scale() < scale)
         self.scheduler.step()
-        if self.ema is not None:
-            self.ema.update(self.model)
-        self.step += 1
-        self.epoch_step += 1
-        return {k: float(v) for k, v in report.items()}
+        if self.task_backward.reduces_by_hand:
+            broadcast_buffers(self.model, self.ctx)  # what DDP does for the wrapped model: rank 0's BN statistics
+        return self.scaler._scale < before if before is not None else None
 
-    def _count_skipped(self, skipped: bool) -> None:
-        """GradScaler lowered its scale: it found inf/nan gradients and skipped this step."""
-        if not skipped:
-            self.nonfinite_run = 0
-            return
-        self.skipped_steps += 1
-        self.nonfinite_run += 1
-        if self.nonfinite_run >= MAX_NONFINITE_RUN:
-            raise FloatingPointError(f"step {self.step}: {self.nonfinite_run} fp16 steps in a row had inf/nan loss or "
+    def _read_stats(self) -> dict:
+        """Read the step statistics back (one copy) and stop on divergence, the same way on every rank."""
+        stats = self.stats.read()
+        self.skipped_steps = stats["skipped_steps"]
+        if stats["nonfinite_ranks"] and not self.scaler.is_enabled():
+            raise FloatingPointError(
+                f"step {self.step}: the loss became inf/nan (rank(s) {stats['nonfinite_ranks']}, within the last "
+                f"{self.config.log_period} steps; last values {stats['last']}): training diverged in "
+                f"{self.amp if self.amp != 'off' else 'fp32'} - lower --lr or --clip-grad")
+        if stats["longest_skip_run"] >= MAX_NONFINITE_RUN:
+            raise FloatingPointError(f"step {self.step}: {MAX_NONFINITE_RUN} fp16 steps in a row had inf/nan loss or "
                                      "gradients (all skipped); lower --lr or train with --amp bf16")
+        if self.ctx.is_main:
+            self.step_log |= self.task_backward.weights_row()
+        return stats
 
     def _run_validation(self) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
@@ -337,32 +395,33 @@ class Trainer:
             raise InputError("resuming mid-epoch needs the trainer's ResumableSampler in the train loader")
         if getattr(self.train_loader, "generator", None) is not None:
             self.train_loader.generator.manual_seed(cfg.seed + self.epoch)
-        sums: dict[str, float] = {}
-        count = epoch_skips = 0
+        epoch_skips = 0
+        self.stats.reset()
         bar = tqdm(self.train_loader, total=self.steps_per_epoch, initial=self.epoch_step,
                    desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not (self.progress and self.ctx.is_main))
-        tick = time.time()
+        tick, window_images = time.time(), 0
         for batch in bar:
             skipped = [path for meta in batch.get("meta", ()) for path in meta.get("skipped", ())]
             epoch_skips += len(skipped)
             self.label_skips["first_paths"] = list(dict.fromkeys(self.label_skips["first_paths"] + skipped))[:5]
-            losses = self.train_step(batch)
+            stats = self.train_step(batch)
             n = int(batch["images"].shape[0]) * self.ctx.world_size
             self._images_seen += n
-            count += 1
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + v
-            now = time.time()
-            self._log_step(bar, losses, n / max(now - tick, 1e-9))
-            tick = now
+            window_images += n
             if cfg.save_period and self.step % cfg.save_period == 0:
+                stats = stats or self._read_stats()  # never save weights a diverged step produced
                 self.save_last()
+            if stats is not None:
+                now = time.time()
+                self._log_step(bar, stats["last"], window_images / max(now - tick, 1e-9))
+                tick, window_images = now, 0
             if self.step >= self.total_steps:
                 break
         bar.close()
-        return {k: v / max(count, 1) for k, v in sums.items()}, epoch_skips
+        return self._read_stats()["means"], epoch_skips
 
     def _log_step(self, bar, losses: dict[str, float], rate: float) -> None:
+        """Progress bar and TensorBoard, once per logging period (the values of its last step)."""
         if not self.ctx.is_main:
             return
         tasks = self.model_config.enabled_tasks
@@ -374,7 +433,8 @@ class Trainer:
         """Count skipped labels over ranks, advance the epoch, validate when due, log the row, save last.pt and
         (when the fitness improved) best.pt. Returns the latest validation metrics."""
         cfg = self.config
-        epoch_skips = round(float(all_reduce_mean(torch.tensor(float(epoch_skips)), self.ctx)) * self.ctx.world_size)
+        device = self.ctx.device  # collectives take tensors of the process's device (NCCL: CUDA only)
+        epoch_skips = round(float(all_reduce_mean(torch.tensor(float(epoch_skips), device=device), self.ctx)) * self.ctx.world_size)
         self.label_skips["last_epoch"] = epoch_skips
         if epoch_skips and self.ctx.is_main:
             print(f"epoch {self.epoch + 1}: skipped {epoch_skips} malformed label item(s) while loading "
@@ -384,7 +444,8 @@ class Trainer:
             self.epoch += 1
             self.epoch_step = 0
             # ranks agree on the measured time, so they agree on the number of epochs
-            self._fit_epochs_to_time(float(all_reduce_mean(torch.tensor(time.time() - self._epoch_clock), self.ctx)))
+            elapsed = torch.tensor(time.time() - self._epoch_clock, device=device)
+            self._fit_epochs_to_time(float(all_reduce_mean(elapsed, self.ctx)))
             self._epoch_clock = time.time()
         run_val = epoch_done and (self.epoch % cfg.val_period == 0 or self.epoch == self.epochs)
         run_val = run_val or self.step >= self.total_steps
@@ -410,13 +471,18 @@ class Trainer:
 
     def _summary(self, last_losses: dict[str, float], metrics: dict[str, Any]) -> dict[str, Any]:
         elapsed = time.time() - self._start_time
-        # Parameters only: BN running statistics legitimately differ after each rank's last forward.
-        replica_diff = replica_max_abs_diff([*unwrap(self.model).parameters(), *self.loss.parameters()], self.ctx)
+        # Parameters, and BN statistics where they are kept equal (SyncBatchNorm, or PCGrad's broadcast after each
+        # step): under plain DDP they legitimately differ after each rank's last forward.
+        compared = [*unwrap(self.model).parameters(), *self.loss.parameters()]
+        if self.config.sync_bn or self.task_backward.reduces_by_hand:
+            compared += [b for b in unwrap(self.model).buffers() if b.dtype.is_floating_point]
+        replica_diff = replica_max_abs_diff(compared, self.ctx)
         summary = {
             "out": str(self.out_dir),
             "epochs": self.epoch,
             "steps": self.step,
             "skipped_steps": self.skipped_steps,  # fp16 steps GradScaler skipped for inf/nan gradients
+            "amp": self.amp,
             "label_skips": self.label_skips,  # malformed labels skipped (lenient training), with the first paths
             "world_size": self.ctx.world_size,
             "replicas_identical": replica_diff == 0.0,

@@ -101,9 +101,10 @@ class DynamicWeightAverage(nn.Module):
         w = {t: current[i] for i, t in enumerate(self.tasks)}
         terms = [w[t] * loss for t, loss in losses.items()]
         if self.training:
-            self.observe(torch.stack([losses[t].detach().double() if t in losses else torch.zeros((), dtype=torch.float64)
+            device = self.sums.device
+            self.observe(torch.stack([losses[t].detach().double() if t in losses else torch.zeros((), dtype=torch.float64, device=device)
                                       for t in self.tasks]),
-                         torch.tensor([bool(active.get(t, False)) for t in self.tasks]))
+                         torch.tensor([bool(active.get(t, False)) for t in self.tasks], device=device))
         return torch.stack(terms).sum() if terms else torch.zeros(())
 
     def observe(self, losses: torch.Tensor, active: torch.Tensor) -> None:
@@ -114,13 +115,15 @@ class DynamicWeightAverage(nn.Module):
         self.sums += both[:k]
         self.counts += both[k:]
         self.calls += 1
-        if int(self.calls) % max(self.period, 1) == 0:
-            means = torch.where(self.counts > 0, self.sums / self.counts.clamp_min(1e-12), self.history[1])
-            self.history[0] = self.history[1]
-            self.history[1] = means
-            self.sums.zero_()
-            self.counts.zero_()
-            self.weights.copy_(self.dwa_weights(self.history[0], self.history[1], self.temperature).to(self.weights))
+        # The period closes on the device (selects, no Python `if` on a device value): no host sync per step.
+        close = self.calls % max(self.period, 1) == 0
+        means = torch.where(self.counts > 0, self.sums / self.counts.clamp_min(1e-12), self.history[1])
+        history = torch.stack([self.history[1], means])
+        self.history.copy_(torch.where(close, history, self.history))
+        self.sums.copy_(torch.where(close, torch.zeros_like(self.sums), self.sums))
+        self.counts.copy_(torch.where(close, torch.zeros_like(self.counts), self.counts))
+        weights = self.dwa_weights(self.history[0], self.history[1], self.temperature).to(self.weights)
+        self.weights.copy_(torch.where(close, weights, self.weights))
 
     @staticmethod
     def dwa_weights(previous: torch.Tensor, last: torch.Tensor, temperature: float) -> torch.Tensor:

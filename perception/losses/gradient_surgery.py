@@ -21,11 +21,14 @@ def project_conflicting(grads: torch.Tensor, generator: torch.Generator | None =
     projected = grads.clone()
     squared = (grads * grads).sum(dim=1)
     for i in range(k):
-        order = torch.randperm(k, generator=generator).tolist()
+        # The visiting order is drawn on the host (a CPU generator, identical on every rank); the conflict test
+        # is a tensor select, not a Python `if` on a device value, so nothing waits for the device.
+        order = torch.randperm(k, generator=generator, device="cpu").tolist()
         for j in order:
-            if j == i or squared[j] <= 0:
+            if j == i:
                 continue
             dot = torch.dot(projected[i], grads[j])
-            if dot < 0:
-                projected[i] -= (dot / squared[j]) * grads[j]
+            conflict = (dot < 0) & (squared[j] > 0)
+            coef = torch.where(conflict, dot / squared[j].clamp(min=torch.finfo(grads.dtype).tiny), torch.zeros_like(dot))
+            projected[i] -= coef * grads[j]
     return projected

@@ -1,5 +1,6 @@
 """fp16 overflow is skipped and counted (a run of it stops training); --sync-bn is refused off CUDA."""
 
+import math
 import subprocess
 import sys
 
@@ -13,8 +14,9 @@ from engine_sizes import TINY_IMGSZ
 
 
 def _trainer(data, out):
+    # log_period 1: the step statistics (skips, non-finite losses) are read back and checked after every step
     cfg = TrainConfig(data=str(data), model="n", imgsz=TINY_IMGSZ, epochs=1, batch=2, workers=0, device="cpu",
-                      out=str(out), augment=False)
+                      out=str(out), augment=False, amp="off", log_period=1)
     trainer = Trainer(cfg, progress=False)
     trainer._setup()
     # fp16 training's GradScaler, on the CPU (the trainer enables it on CUDA with --amp fp16)
@@ -30,12 +32,21 @@ def test_fp16_overflow_steps_are_skipped_and_only_a_run_of_them_stops(tiny_synth
     trainer.train_step(overflow)  # used to raise FloatingPointError
     assert trainer.skipped_steps == 1 and trainer.scaler.get_scale() == 2.0**15
     assert all(torch.equal(a, b) for a, b in zip(params, trainer.model.parameters()))  # the step was skipped
-    trainer.train_step(batch)  # a finite step ends the run of skipped ones
-    assert trainer.nonfinite_run == 0 and trainer.skipped_steps == 1
+    stats = trainer.train_step(batch)  # a finite step ends the run of skipped ones
+    assert trainer.skipped_steps == 1 and stats["longest_skip_run"] == 1
+    assert stats["means"] and all(map(math.isfinite, stats["means"].values()))  # the skipped step is not in the means
     for _ in range(MAX_NONFINITE_RUN - 1):
         trainer.train_step(overflow)
-    with pytest.raises(FloatingPointError, match=rf"step {trainer.step}: {MAX_NONFINITE_RUN} fp16 steps in a row"):
+    with pytest.raises(FloatingPointError, match=rf"step {trainer.step + 1}: {MAX_NONFINITE_RUN} fp16 steps in a row"):
         trainer.train_step(overflow)
+
+
+def test_a_nonfinite_fp32_loss_stops_training_before_any_save(tiny_synthetic, tmp_path):
+    trainer = _trainer(tiny_synthetic, tmp_path / "run")
+    trainer.scaler = torch.amp.GradScaler("cpu", enabled=False)
+    batch = next(iter(trainer.train_loader))
+    with pytest.raises(FloatingPointError, match=r"step 1: the loss became inf/nan \(rank\(s\) \[0\]"):
+        trainer.train_step(dict(batch, images=torch.full_like(batch["images"], float("nan"))))
 
 
 def test_sync_bn_on_cpu_is_refused_up_front(tiny_synthetic, tmp_path):
