@@ -114,7 +114,7 @@ class DetectionLoss(nn.Module):
         person", ignore areas): a point inside one that is not a positive gives no class loss. class_labelled:
         bool (B, global classes); a class the image's source does not label gives no negative."""
         device = reg.device
-        labelled = torch.as_tensor(labelled, dtype=torch.bool).to(device).reshape(-1)
+        labelled = torch.as_tensor(labelled, dtype=torch.bool, device=device).reshape(-1)
         if not torch.is_tensor(boxes):
             boxes, classes = pad_boxes(boxes, classes)
         if ignore_boxes is not None and not torch.is_tensor(ignore_boxes):
@@ -159,7 +159,7 @@ class DetectionLoss(nn.Module):
             inside = hit.any(1)  # (B, A)
             weight = (~(inside & ~assigned.fg_mask)).float()[..., None].expand_as(target)
         if class_labelled is not None:
-            covered = torch.as_tensor(class_labelled, dtype=torch.bool).to(target.device).reshape(len(target), -1)
+            covered = torch.as_tensor(class_labelled, dtype=torch.bool, device=target.device).reshape(len(target), -1)
             head = covered.index_select(1, self.head_class_index)  # (B, C) in the head's class order
             by_class = head[:, None, :].float().expand_as(target)
             weight = by_class if weight is None else weight * by_class

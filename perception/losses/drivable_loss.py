@@ -16,7 +16,7 @@ class DrivableLoss:
     def __call__(self, logits: torch.Tensor, target: torch.Tensor, labelled: torch.Tensor) -> dict[str, torch.Tensor]:
         """logits (B, 3, H, W); target int64 (B, H, W) {0, 1, 2, 255}; labelled bool (B,).
         Returns {"ce", "dice", "total"} scalars; exact zeros when no image is labelled."""
-        labelled = torch.as_tensor(labelled, dtype=torch.bool).to(logits.device).reshape(-1)
+        labelled = torch.as_tensor(labelled, dtype=torch.bool, device=logits.device).reshape(-1)
         target = target.to(logits.device).long()
         logits = logits.float()
         # Pixels of unlabelled images count as ignored: whole-batch tensors, no host sync; with nothing labelled

@@ -27,8 +27,8 @@ class LaneLoss:
     ) -> dict[str, torch.Tensor]:
         """logits (B, K+2, H, W); target int64 (B, H, W) 0 bg, 1..K slots, K+1 slotless, 255 ignore;
         labelled, instances bool (B,). Returns {"binary", "dice", "slot", "total"} scalars."""
-        labelled = torch.as_tensor(labelled, dtype=torch.bool).to(logits.device).reshape(-1)
-        instances = torch.as_tensor(instances, dtype=torch.bool).to(logits.device).reshape(-1) & labelled
+        labelled = torch.as_tensor(labelled, dtype=torch.bool, device=logits.device).reshape(-1)
+        instances = torch.as_tensor(instances, dtype=torch.bool, device=logits.device).reshape(-1) & labelled
         # Unlabelled images weigh 0 instead of being selected out: no boolean indexing, no host sync, and with
         # nothing labelled every term is an exact zero (the means divide by a count clamped to 1).
         logits = logits.float()
