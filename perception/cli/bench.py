@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 from perception.cli.common import add_json_option, write_json
+from perception.engine.train_config import AMP_MODES
 from perception.errors import InputError
 
 
@@ -41,15 +42,61 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--no-video", action="store_true", help="skip the video tool measurement")
     parser.add_argument("--frames", default=None, metavar="DIR", help="real frames for end-to-end timing and calibration "
                         "(default ../shared/data/bdd100k_frames, else generated)")
-    parser.add_argument("--out", default="runs/bench", metavar="DIR", help="output folder (default runs/bench)")
+    parser.add_argument("--out", default=None, metavar="DIR", help="output folder (default runs/bench, with --train "
+                        "runs/bench_train)")
+    train = parser.add_argument_group("training benchmark (--train)")
+    train.add_argument("--train", action="store_true", help="measure training instead: images/s of full training "
+                       "steps with data loading, each part's share (data wait, forward, loss, backward, optimizer, "
+                       "EMA), the loader alone and validation; --model, --imgsz and the first --batch apply")
+    train.add_argument("--data", default=None, help="dataset YAML or directory (default: render a synthetic one)")
+    train.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N (default auto)")
+    train.add_argument("--amp", default="auto", choices=AMP_MODES, help="as `perception train --amp` (default auto)")
+    train.add_argument("--workers", type=int, default=2, help="loader workers (default 2)")
+    train.add_argument("--steps", type=int, default=20, help="timed training steps per pass (default 20)")
+    train.add_argument("--val-batches", type=int, default=4, metavar="N", help="validation batches timed (default 4)")
+    train.add_argument("--no-channels-last", action="store_true", help="train in NCHW (default channels_last)")
     add_json_option(parser)
     return parser
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """`perception bench --train`: perception.bench.train_bench."""
+    from perception.atomic import write_text_atomic
+    from perception.bench.train_bench import TrainBenchConfig, render_train_markdown, run_train_benchmark
+
+    out = args.out or "runs/bench_train"
+    config = TrainBenchConfig(data=args.data, model=args.model, imgsz=tuple(args.imgsz), batch=args.batch[0],
+                              amp=args.amp, channels_last=not args.no_channels_last, device=args.device,
+                              workers=args.workers, steps=args.steps, warmup=args.warmup,
+                              val_batches=args.val_batches, out_dir=out)
+    command = train_command_line(args, out)
+    result = run_train_benchmark(config) | {"command": command}
+    markdown = render_train_markdown(result, command)
+    write_text_atomic(Path(out) / "train_benchmark.md", markdown)
+    print(markdown)
+    write_json(args.json, result)
+    return 0
+
+
+def train_command_line(args: argparse.Namespace, out: str) -> str:
+    parts = ["perception", "bench", "--train", "--model", args.model, "--imgsz", *map(str, args.imgsz), "--batch",
+             str(args.batch[0]), "--device", args.device, "--amp", args.amp, "--workers", str(args.workers), "--steps",
+             str(args.steps), "--warmup", str(args.warmup), "--val-batches", str(args.val_batches)]
+    if args.data:
+        parts += ["--data", args.data]
+    if args.no_channels_last:
+        parts.append("--no-channels-last")
+    parts += ["--out", out] + (["--json", args.json] if args.json else [])
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def run(args: argparse.Namespace) -> int:
     from perception.bench.report import render_markdown, write_markdown
     from perception.bench.suite import BenchConfig, run_benchmark
 
+    if args.train:
+        return run_train(args)
+    args.out = args.out or "runs/bench"
     if args.calib_images < 1:
         raise InputError(f"--calib-images {args.calib_images}: must be >= 1")
     if args.video_frames is not None and args.video_frames < 1:
