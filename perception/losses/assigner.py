@@ -78,12 +78,13 @@ class TaskAlignedAssigner:
 
         # A point claimed by several boxes keeps the one its prediction overlaps most.
         multi = positive.sum(dim=1, keepdim=True) > 1
-        best = ious.argmax(dim=1, keepdim=True)
+        # max(dim).indices, not argmax: the same first-maximum index, several times faster over a strided dim on CPU
+        best = ious.max(dim=1, keepdim=True).indices
         best_onehot = torch.zeros_like(positive).scatter_(1, best, True)
         positive = torch.where(multi, best_onehot & candidate, positive)
 
         fg_mask = positive.any(dim=1)
-        target_gt_idx = positive.float().argmax(dim=1)
+        target_gt_idx = positive.to(torch.uint8).max(dim=1).indices
         batch_idx = torch.arange(batch, device=device)[:, None]
         target_boxes = gt_boxes[batch_idx, target_gt_idx] * fg_mask[..., None]
         target_labels = labels[batch_idx, target_gt_idx]
@@ -99,13 +100,15 @@ class TaskAlignedAssigner:
 
     def _candidates(self, points, gt_boxes, gt_mask, point_strides) -> torch.Tensor:
         """bool (B, M, A): the point lies strictly inside the box, or (centre_cells) its cell holds the box's centre."""
-        lt = points[None, None] - gt_boxes[:, :, None, :2]
-        rb = gt_boxes[:, :, None, 2:] - points[None, None]
-        inside = torch.cat([lt, rb], dim=-1).amin(dim=-1) > self.eps
+        # x and y compared separately on (B, M, A): no (B, M, A, 4) intermediate, which dominated the loss on CPU
+        x, y = points[:, 0], points[:, 1]
+        box = gt_boxes[:, :, None, :]
+        inside = ((x - box[..., 0]) > self.eps) & ((y - box[..., 1]) > self.eps) & ((box[..., 2] - x) > self.eps) & (
+            (box[..., 3] - y) > self.eps)
         if self.centre_cells and point_strides is not None:
-            centres = (gt_boxes[..., :2] + gt_boxes[..., 2:]) / 2
-            offset = (points[None, None] - centres[:, :, None]).abs()  # (B, M, A, 2)
-            inside |= (offset < point_strides[None, None, :, None] / 2).all(dim=-1)
+            cx, cy = (box[..., 0] + box[..., 2]) / 2, (box[..., 1] + box[..., 3]) / 2
+            half = point_strides / 2
+            inside |= ((x - cx).abs() < half) & ((y - cy).abs() < half)
         return inside & gt_mask[:, :, None]
 
 
@@ -116,7 +119,8 @@ def batched_box_iou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-9) -> torc
     area_b = (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] - b[..., 1]).clamp(min=0)
     lt = torch.maximum(a[:, :, None, :2], b[:, None, :, :2])
     rb = torch.minimum(a[:, :, None, 2:], b[:, None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
     return inter / (area_a[:, :, None] + area_b[:, None, :] - inter + eps)
 
 

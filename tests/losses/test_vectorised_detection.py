@@ -88,3 +88,22 @@ def test_a_batch_without_boxes_and_padding_only_rows_give_no_positives():
     assert out["box"].item() == 0.0 and torch.isfinite(out["total"])
     out["total"].backward()
     assert torch.isfinite(reg.grad).all() and torch.isfinite(cls.grad).all()
+
+
+@pytest.mark.parametrize("kind", ["ciou", "giou"])
+def test_box_losses_equal_torchvision_values_and_gradients(kind):
+    from torchvision.ops import complete_box_iou_loss, generalized_box_iou_loss
+
+    from perception.losses.box_loss import box_iou_loss
+
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(500, 2, 2, generator=g) * 50
+    wh = torch.rand(500, 2, 2, generator=g) * 30 + 0.5
+    pred = torch.cat([xy[:, 0], xy[:, 0] + wh[:, 0]], 1).requires_grad_()
+    target = torch.cat([xy[:, 1], xy[:, 1] + wh[:, 1]], 1)  # many pairs disjoint, many overlapping
+    reference = (complete_box_iou_loss if kind == "ciou" else generalized_box_iou_loss)(pred, target, "none", eps=1e-7)
+    ours = box_iou_loss(pred, target, kind)
+    assert torch.allclose(ours, reference, atol=1e-6)
+    (want,) = torch.autograd.grad(reference.sum(), pred)
+    (got,) = torch.autograd.grad(ours.sum(), pred)
+    assert torch.allclose(got, want, atol=1e-6)
