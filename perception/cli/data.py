@@ -64,7 +64,8 @@ def _show(args) -> int:
     from perception.config import ModelConfig
     from perception.data.dataset import build_dataset
     from perception.data.targets import lane_target
-    from perception.data.visualize import draw_labels, make_grid, write_image_atomic
+    from perception.data.visualize import draw_labels, make_grid
+    from perception.imageio import write_image_atomic
 
     random.seed(args.seed)
     config = ModelConfig(imgsz=tuple(args.imgsz))

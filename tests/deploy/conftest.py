@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from perception.deploy.export import export_onnx, load_export_model
-from perception.deploy.parity import reference_frames
+from perception.imageio import reference_frames
 
 IMGSZ = (128, 256)
 
