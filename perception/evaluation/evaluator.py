@@ -23,7 +23,7 @@ from perception.evaluation.lanes import DEFAULT_EVAL_WIDTH, DEFAULT_LINE_WIDTH, 
 from perception.evaluation.pedestrian import PedestrianAccumulator
 from perception.evaluation.vehicle import VEHICLE_ID, merge_vehicles, vehicle_ground_truth
 from perception.lane_attributes import is_crossing
-from perception.structures import TASKS, FrameResult, Sample
+from perception.structures import TASKS, Detections, FrameResult, Sample
 from perception.thresholds import DISPLAY_CONF, EVAL_CONF, EVAL_MAX_DETECTIONS, NMS_IOU
 
 
@@ -102,9 +102,8 @@ class Evaluator:
         return scores
 
     def _update_objects(self, pred: FrameResult, gt: Sample) -> float:
-        boxes = np.concatenate([pred.objects.boxes, pred.pedestrians.boxes])
-        confs = np.concatenate([pred.objects.scores, pred.pedestrians.scores])
-        classes = np.concatenate([pred.objects.classes, pred.pedestrians.classes])
+        both = Detections.cat([pred.objects, pred.pedestrians])
+        boxes, confs, classes = both.boxes, both.scores, both.classes
         per_class = self.detection.update(boxes, confs, classes, gt.boxes, gt.classes, gt.ignore_boxes)
         self.confusion.update(boxes, confs, classes, gt.boxes, gt.classes, gt.ignore_boxes)
         if self.vehicle is not None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from perception.drawing import (CAPTION_COLOR, GROUND_TRUTH_COLOR, PREDICTION_COLOR, draw_boxes, draw_drivable,
                                 draw_label, draw_polyline)
-from perception.structures import FrameResult, Sample
+from perception.structures import Detections, FrameResult, Sample
 from perception.thresholds import DISPLAY_CONF
 
 
@@ -31,9 +31,9 @@ def render_thumbnail(sample: Sample, pred: FrameResult, width: int, conf: float,
     for lane in pred.lanes:
         draw_polyline(image, lane.points * scale, PREDICTION_COLOR, 1)
     draw_boxes(image, sample.boxes * scale, sample.classes, 2, color=GROUND_TRUTH_COLOR, labels=False)
-    for dets in (pred.objects, pred.pedestrians):
-        shown = dets.scores >= conf
-        draw_boxes(image, dets.boxes[shown] * scale, dets.classes[shown], 1, color=PREDICTION_COLOR, labels=False)
+    shown = Detections.cat([pred.objects, pred.pedestrians])
+    shown = shown[shown.scores >= conf]
+    draw_boxes(image, shown.boxes * scale, shown.classes, 1, color=PREDICTION_COLOR, labels=False)
     draw_label(image, caption[:80], (0, 0), CAPTION_COLOR, 1)
     return image
 
