@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from perception.classes import BDD100K_CLASSES, OBJECT_CLASSES, PEDESTRIAN_CLASSES, TASKS
-from perception.errors import InputError
+from perception.errors import InputError, MissingFileError
 from perception.thresholds import NMS_IOU, PREDICT_CONF, PREDICT_MAX_DETECTIONS
 
 # Choices of the train config that the CLI offers; here, torch-free, so that building the parser of every
@@ -221,7 +221,7 @@ def read_config_section(path: str | Path, section: str) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: {section} config not found")
+        raise MissingFileError(f"{path}: {section} config not found")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:

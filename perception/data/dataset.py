@@ -24,6 +24,7 @@ from perception.data.errors import ErrorPolicy, LabelError
 from perception.data.sources import SourceAdapter
 from perception.data.targets import crossing_pixels, default_lane_thickness, drivable_target, lane_target, marking_targets
 from perception.data.transforms import AugmentConfig, Augmented, EvalTransform, TrainTransform
+from perception.errors import InputError
 from perception.preprocess import normalize
 from perception.structures import TASKS, Sample
 
@@ -91,7 +92,9 @@ class MultiTaskDataset(Dataset):
                 return self.transform(self.sample(j))
             except LabelError as err:
                 self.policy.report(err)  # raises in strict mode
-        raise RuntimeError("every item of the dataset failed to load")
+        roots = ", ".join(sorted({str(src.root) for src in self.sources}))
+        raise InputError(f"{roots}: every one of the {len(self)} items failed to load (skips by kind "
+                         f"{dict(self.policy.counts)}); `perception data check` lists them")
 
     def _with_pasted_objects(self, sample: Sample, rng: random.Random) -> Sample:
         """With probability copy_paste_p, `sample` with objects of a random other item pasted in place."""
