@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from perception.classes import BDD100K_CLASSES
-from perception.config import ModelConfig
+from perception.config import DEFAULT_IMGSZ, IMAGENET_MEAN, IMAGENET_STD, ModelConfig
 from perception.data.copy_paste import paste_objects
 from perception.data.dataset_config import DatasetConfig, build_sources, resolve_data_arg
 from perception.data.errors import ErrorPolicy, LabelError
@@ -44,11 +44,11 @@ class MultiTaskDataset(Dataset):
     def __init__(
         self,
         sources: list[SourceAdapter],
-        imgsz: tuple[int, int] = (384, 640),
+        imgsz: tuple[int, int] = DEFAULT_IMGSZ,
         train: bool = False,
         lane_slots: int = 6,
-        mean: tuple[float, ...] = (0.485, 0.456, 0.406),
-        std: tuple[float, ...] = (0.229, 0.224, 0.225),
+        mean: tuple[float, ...] = IMAGENET_MEAN,
+        std: tuple[float, ...] = IMAGENET_STD,
         policy: ErrorPolicy | None = None,
         lane_thickness: int | None = None,
         augment: AugmentConfig | None = None,

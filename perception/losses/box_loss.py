@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torchvision.ops import complete_box_iou_loss, generalized_box_iou_loss
 
+from perception.config import BOX_LOSSES
 from perception.errors import InputError
-
-BOX_LOSSES = ("ciou", "giou")
 
 
 def box_iou_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "ciou") -> torch.Tensor:
