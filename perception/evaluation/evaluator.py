@@ -12,8 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from perception.classes import BDD100K_CLASSES, PEDESTRIAN_CLASSES
-from perception.config import ConfigBase
-from perception.errors import InputError
+from perception.config import ConfigBase, ConfigError
 from perception.evaluation.confusion import DetectionConfusion
 from perception.evaluation.detection import DetectionAccumulator
 from perception.evaluation.drivable import DrivableAccumulator
@@ -50,7 +49,7 @@ class EvalConfig(ConfigBase):
     def validate(self) -> None:
         unknown = set(self.tasks) - set(TASKS)
         if unknown:
-            raise InputError(f"unknown evaluation task(s) {sorted(unknown)}; choose from {list(TASKS)}")
+            raise ConfigError(f"{self.SECTION}.tasks: unknown evaluation task(s) {sorted(unknown)}; choose from {list(TASKS)}")
         self.class_names = {int(k): str(v) for k, v in self.class_names.items()}
 
 
