@@ -41,20 +41,6 @@ IGNORE_INDEX = 255
 
 DRIVABLE_CLASSES = ("direct", "alternative", "background")
 
-# BGR colours for drawing, one per global class.
-CLASS_COLORS_BGR = (
-    (60, 20, 220),
-    (0, 0, 255),
-    (142, 0, 0),
-    (70, 0, 0),
-    (100, 60, 0),
-    (100, 80, 0),
-    (230, 0, 0),
-    (32, 11, 119),
-    (30, 170, 250),
-    (0, 220, 220),
-)
-
 
 def class_index(name: str) -> int:
     """Global index of a class name (BDD100K spelling or a known alias); KeyError if unknown."""

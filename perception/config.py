@@ -8,13 +8,24 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from perception.classes import BDD100K_CLASSES, OBJECT_CLASSES, PEDESTRIAN_CLASSES, TASKS
-from perception.errors import InputError
+from perception.errors import InputError, MissingFileError
 from perception.thresholds import NMS_IOU, PREDICT_CONF, PREDICT_MAX_DETECTIONS
 
 # Choices of the train config that the CLI offers; here, torch-free, so that building the parser of every
-# subcommand works in the base (runtime-only) install.
+# subcommand works in the base (runtime-only) install. The losses, the balancers and engine/transfer.py check
+# against these same tuples (tests/package/test_defaults_once.py).
 BALANCING_MODES = ("fixed", "uncertainty", "dwa", "gradnorm", "pcgrad")
 FREEZE_MODES = ("none", "backbone", "encoder")
+CLS_LOSSES = ("bce", "focal")
+BOX_LOSSES = ("ciou", "giou")
+LANE_BINARY_LOSSES = ("focal", "wbce")
+
+# The network input (H, W) every model, dataset, generator and benchmark defaults to: BDD100K's 720x1280 frames
+# at half size, rounded to a multiple of the largest stride (32).
+DEFAULT_IMGSZ = (384, 640)
+# Input normalisation of every model (the torchvision backbones were trained with it): RGB in [0, 1].
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # width multiplier, depth multiplier per named scale (YOLO-style); `s` is the default.
 SCALES = {
@@ -127,7 +138,7 @@ class ModelConfig(ConfigBase):
     backbone: str = "csp"
     # None, a local file holding a state dict, or a torchvision weights enum name (IMAGENET1K_V1).
     backbone_weights: str | None = None
-    imgsz: tuple[int, int] = (384, 640)
+    imgsz: tuple[int, int] = DEFAULT_IMGSZ
     heads: dict[str, bool] = field(default_factory=lambda: {t: True for t in TASKS})
     object_classes: tuple[int, ...] = OBJECT_CLASSES
     pedestrian_classes: tuple[int, ...] = PEDESTRIAN_CLASSES
@@ -138,8 +149,8 @@ class ModelConfig(ConfigBase):
     # Checkpoints saved before it existed load with it off (perception.models.factory.load_model).
     lane_attributes: bool = True
     activation: str = "relu"
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
     # Postprocess defaults, stored with the model so every runtime decodes alike (perception.thresholds: the
     # predict side; evaluation decodes with EvalConfig's).
     conf_threshold: float = PREDICT_CONF
@@ -221,7 +232,7 @@ def read_config_section(path: str | Path, section: str) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: {section} config not found")
+        raise MissingFileError(f"{path}: {section} config not found")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:

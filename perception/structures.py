@@ -5,13 +5,13 @@ Torch-free: the ONNX runtime and the video tool use these too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from perception.classes import BDD100K_CLASSES, TASKS
-
 
 
 def _empty_boxes() -> np.ndarray:
@@ -80,6 +80,21 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    def __getitem__(self, index: Any) -> Detections:
+        """The detections `index` selects, as a new Detections: a boolean mask (N,), an index array, a slice or one
+        int (a Detections of length 1), with numpy's meaning (an array index copies, a slice is a view)."""
+        if isinstance(index, (int, np.integer)):
+            index = [index]
+        return Detections(self.boxes[index], self.scores[index], self.classes[index], self.track_ids[index])
+
+    @classmethod
+    def cat(cls, parts: Sequence[Detections]) -> Detections:
+        """The detections of every part, in order, as one Detections (empty for no parts)."""
+        if not parts:
+            return cls()
+        return cls(np.concatenate([p.boxes for p in parts]), np.concatenate([p.scores for p in parts]),
+                   np.concatenate([p.classes for p in parts]), np.concatenate([p.track_ids for p in parts]))
 
     def to_json(self) -> list[dict[str, Any]]:
         out = []

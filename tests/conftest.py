@@ -50,3 +50,33 @@ def _few_threads(request):
     except ImportError:
         pass
     yield
+
+
+def _spread_detection_logits(model, images) -> None:
+    """A fresh model's class logits are ~1e-5 everywhere (every score 0.5, all ties); rescale the prediction
+    convs so logits spread over about +-3 and boxes vary: thresholds and NMS then have real work to do.
+    Only the heads the model was built with are touched."""
+    import torch
+
+    from perception.preprocess import prepare_batch
+
+    x = torch.from_numpy(prepare_batch(images, model.config.imgsz, model.config.mean, model.config.std)[0])
+    heads = model.config.detection_heads  # the heads this model was built with
+    with torch.no_grad():
+        raw = model(x)
+        for spec in heads:
+            head = getattr(model, spec.module)
+            for pred in head.cls_preds:
+                pred.weight.mul_(1.5 / raw[spec.cls].std())
+            for pred in head.reg_preds:
+                pred.weight.mul_(1.0 / raw[spec.reg].std())
+        spread = model(x)
+    for spec in heads:  # the fixture did its job: scores are no longer all ties at 0.5
+        assert float(spread[spec.cls].std()) > 0.5 and float(spread[spec.reg].std()) > 0.5, spec.task
+
+
+@pytest.fixture(scope="session")
+def spread_detection_logits():
+    """The function that spreads a tiny model's detection logits (one copy for every suite that needs it)."""
+    return _spread_detection_logits
+

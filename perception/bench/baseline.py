@@ -14,12 +14,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from perception.config import IMAGENET_MEAN, IMAGENET_STD
 from perception.preprocess import LetterboxInfo, prepare_batch
 
+# torchvision's segmentation models normalise with the ImageNet statistics, as ours do (IMAGENET_MEAN, _STD).
 BASELINE_NAME = "lraspp_mobilenet_v3_large"
-# torchvision's segmentation models normalise with the ImageNet statistics, as ours do.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class _OutTensor(nn.Module):

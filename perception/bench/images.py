@@ -2,7 +2,7 @@
 
 End-to-end timings need camera-sized images (the letterbox resize and the mask resize back depend on it);
 INT8 calibration needs inputs whose statistics resemble real ones. Reading and generating frames is
-perception.deploy.parity's; this module only picks, sizes and writes them where the benchmark needs files.
+perception.imageio's; this module only picks, sizes and writes them where the benchmark needs files.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from perception.deploy.parity import read_images, shared_frames_dir, synthetic_frames
+from perception.atomic import atomic_path
 from perception.errors import InputError
+from perception.imageio import read_images, shared_frames_dir, synthetic_frames, write_image_atomic
 
 CAMERA_SIZE = (720, 1280)  # H, W of a BDD100K frame: generated frames get the size real ones have
 
@@ -28,7 +29,7 @@ def benchmark_frames(folder: str | Path | None, count: int) -> tuple[list[np.nda
             return [real[i % len(real)] for i in range(count)], str(folder)
         except ValueError:
             pass
-    return synthetic_frames(count, size=CAMERA_SIZE), "generated road frames (perception.deploy.parity.synthetic_frames)"
+    return synthetic_frames(count, size=CAMERA_SIZE), "generated road frames (perception.imageio.synthetic_frames)"
 
 
 def calibration_folder(folder: str | Path | None, count: int, out_dir: str | Path) -> tuple[Path, str]:
@@ -38,22 +39,19 @@ def calibration_folder(folder: str | Path | None, count: int, out_dir: str | Pat
     if folder.is_dir():
         return folder, str(folder)
     target = Path(out_dir) / "calibration_frames"
-    target.mkdir(parents=True, exist_ok=True)
     for i, frame in enumerate(synthetic_frames(count, size=CAMERA_SIZE)):
-        cv2.imwrite(str(target / f"frame_{i:03d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        write_image_atomic(target / f"frame_{i:03d}.png", frame)
     return target, "generated road frames"
 
 
 def write_clip(path: str | Path, frames: int = 60, fps: float = 25.0, size: tuple[int, int] = (540, 960)) -> Path:
     """An mp4 (mp4v) clip of generated road frames, for the video benchmark when no real clip is present."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size[1], size[0]))
-    if not writer.isOpened():
-        raise InputError(f"{path}: OpenCV cannot write an mp4v video here")
-    for i, frame in enumerate(synthetic_frames(frames, size=size)):
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    tmp.replace(path)
+    with atomic_path(path, suffix=path.suffix) as tmp:  # OpenCV picks the container from the suffix
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size[1], size[0]))
+        if not writer.isOpened():
+            raise InputError(f"{path}: OpenCV cannot write an mp4v video here")
+        for frame in synthetic_frames(frames, size=size):
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        writer.release()
     return path

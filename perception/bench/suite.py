@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from perception.bench import ratios
-from perception.config import ConfigBase
+from perception.config import DEFAULT_IMGSZ, ConfigBase
 from perception.bench.images import benchmark_frames, calibration_folder, write_clip
 from perception.bench.machine import load_average, machine_info
 from perception.bench.measure import PROVIDER_SHORT, measure_row
@@ -37,7 +37,7 @@ class BenchConfig(ConfigBase):
 
     model: str = "s"
     onnx: str | None = None
-    imgsz: tuple[int, int] = (384, 640)
+    imgsz: tuple[int, int] = DEFAULT_IMGSZ
     batches: tuple[int, ...] = (1, 4)
     threads: int | None = None
     runs: int = 20

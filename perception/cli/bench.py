@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 from perception.cli.common import add_json_option, write_json
+from perception.config import DEFAULT_IMGSZ
 from perception.engine.train_config import AMP_MODES
 from perception.errors import InputError
 
@@ -23,7 +24,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", default="s", help="scale n|s|m, a model YAML, or a .pt checkpoint (default s)")
     parser.add_argument("--onnx", default=None, metavar="FILE", help="time this exported fp32 model instead of exporting --model")
-    parser.add_argument("--imgsz", nargs=2, type=int, default=[384, 640], metavar=("H", "W"), help="input size (default 384 640)")
+    parser.add_argument("--imgsz", nargs=2, type=int, default=list(DEFAULT_IMGSZ), metavar=("H", "W"),
+                        help="input size (default {} {})".format(*DEFAULT_IMGSZ))
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 4], metavar="B", help="batch sizes (default 1 4)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime (default: all cores)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per figure (default 20)")

@@ -8,11 +8,6 @@ import os
 from typing import Any
 
 from perception.jsonio import write_json_atomic
-from perception.errors import PerceptionError
-
-
-class CLIError(PerceptionError, RuntimeError):
-    """A user-facing failure: printed as one line by `perception`, exit code 2."""
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:

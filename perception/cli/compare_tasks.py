@@ -44,17 +44,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from perception.cli.common import CLIError, write_json
+    from perception.cli.common import write_json
     from perception.config import BALANCING_MODES, TASKS
+    from perception.errors import InputError, MissingFileError
     from perception.jsonio import write_json_atomic
     from perception.multitask import CompareConfig, compare_tasks, render_markdown, write_chart
 
     balancers = [b.strip() for b in args.balancing.split(",") if b.strip()]
     bad = [b for b in balancers if b not in BALANCING_MODES]
     if bad or not balancers:
-        raise CLIError(f"--balancing {args.balancing}: each must be one of {', '.join(BALANCING_MODES)}")
+        raise InputError(f"--balancing {args.balancing}: each must be one of {', '.join(BALANCING_MODES)}")
     if not Path(args.data).exists():
-        raise CLIError(f"--data {args.data}: not found (render the synthetic world with `perception synth` first)")
+        raise MissingFileError(f"--data {args.data}: not found (render the synthetic world with `perception synth` first)")
     config = CompareConfig(
         data=args.data, model=args.model, imgsz=tuple(args.imgsz), max_steps=args.max_steps, batch=args.batch, lr=args.lr,
         seed=args.seed, tasks=[t.strip() for t in args.tasks.split(",") if t.strip()], balancers=balancers,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from perception.cli.common import add_json_option, write_json
+from perception.config import DEFAULT_IMGSZ
 from perception.errors import InputError
 
 
@@ -22,7 +23,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     show.add_argument("--out", required=True, help="output image (PNG/JPEG)")
     show.add_argument("--split", default="train", help="split to draw from (default: train)")
     show.add_argument("--num", type=int, default=16, help="number of samples (default: 16)")
-    show.add_argument("--imgsz", type=int, nargs=2, default=(384, 640), metavar=("H", "W"), help="input size (default: 384 640)")
+    show.add_argument("--imgsz", type=int, nargs=2, default=DEFAULT_IMGSZ, metavar=("H", "W"),
+                      help="input size (default: {} {})".format(*DEFAULT_IMGSZ))
     show.add_argument("--no-augment", action="store_true", help="letterbox only, as in evaluation")
     show.add_argument("--seed", type=int, default=0, help="random seed for sample choice and augmentation")
     add_json_option(show)
@@ -64,7 +66,8 @@ def _show(args) -> int:
     from perception.config import ModelConfig
     from perception.data.dataset import build_dataset
     from perception.data.targets import lane_target
-    from perception.data.visualize import draw_labels, make_grid, write_image_atomic
+    from perception.data.visualize import draw_labels, make_grid
+    from perception.imageio import write_image_atomic
 
     random.seed(args.seed)
     config = ModelConfig(imgsz=tuple(args.imgsz))

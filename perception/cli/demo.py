@@ -11,7 +11,8 @@ import json
 import time
 from pathlib import Path
 
-from perception.cli.common import CLIError, add_json_option, write_json
+from perception.cli.common import add_json_option, write_json
+from perception.errors import PerceptionError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -52,7 +53,7 @@ def _step(name: str, argv: list[str], log: dict) -> dict:
     seconds = time.perf_counter() - start
     log[name] = {"command": "perception " + " ".join(argv), "exit_code": code, "seconds": round(seconds, 1)}
     if code != 0:
-        raise CLIError(f"demo step '{name}' failed with exit code {code}; see its output above")
+        raise PerceptionError(f"demo step '{name}' failed with exit code {code}; see its output above")
     if "--json" in argv:
         path = Path(argv[argv.index("--json") + 1])
         log[name]["summary"] = json.loads(path.read_text())
@@ -106,5 +107,5 @@ def run(args: argparse.Namespace) -> int:
     write_json(args.json, summary)
     missing = [label for label, path in outputs.items() if not path.exists()]
     if missing:
-        raise CLIError(f"demo finished but these outputs are missing: {', '.join(missing)}")
+        raise PerceptionError(f"demo finished but these outputs are missing: {', '.join(missing)}")
     return 0

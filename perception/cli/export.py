@@ -72,23 +72,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _main_alone(argv: list[str]) -> int:
-    """`python -m perception.cli.export ARGS` = `perception export ARGS`, without importing the other subcommands."""
-    import sys
-
-    from perception.errors import PerceptionError
-
-    parser = argparse.ArgumentParser(prog="perception")
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["export", *argv])
-    try:
-        return run(args)
-    except PerceptionError as exc:
-        print(f"perception export: error: {exc}", file=sys.stderr)
-        return 2
-
-
 if __name__ == "__main__":
+    # `python -m perception.cli.export ARGS` = `perception export ARGS`: the same runner (one-line errors, the
+    # extras hint, PERCEPTION_DEBUG=1 for tracebacks), with a parser of this subcommand alone.
     import sys
 
-    sys.exit(_main_alone(sys.argv[1:]))
+    from perception.cli.main import main
+
+    sys.exit(main(["export", *sys.argv[1:]], only="export"))

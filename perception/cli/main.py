@@ -28,7 +28,8 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The `perception` parser with every subcommand, or with the subcommand `only` (its module run alone)."""
     parser = argparse.ArgumentParser(
         prog="perception",
         description="Multi-task driving perception: objects, pedestrians, lanes and drivable area.",
@@ -38,14 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the full traceback of every error (also PERCEPTION_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="<command>")
     for name, module_name in SUBCOMMANDS.items():
+        if only is not None and name != only:
+            continue
         module = importlib.import_module(f"perception.cli.{module_name}")
         sub = module.add_parser(subparsers)
         sub.set_defaults(func=module.run)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, only: str | None = None) -> int:
+    parser = build_parser(only)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from perception.config import DEFAULT_IMGSZ
 from perception.errors import InputError
 
 
@@ -23,7 +24,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="DIR", help="dataset root to write")
     parser.add_argument("--num", type=int, default=100, help="number of images (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed: the same seed gives identical files")
-    parser.add_argument("--imgsz", type=int, nargs=2, default=(384, 640), metavar=("H", "W"), help="image size (default 384 640)")
+    parser.add_argument("--imgsz", type=int, nargs=2, default=DEFAULT_IMGSZ, metavar=("H", "W"),
+                        help="image size (default {} {})".format(*DEFAULT_IMGSZ))
     parser.add_argument("--val-fraction", type=float, default=0.2, help="share of images in the val split (default 0.2)")
     parser.add_argument("--video", type=float, default=None, metavar="SECONDS", help="also write DIR/video/synth.mp4 of this length")
     parser.add_argument("--fps", type=float, default=10.0, help="frame rate of --video (default 10)")

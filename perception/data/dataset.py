@@ -18,13 +18,14 @@ from torch.utils.data import Dataset, Sampler
 
 from perception.batching import pad_boxes, pad_regions
 from perception.classes import BDD100K_CLASSES
-from perception.config import ModelConfig
+from perception.config import DEFAULT_IMGSZ, IMAGENET_MEAN, IMAGENET_STD, ModelConfig
 from perception.data.copy_paste import paste_objects
 from perception.data.dataset_config import DatasetConfig, build_sources, resolve_data_arg
 from perception.data.errors import ErrorPolicy, LabelError
 from perception.data.sources import SourceAdapter
 from perception.data.targets import crossing_pixels, default_lane_thickness, drivable_target, lane_target, marking_targets
 from perception.data.transforms import AugmentConfig, Augmented, EvalTransform, TrainTransform
+from perception.errors import InputError
 from perception.preprocess import normalize
 from perception.structures import TASKS, Sample
 
@@ -44,11 +45,11 @@ class MultiTaskDataset(Dataset):
     def __init__(
         self,
         sources: list[SourceAdapter],
-        imgsz: tuple[int, int] = (384, 640),
+        imgsz: tuple[int, int] = DEFAULT_IMGSZ,
         train: bool = False,
         lane_slots: int = 6,
-        mean: tuple[float, ...] = (0.485, 0.456, 0.406),
-        std: tuple[float, ...] = (0.229, 0.224, 0.225),
+        mean: tuple[float, ...] = IMAGENET_MEAN,
+        std: tuple[float, ...] = IMAGENET_STD,
         policy: ErrorPolicy | None = None,
         lane_thickness: int | None = None,
         augment: AugmentConfig | None = None,
@@ -92,7 +93,9 @@ class MultiTaskDataset(Dataset):
                 return self.transform(self.sample(j))
             except LabelError as err:
                 self.policy.report(err)  # raises in strict mode
-        raise RuntimeError("every item of the dataset failed to load")
+        roots = ", ".join(sorted({str(src.root) for src in self.sources}))
+        raise InputError(f"{roots}: every one of the {len(self)} items failed to load (skips by kind "
+                         f"{dict(self.policy.counts)}); `perception data check` lists them")
 
     def _with_pasted_objects(self, sample: Sample, rng: random.Random) -> Sample:
         """With probability copy_paste_p, `sample` with objects of a random other item pasted in place."""

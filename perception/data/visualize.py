@@ -1,48 +1,37 @@
-"""Drawing labelled (augmented) samples and tiling them into a grid, for `perception data show`."""
+"""Drawing labelled (augmented) samples and tiling them into a grid, for `perception data show`.
+
+Colours and primitives are perception.drawing's (the one palette): a class, a drivable area and a lane slot look
+the same here as in the video tool and eval's worst images.
+"""
 
 from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
-from perception.atomic import write_bytes_atomic
-from perception.classes import BDD100K_CLASSES, CLASS_COLORS_BGR
+from perception.drawing import (IGNORE_COLOR, UNSLOTTED_LANE_COLOR, draw_boxes, draw_drivable, lane_color,
+                                line_thickness)
 from perception.errors import InputError
-
-# RGB colour per lane-target value: 0 unused, 1..K slots, K+1 slot-less lane (white).
-SLOT_COLORS_RGB = ((0, 0, 0), (255, 64, 64), (255, 160, 0), (255, 255, 0), (0, 255, 128), (0, 200, 255),
-                   (96, 96, 255), (255, 0, 255), (160, 255, 160), (255, 128, 200))
-DRIVABLE_COLORS_RGB = {0: (86, 94, 219), 1: (219, 211, 86)}
-
-
-def slot_color(value: int, num_slots: int) -> tuple[int, int, int]:
-    if value == num_slots + 1:
-        return (255, 255, 255)
-    return SLOT_COLORS_RGB[1 + (value - 1) % (len(SLOT_COLORS_RGB) - 1)]
 
 
 def draw_labels(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, lane_target: np.ndarray | None = None,
                 drivable: np.ndarray | None = None, num_slots: int = 6, ignore_boxes: np.ndarray | None = None) -> np.ndarray:
-    """RGB uint8 (H, W, 3) with drivable overlay, lanes coloured by slot, boxes + class names; all in image pixels."""
+    """RGB uint8 (H, W, 3) with drivable overlay, lanes coloured by slot, boxes + class names; all in image pixels.
+
+    lane_target: (H, W) values 0 (no lane), 1..num_slots (slot), num_slots + 1 (a lane without a slot), 255
+    (no label); drivable: (H, W) perception.classes.DRIVABLE_CLASSES indices, 255 without a label."""
     out = image.copy()
+    thickness = line_thickness(*out.shape[:2])
     if drivable is not None:
-        for value, color in DRIVABLE_COLORS_RGB.items():
-            region = drivable == value
-            out[region] = (0.6 * out[region] + 0.4 * np.array(color)).astype(np.uint8)
+        draw_drivable(out, drivable)
     if lane_target is not None:
         for value in np.unique(lane_target):
             if 0 < value < 255:
-                out[lane_target == value] = slot_color(int(value), num_slots)
-    for box in (ignore_boxes if ignore_boxes is not None else np.zeros((0, 4))):
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), (128, 128, 128), 1)
-    for box, cls in zip(boxes, classes):
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
-        color = tuple(int(c) for c in CLASS_COLORS_BGR[int(cls)][::-1])
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, 2)
-        cv2.putText(out, BDD100K_CLASSES[int(cls)], (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1, cv2.LINE_AA)
+                out[lane_target == value] = UNSLOTTED_LANE_COLOR if value == num_slots + 1 else lane_color(int(value))
+    if ignore_boxes is not None:
+        draw_boxes(out, ignore_boxes, np.zeros(len(ignore_boxes), np.int64), thickness, color=IGNORE_COLOR, labels=False)
+    draw_boxes(out, boxes, classes, thickness)
     return out
 
 
@@ -58,15 +47,3 @@ def make_grid(images: list[np.ndarray], cols: int | None = None, gap: int = 4) -
         r, c = divmod(k, cols)
         grid[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = img
     return grid
-
-
-def write_image_atomic(path, image_rgb: np.ndarray) -> None:
-    """Write an RGB image (format from the suffix) via temp file + rename."""
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, data = cv2.imencode(path.suffix or ".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise InputError(f"{path}: cannot encode an image with suffix {path.suffix!r}")
-    write_bytes_atomic(path, data.tobytes())

@@ -17,8 +17,8 @@ import onnx
 
 from perception.config import ModelConfig
 from perception.deploy.export import save_onnx_atomically, set_metadata
-from perception.deploy.parity import read_images
 from perception.errors import InputError, MissingFileError
+from perception.imageio import read_images
 from perception.preprocess import prepare_batch
 from perception.runtime.metadata import ModelMetadata
 

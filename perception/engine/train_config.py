@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from perception.atomic import write_text_atomic
-from perception.config import BALANCING_MODES, FREEZE_MODES, TASKS, ConfigBase, ConfigError, check_choices, option
+from perception.config import (BALANCING_MODES, BOX_LOSSES, CLS_LOSSES, DEFAULT_IMGSZ, FREEZE_MODES, LANE_BINARY_LOSSES,
+                               TASKS, ConfigBase, ConfigError, check_choices, option)
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
-CLS_LOSSES = ("bce", "focal")
-LANE_BINARY_LOSSES = ("focal", "wbce")
 DEFAULT_LOSS_WEIGHTS = {"objects": 1.0, "pedestrians": 1.0, "lanes": 1.0, "drivable": 1.0}
 
 
@@ -22,7 +21,7 @@ class TrainConfig(ConfigBase):
     # Every field with help text is also a `perception train` flag (--field-name unless `flag` says otherwise).
     data: str = option("datasets/synthetic.yaml", "dataset YAML or directory")
     model: str = option("s", "scale n|s|m or a model YAML")
-    imgsz: tuple[int, int] = option((384, 640), "input size H W")
+    imgsz: tuple[int, int] = option(DEFAULT_IMGSZ, "input size H W")
     epochs: int = option(30, "epochs to train")
     time: float = option(0.0, "train for this many hours instead of --epochs: the epochs that fit are re-estimated "
                          "after each one and the LR schedule ends with the budget", metavar="HOURS")
@@ -46,7 +45,7 @@ class TrainConfig(ConfigBase):
                                  "may differ)", metavar="CKPT")
     freeze: str = option("none", "train only what is not frozen", choices=FREEZE_MODES)
     cls_loss: str = option("bce", "classification loss", choices=CLS_LOSSES)
-    box_loss: str = option("ciou", "box regression loss", choices=("ciou", "giou"))
+    box_loss: str = option("ciou", "box regression loss", choices=BOX_LOSSES)
     lane_binary: str = option("focal", "lane-vs-background loss", choices=LANE_BINARY_LOSSES)
     amp: str = option("auto", "mixed precision: auto = bf16 on GPUs and on CPUs with native bf16 (AVX512-BF16/AMX), "
                       "float32 on other CPUs; fp16 (loss-scaled) on CUDA only", choices=AMP_MODES)

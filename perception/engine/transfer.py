@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from perception.classes import BDD100K_CLASSES
-from perception.config import ModelConfig
+from perception.config import ConfigError, ModelConfig
 from perception.engine.checkpoint import load_checkpoint
+from perception.errors import InputError
 
 FREEZE_PARTS = {"none": (), "backbone": ("backbone",), "encoder": ("backbone", "neck")}
 
@@ -30,11 +31,11 @@ def class_mapping(old: list[int], new: list[int]) -> dict[int, int | None]:
 def load_pretrained(model: nn.Module, config: ModelConfig, path: str | Path) -> dict[str, Any]:
     """Copy every tensor of the checkpoint (EMA weights when present) that fits `model`; returns a report
     with `loaded`, `fresh` (kept initialised), `dropped` (checkpoint-only) tensor names, the per-head class
-    mappings and a printable `message`. Raises ValueError when scale or backbone differ."""
+    mappings and a printable `message`. Raises InputError when scale or backbone differ."""
     ckpt = load_checkpoint(path)
     saved = ModelConfig.from_dict(ckpt.get("config") or {}, source=str(path))
     if (saved.scale, saved.backbone) != (config.scale, config.backbone):
-        raise ValueError(f"{path}: trained at scale {saved.scale!r} with backbone {saved.backbone!r}, but this run builds "
+        raise InputError(f"{path}: trained at scale {saved.scale!r} with backbone {saved.backbone!r}, but this run builds "
                          f"scale {config.scale!r} with {config.backbone!r}; use --model {saved.scale} (same backbone) to start from it")
     state = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
     own = model.state_dict()
@@ -88,7 +89,7 @@ def _keep_eval(module: nn.Module, inputs) -> None:
 def apply_freeze(model: nn.Module, part: str) -> list[str]:
     """Stop gradients (and BN statistic updates) in `part` (none | backbone | encoder); returns the modules frozen."""
     if part not in FREEZE_PARTS:
-        raise ValueError(f"--freeze {part!r}: must be one of {list(FREEZE_PARTS)}")
+        raise ConfigError(f"--freeze {part!r}: must be one of {list(FREEZE_PARTS)}")
     for name in FREEZE_PARTS[part]:
         module = getattr(model, name)
         for p in module.parameters():

@@ -12,8 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from perception.classes import BDD100K_CLASSES, PEDESTRIAN_CLASSES
-from perception.config import ConfigBase
-from perception.errors import InputError
+from perception.config import ConfigBase, ConfigError
 from perception.evaluation.confusion import DetectionConfusion
 from perception.evaluation.detection import DetectionAccumulator
 from perception.evaluation.drivable import DrivableAccumulator
@@ -23,7 +22,7 @@ from perception.evaluation.lanes import DEFAULT_EVAL_WIDTH, DEFAULT_LINE_WIDTH, 
 from perception.evaluation.pedestrian import PedestrianAccumulator
 from perception.evaluation.vehicle import VEHICLE_ID, merge_vehicles, vehicle_ground_truth
 from perception.lane_attributes import is_crossing
-from perception.structures import TASKS, FrameResult, Sample
+from perception.structures import TASKS, Detections, FrameResult, Sample
 from perception.thresholds import DISPLAY_CONF, EVAL_CONF, EVAL_MAX_DETECTIONS, NMS_IOU
 
 
@@ -50,7 +49,7 @@ class EvalConfig(ConfigBase):
     def validate(self) -> None:
         unknown = set(self.tasks) - set(TASKS)
         if unknown:
-            raise InputError(f"unknown evaluation task(s) {sorted(unknown)}; choose from {list(TASKS)}")
+            raise ConfigError(f"{self.SECTION}.tasks: unknown evaluation task(s) {sorted(unknown)}; choose from {list(TASKS)}")
         self.class_names = {int(k): str(v) for k, v in self.class_names.items()}
 
 
@@ -102,9 +101,8 @@ class Evaluator:
         return scores
 
     def _update_objects(self, pred: FrameResult, gt: Sample) -> float:
-        boxes = np.concatenate([pred.objects.boxes, pred.pedestrians.boxes])
-        confs = np.concatenate([pred.objects.scores, pred.pedestrians.scores])
-        classes = np.concatenate([pred.objects.classes, pred.pedestrians.classes])
+        both = Detections.cat([pred.objects, pred.pedestrians])
+        boxes, confs, classes = both.boxes, both.scores, both.classes
         per_class = self.detection.update(boxes, confs, classes, gt.boxes, gt.classes, gt.ignore_boxes)
         self.confusion.update(boxes, confs, classes, gt.boxes, gt.classes, gt.ignore_boxes)
         if self.vehicle is not None:

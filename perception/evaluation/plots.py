@@ -10,8 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from perception.atomic import atomic_path, write_bytes_atomic
-from perception.errors import InputError
+from perception.atomic import atomic_path
 
 
 def _save(fig, path: Path) -> Path:
@@ -69,12 +68,3 @@ def plot_confusion(names: list[str], matrix: list[list[int]], path: Path) -> Pat
                         color="white" if norm[i, j] > 0.5 else "black")
     return _save(fig, path)
 
-
-def save_image_grid(grid: np.ndarray, path: Path) -> Path:
-    """Write an RGB uint8 image as PNG, atomically."""
-    import cv2
-
-    ok, data = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise InputError(f"{path}: could not encode the image grid as PNG")
-    return write_bytes_atomic(path, data.tobytes())

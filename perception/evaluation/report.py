@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from perception.atomic import write_text_atomic
-from perception.jsonio import write_json_atomic
 from perception.evaluation import plots
+from perception.imageio import write_image_atomic
+from perception.jsonio import write_json_atomic
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -104,7 +105,7 @@ def write_report(
     grid = worst.grid() if worst is not None else None
     worst_list = []
     if grid is not None:
-        figures["worst_images"] = str(plots.save_image_grid(grid, out / "worst_images.png"))
+        figures["worst_images"] = str(write_image_atomic(out / "worst_images.png", grid))
         worst_list = [{"score": s, "path": p} for s, p, _ in worst.items()]
     report = {"metrics": metrics, "meta": meta or {}, "latency": latency, "figures": figures, "worst_images": worst_list}
     write_json_atomic(out / "report.json", report)

@@ -1,6 +1,7 @@
 """Keeps thumbnails of the K images with the lowest per-image score, drawn with predictions over GT.
 
-Only an image that enters the worst K is drawn, so the cost stays small on a long split.
+Only an image that enters the worst K is drawn, so the cost stays small on a long split. Colours and primitives
+are perception.drawing's (the one palette).
 """
 
 from __future__ import annotations
@@ -11,38 +12,29 @@ import itertools
 import cv2
 import numpy as np
 
-from perception.structures import FrameResult, Sample
+from perception.drawing import (CAPTION_COLOR, GROUND_TRUTH_COLOR, PREDICTION_COLOR, draw_boxes, draw_drivable,
+                                draw_label, draw_polyline)
+from perception.structures import Detections, FrameResult, Sample
 from perception.thresholds import DISPLAY_CONF
-
-GT_COLOR = (0, 200, 0)  # RGB
-PRED_COLOR = (230, 40, 40)
-DRIVABLE_TINT = {0: (255, 0, 255), 1: (0, 160, 255)}
 
 
 def render_thumbnail(sample: Sample, pred: FrameResult, width: int, conf: float, caption: str) -> np.ndarray:
-    """RGB uint8 thumbnail `width` px wide: gt in green, predictions (score >= conf) in red."""
+    """RGB uint8 thumbnail `width` px wide: labels in GROUND_TRUTH_COLOR, predictions (score >= conf) in
+    PREDICTION_COLOR, the predicted drivable area tinted as everywhere else."""
     scale = width / sample.width
     height = max(1, int(round(sample.height * scale)))
     image = cv2.resize(sample.image, (width, height), interpolation=cv2.INTER_AREA)
     if pred.drivable is not None:
-        small = cv2.resize(pred.drivable, (width, height), interpolation=cv2.INTER_NEAREST)
-        for cls, tint in DRIVABLE_TINT.items():
-            region = small == cls
-            image[region] = (0.6 * image[region] + 0.4 * np.array(tint)).astype(np.uint8)
+        draw_drivable(image, cv2.resize(pred.drivable, (width, height), interpolation=cv2.INTER_NEAREST))
     for lane in sample.lanes:
-        cv2.polylines(image, [np.round(lane * scale).astype(np.int32)], False, GT_COLOR, 2)
+        draw_polyline(image, lane * scale, GROUND_TRUTH_COLOR, 2)
     for lane in pred.lanes:
-        cv2.polylines(image, [np.round(lane.points * scale).astype(np.int32)], False, PRED_COLOR, 1)
-    for box in sample.boxes:
-        x0, y0, x1, y1 = np.round(box * scale).astype(int)
-        cv2.rectangle(image, (x0, y0), (x1, y1), GT_COLOR, 2)
-    for dets in (pred.objects, pred.pedestrians):
-        for box, score in zip(dets.boxes, dets.scores):
-            if score >= conf:
-                x0, y0, x1, y1 = np.round(box * scale).astype(int)
-                cv2.rectangle(image, (x0, y0), (x1, y1), PRED_COLOR, 1)
-    cv2.rectangle(image, (0, 0), (width, 16), (0, 0, 0), -1)
-    cv2.putText(image, caption[:80], (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        draw_polyline(image, lane.points * scale, PREDICTION_COLOR, 1)
+    draw_boxes(image, sample.boxes * scale, sample.classes, 2, color=GROUND_TRUTH_COLOR, labels=False)
+    shown = Detections.cat([pred.objects, pred.pedestrians])
+    shown = shown[shown.scores >= conf]
+    draw_boxes(image, shown.boxes * scale, shown.classes, 1, color=PREDICTION_COLOR, labels=False)
+    draw_label(image, caption[:80], (0, 0), CAPTION_COLOR, 1)
     return image
 
 

@@ -11,9 +11,8 @@ import math
 
 import torch
 
+from perception.config import BOX_LOSSES
 from perception.errors import InputError
-
-BOX_LOSSES = ("ciou", "giou")
 
 
 def _iou_and_enclosure(pred: torch.Tensor, target: torch.Tensor, eps: float):

@@ -11,11 +11,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from perception.batching import pad_boxes, pad_regions
+from perception.config import CLS_LOSSES
 from perception.errors import InputError
 from perception.losses.assigner import TaskAlignedAssigner
 from perception.losses.box_loss import box_iou_loss
-
-CLS_LOSSES = ("bce", "focal")
 
 
 def anchor_grid(imgsz: Sequence[int], strides: Sequence[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

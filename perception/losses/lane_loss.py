@@ -8,16 +8,15 @@ import torch
 import torch.nn.functional as F
 
 from perception.classes import IGNORE_INDEX as IGNORE
+from perception.config import LANE_BINARY_LOSSES
 from perception.errors import InputError
 from perception.losses.segmentation_terms import binary_focal, soft_dice, weighted_bce
-
-BINARY_LOSSES = ("focal", "wbce")
 
 
 class LaneLoss:
     def __init__(self, binary: str = "focal", dice_weight: float = 1.0, slot_weight: float = 1.0) -> None:
-        if binary not in BINARY_LOSSES:
-            raise InputError(f"lane binary loss {binary!r} is not one of {BINARY_LOSSES}")
+        if binary not in LANE_BINARY_LOSSES:
+            raise InputError(f"lane binary loss {binary!r} is not one of {LANE_BINARY_LOSSES}")
         self.binary = binary
         self.dice_weight = dice_weight
         self.slot_weight = slot_weight

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from perception.config import TASKS, ModelConfig
+from perception.config import TASKS, ConfigError, ModelConfig
 
 # Task -> (validator metric, its name in the table). Each is the head's term in the trainer's `fitness`.
 HEADLINE = {
@@ -51,12 +51,12 @@ class CompareConfig:
         self.imgsz = tuple(int(v) for v in self.imgsz)
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
-            raise ValueError(f"--tasks {','.join(self.tasks)}: must be a non-empty subset of {','.join(TASKS)}")
+            raise ConfigError(f"--tasks {','.join(self.tasks)}: must be a non-empty subset of {','.join(TASKS)}")
         if self.fraction is not None:
             if not 0 < self.fraction <= 1:
-                raise ValueError(f"--fraction {self.fraction}: must be in (0, 1]")
+                raise ConfigError(f"--fraction {self.fraction}: must be in (0, 1]")
             if self.fraction_task not in self.tasks:
-                raise ValueError(f"--fraction-task {self.fraction_task}: not one of the compared tasks {self.tasks}")
+                raise ConfigError(f"--fraction-task {self.fraction_task}: not one of the compared tasks {self.tasks}")
 
 
 def latencies_ms(models: dict[str, torch.nn.Module], imgsz: tuple[int, int], runs: int, device: str = "cpu") -> dict[str, float]:

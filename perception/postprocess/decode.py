@@ -97,14 +97,14 @@ def decode_outputs(
                     for name, (value, prob) in lane_attributes(points, outputs["lane_attr"][b]).items():
                         setattr(lane, name, value)
                         setattr(lane, f"{name}_score", prob)
-        if "crossing" in outputs:
-            result.crossings = [_crossing_to_original(polygon, name, score, info)
-                                for polygon, name, score in decode_crossings(outputs["crossing"][b], config.lane_threshold)]
             if lane_mask is not None:
                 if "crossing" in outputs:
                     # the pixel protocol's lane class is every marking (YOLOP's masks hold crossings too)
                     lane_mask = lane_mask | crossing_mask(outputs["crossing"][b], lane_mask.shape)
                 result.lane_mask = info.crop_mask(lane_mask)
+        if "crossing" in outputs:
+            result.crossings = [_crossing_to_original(polygon, name, score, info)
+                                for polygon, name, score in decode_crossings(outputs["crossing"][b], config.lane_threshold)]
         if "drivable" in outputs and masks:
             result.drivable = info.crop_mask(channel_argmax(outputs["drivable"][b]))
         results.append(result)

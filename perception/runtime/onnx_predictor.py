@@ -107,14 +107,13 @@ class OnnxPredictor(BasePredictor):
 
     def _fill_detections(self, results: list[FrameResult], dets: np.ndarray, infos: list[LetterboxInfo]) -> None:
         """Split the NMS graph's (N, 7) rows per image and head, keep the best `max_detections` of each head."""
-        classes = dets[:, 6].astype(np.int64)
+        found = Detections(boxes=dets[:, 1:5], scores=dets[:, 5], classes=dets[:, 6].astype(np.int64))
+        image_index = dets[:, 0].astype(np.int64)
         for b, (result, info) in enumerate(zip(results, infos)):
-            in_image = dets[:, 0].astype(np.int64) == b
             for spec in self.config.detection_heads:
-                rows = dets[in_image & np.isin(classes, spec.classes)]
-                rows = rows[np.argsort(-rows[:, 5], kind="stable")][: self.max_detections]
-                found = Detections(boxes=rows[:, 1:5], scores=rows[:, 5], classes=rows[:, 6].astype(np.int64))
-                setattr(result, spec.task, detections_to_original(found, info))
+                head = found[(image_index == b) & np.isin(found.classes, spec.classes)]
+                head = head[np.argsort(-head.scores, kind="stable")[: self.max_detections]]
+                setattr(result, spec.task, detections_to_original(head, info))
 
 
 def _trim_chunk(outputs: dict[str, np.ndarray], real: int, offset: int) -> dict[str, np.ndarray]:

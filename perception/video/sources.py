@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 
 from perception.errors import InputError, MissingFileError
+from perception.imageio import IMAGE_SUFFIXES, decode_rgb, is_image, list_images
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".ts")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 # A failed read followed by a good one is a corrupt frame; this many failures in a row is the end of the
 # file (OpenCV reports both the same way, and retrying past the end costs microseconds).
@@ -186,11 +186,11 @@ class ImageSequenceSource(FrameSource):
         super().__init__()
         pattern = str(pattern)
         if os.path.isdir(pattern):
-            paths = [str(p) for p in sorted(Path(pattern).iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS]
+            paths = [str(p) for p in list_images(pattern)]
         else:
-            paths = sorted(p for p in glob.glob(pattern) if Path(p).suffix.lower() in IMAGE_EXTENSIONS)
+            paths = sorted(p for p in glob.glob(pattern) if is_image(p))
         if not paths:
-            raise MissingFileError(f"{pattern}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
+            raise MissingFileError(f"{pattern}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
         self.paths = paths
         self.info = {"kind": "images", "source": pattern, "fps": float(fps), "frame_count": len(paths)}
 
@@ -199,11 +199,10 @@ class ImageSequenceSource(FrameSource):
         index = 0
         for path in self.paths:
             start = time.perf_counter()
-            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-            if bgr is None:
+            image = decode_rgb(path)
+            if image is None:
                 self.corrupt_frames += 1
                 continue
-            image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             ms = (time.perf_counter() - start) * 1000.0
             if index == 0:
                 self.info.update(width=int(image.shape[1]), height=int(image.shape[0]))
@@ -320,7 +319,7 @@ def open_source(source: str | int | os.PathLike, image_fps: float = DEFAULT_IMAG
         return LiveSource(text, **live_kwargs)
     if os.path.isdir(text) or any(ch in text for ch in "*?["):
         return ImageSequenceSource(text, fps=image_fps)
-    if Path(text).suffix.lower() in IMAGE_EXTENSIONS:
+    if is_image(text):
         if not os.path.isfile(text):
             raise MissingFileError(f"{text}: image not found")
         return ImageSequenceSource(text, fps=image_fps)

@@ -284,15 +284,12 @@ class FrameTracker:
 
     def update(self, result: FrameResult) -> FrameResult:
         n_obj = len(result.objects)
-        boxes = np.concatenate([result.objects.boxes, result.pedestrians.boxes])
-        scores = np.concatenate([result.objects.scores, result.pedestrians.scores])
-        classes = np.concatenate([result.objects.classes, result.pedestrians.classes])
-        ids = self.tracker.update(boxes, scores, classes)
-        keep = np.ones(len(ids), bool)
+        both = Detections.cat([result.objects, result.pedestrians])
+        both.track_ids = self.tracker.update(both.boxes, both.scores, both.classes)
+        keep = np.ones(len(both), bool)
         if self.display_threshold is not None:
-            keep = (scores >= self.display_threshold) | (ids >= 0)
-        for attr, part in (("objects", slice(0, n_obj)), ("pedestrians", slice(n_obj, len(ids)))):
-            det, k = getattr(result, attr), keep[part]
-            setattr(result, attr, Detections(det.boxes[k], det.scores[k], det.classes[k], ids[part][k]))
+            keep = (both.scores >= self.display_threshold) | (both.track_ids >= 0)
+        result.objects = both[:n_obj][keep[:n_obj]]
+        result.pedestrians = both[n_obj:][keep[n_obj:]]
         result.lanes = self.lanes.update(result.lanes)
         return result

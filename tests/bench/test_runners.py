@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
+import time
+
 import pytest
 
 from perception.bench import ratios
@@ -11,12 +12,19 @@ from perception.cli.main import main
 
 
 def test_time_calls_runs_warmup_untimed_then_times_each_run():
-    calls = []
-    timing = time_calls(lambda: calls.append(1), runs=3, warmup=2, batch=4)
-    assert len(calls) == 5 and len(timing.samples_ms) == 3
-    assert timing.p50_ms == pytest.approx(float(np.median(timing.samples_ms)))
-    assert timing.throughput == pytest.approx(4 * 1000.0 / timing.p50_ms)
-    assert timing.to_dict()["runs"] == 3 and timing.to_dict()["warmup"] == 2
+    # Calls of known length: two slow warm-ups (300 ms), then timed calls of 120, 10 and 50 ms in that order.
+    # Sleeping only ever overshoots, so each sample is at least its call's length; the bounds above allow
+    # for a loaded machine.
+    sleeps = iter([0.3, 0.3, 0.12, 0.01, 0.05])
+    timing = time_calls(lambda: time.sleep(next(sleeps)), runs=3, warmup=2, batch=4)
+    slow, fast, middle = timing.samples_ms  # call order
+    assert 120 <= slow < 300 and 10 <= fast < 50 and 50 <= middle < 120  # no warm-up was timed
+    assert timing.p50_ms == middle  # the median is the middle-length call, not the middle call
+    assert middle < timing.p90_ms <= slow
+    assert timing.throughput == pytest.approx(4 * 1000.0 / middle)  # images per second at batch 4
+    figures = timing.to_dict()
+    assert (figures["runs"], figures["warmup"], figures["batch"]) == (3, 2, 4)
+    assert figures["min_ms"] == pytest.approx(fast, abs=1e-6) and figures["p50_ms"] == pytest.approx(middle, abs=1e-6)
     with pytest.raises(ValueError, match="runs 0"):
         time_calls(lambda: None, runs=0, warmup=0)
 

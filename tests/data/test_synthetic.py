@@ -11,12 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from perception.classes import BDD100K_CLASSES
+from perception.classes import BDD100K_CLASSES, TASKS
+from perception.data.sources.bdd100k import BDD100KSource
 from perception.data.synthetic.lighting import Lighting
 from perception.data.synthetic.render import render_scene
 from perception.data.synthetic.scene import sample_scene
 from perception.data.synthetic.video import count_frames, write_clip
-from perception.data.synthetic.writer import generate_dataset
+from perception.data.synthetic.writer import generate_dataset, image_seed
 
 IMGSZ = (192, 320)
 NUM = 10
@@ -169,13 +170,26 @@ def test_drivable_mask_values_ego_lane_and_polygon_parity(dataset):
         assert iou > 0.9
 
 
-def test_sample_conversion_matches_frame():
-    frame = render_scene(sample_scene(4, (128, 224)))
+def test_sample_conversion_matches_what_the_bdd100k_adapter_reads_back(tmp_path):
+    # Two routes to the same labels: the rendered frame's own Sample, and the image written in the BDD100K
+    # layout and read back by the official adapter (labels in JSON, masks in PNG).
+    generate_dataset(tmp_path, 1, seed=4, imgsz=(128, 224), val_fraction=0.0, workers=1, progress=False)
+    read = BDD100KSource(tmp_path, "train").load(0)
+    frame = render_scene(sample_scene(image_seed(4, 0), (128, 224)))
     sample = frame.to_sample()
     assert sample.image.shape == (128, 224, 3) and sample.drivable.shape == (128, 224)
-    assert len(sample.boxes) == len(frame.objects) == len(sample.visibility)
-    assert len(sample.lanes) == len(sample.lane_attrs) == len(frame.lanes)
-    assert all(sample.labelled.values())
+    assert len(sample.boxes) == len(frame.objects) > 0 and len(sample.lanes) == len(frame.lanes) > 0
+    np.testing.assert_allclose(sample.boxes, read.boxes, atol=1e-3)
+    np.testing.assert_array_equal(sample.classes, read.classes)
+    np.testing.assert_allclose(sample.visibility, read.visibility, atol=1e-3)
+    det = json.loads((tmp_path / "labels/det_20/det_train.json").read_text())[0]["labels"]
+    assert [str(t) for t in sample.track_ids] == [label["id"] for label in det]
+    assert len(sample.lanes) == len(read.lanes)
+    for mine, theirs in zip(sample.lanes, read.lanes):
+        np.testing.assert_allclose(mine, theirs, atol=1e-3)
+    assert sample.lane_attrs == read.lane_attrs
+    np.testing.assert_array_equal(sample.drivable, read.drivable)
+    assert sample.labelled == read.labelled == {task: True for task in TASKS}
 
 
 def test_video_frame_count_and_stable_moving_tracks(tmp_path):

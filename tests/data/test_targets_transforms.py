@@ -1,3 +1,4 @@
+import dataclasses
 import random
 
 import numpy as np
@@ -120,14 +121,47 @@ def test_augmentation_keeps_boxes_lanes_masks_aligned():
     assert flips == {True, False}
 
 
-def test_photometric_pipeline_runs_with_all_effects():
+# Every augmentation off: TrainTransform is then the letterbox alone.
+ALL_OFF = dict(scale=(1.0, 1.0), translate=0.0, affine_p=0.0, flip_p=0.0, hsv_p=0.0, brightness_contrast_p=0.0,
+               blur_p=0.0, noise_p=0.0, weather_p=0.0, copy_paste_p=0.0)
+
+
+def _sharpness(image: np.ndarray) -> float:
+    import cv2
+
+    return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+
+@pytest.mark.parametrize("effect", ["hsv_p", "brightness_contrast_p", "blur_p", "noise_p", "weather_p"])
+def test_each_photometric_effect_changes_pixels_and_moves_no_label(effect):
     random.seed(0)
-    cfg = AugmentConfig(hsv_p=1, brightness_contrast_p=1, blur_p=1, noise_p=1, weather_p=1)
-    item = TrainTransform((384, 640), cfg)(_scene())
+    plain = letterbox_sample(_scene(), (384, 640))
+    off = TrainTransform((384, 640), AugmentConfig(**ALL_OFF))(_scene())
+    np.testing.assert_array_equal(off.image, plain.image)  # the comparison below measures the effect alone
+    item = TrainTransform((384, 640), AugmentConfig(**(ALL_OFF | {effect: 1.0})))(_scene())
     assert item.image.dtype == np.uint8 and item.image.shape == (384, 640, 3)
+    assert np.abs(item.image.astype(np.int16) - plain.image).mean() > 1.0
+    np.testing.assert_allclose(item.boxes, plain.boxes, atol=1e-3)
+    np.testing.assert_allclose(item.lanes[0], plain.lanes[0], atol=1e-3)
+    np.testing.assert_array_equal(item.drivable, plain.drivable)
+    if effect == "blur_p":
+        assert _sharpness(item.image) < 0.8 * _sharpness(plain.image)
+    if effect == "noise_p":  # the flat grey background gains grain
+        assert item.image[70:100, 30:120].std() > 2.0 and plain.image[70:100, 30:120].std() == 0
 
 
-def test_augment_config_has_no_dead_mosaic_option():
-    # mosaic was never implemented: a probability for it must fail loudly, not be accepted and ignored
-    with pytest.raises(TypeError, match="mosaic_p"):
-        AugmentConfig(mosaic_p=0.5)
+# A value that switches each AugmentConfig field on (scale and translate act through the affine step).
+SWITCHED_ON = {"scale": dict(affine_p=1.0, scale=(1.3, 1.3)), "translate": dict(affine_p=1.0, translate=0.2),
+               "affine_p": dict(affine_p=1.0, scale=(0.7, 0.7))}
+
+
+# copy_paste_p is applied by the dataset, not the transform: tests/data/test_copy_paste.py shows its effect.
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(AugmentConfig) if f.name != "copy_paste_p"])
+def test_every_augment_option_changes_the_training_sample(name):
+    # An option that is accepted but never read (a `mosaic_p` that was never implemented) must not exist.
+    baseline = ALL_OFF | {k: v for k, v in SWITCHED_ON.get(name, {}).items() if k == "affine_p"}
+    random.seed(3)
+    before = TrainTransform((384, 640), AugmentConfig(**baseline))(_scene(), random.Random(5))
+    after = TrainTransform((384, 640), AugmentConfig(**(baseline | SWITCHED_ON.get(name, {name: 1.0}))))(
+        _scene(), random.Random(5))
+    assert not np.array_equal(before.image, after.image)

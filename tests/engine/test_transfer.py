@@ -6,6 +6,7 @@ import torch
 from perception.config import ModelConfig
 from perception.engine import TrainConfig, Trainer, load_checkpoint, save_checkpoint
 from perception.engine.transfer import load_pretrained
+from perception.errors import InputError
 from perception.models import build_model
 
 from engine_sizes import TINY_IMGSZ
@@ -50,7 +51,7 @@ def test_fewer_heads_load_the_shared_encoder_and_drop_the_rest(tmp_path):
 def test_a_checkpoint_of_another_scale_is_refused(tmp_path):
     _checkpoint(tmp_path / "small.pt", ModelConfig(scale="s", imgsz=TINY_IMGSZ))
     config = ModelConfig(scale="n", imgsz=TINY_IMGSZ)
-    with pytest.raises(ValueError, match=r"small\.pt: trained at scale 's'.*--model s"):
+    with pytest.raises(InputError, match=r"small\.pt: trained at scale 's'.*--model s"):
         load_pretrained(build_model(config), config, tmp_path / "small.pt")
 
 

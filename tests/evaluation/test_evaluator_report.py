@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from perception.config import ConfigError
 from perception.evaluation import EvalConfig, Evaluator
 from perception.evaluation.report import write_report
 from perception.evaluation.worst import WorstImages
@@ -50,7 +51,7 @@ def test_only_labelled_tasks_are_scored():
 
 
 def test_unknown_task_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown evaluation task"):
+    with pytest.raises(ConfigError, match="eval.tasks: unknown evaluation task"):
         EvalConfig(tasks=("objects", "depth"))
 
 

@@ -1,8 +1,10 @@
 """The lane-marking head: outputs, its cost budget, and checkpoints saved before it existed."""
 
+import numpy as np
 import torch
 
 from perception.config import ModelConfig
+from perception.loading import load_predictor
 from perception.models import build_model, load_model
 from perception.models.summary import model_summary
 
@@ -35,3 +37,10 @@ def test_checkpoint_from_before_the_head_loads_without_it(tmp_path):
     torch.save({"model": model.state_dict(), "ema": None, "config": old}, tmp_path / "old.pt")
     loaded, cfg = load_model(tmp_path / "old.pt")
     assert cfg.lane_attributes is False and loaded.lane_attr_head is None
+    # ...and still gives the binary lane mask that eval scores: argmax of its lane logits != background.
+    predictor = load_predictor(tmp_path / "old.pt")
+    image = np.random.default_rng(0).integers(0, 255, (64, 96, 3), np.uint8)
+    result = predictor.predict([image])[0]
+    batch, _ = predictor.preprocess([image])
+    lane_logits = predictor.infer(batch)["lane"][0]
+    np.testing.assert_array_equal(result.lane_mask, (lane_logits.argmax(0) != 0).astype(np.uint8))

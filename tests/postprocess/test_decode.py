@@ -100,3 +100,44 @@ def test_decode_lanes_follows_a_drawn_line():
     expected = 60 + 0.8 * (points[:, 1] - 40)
     np.testing.assert_allclose(points[:, 0], expected, atol=1.0)
     assert mask.sum() == 3 * len(ys)
+
+
+def _lane_line_outputs(config: ModelConfig):
+    """Blank outputs whose lane logits hold one vertical 4-px line (slot 1) at input columns 100-103."""
+    outputs = _blank_outputs(config, config.imgsz)
+    outputs["lane"][0, 0, :, 100:104] = -10.0
+    outputs["lane"][0, 1, :, 100:104] = 10.0
+    return outputs
+
+
+def test_model_without_marking_head_still_returns_lane_mask():
+    # Every checkpoint saved before the lane-marking head (and its ONNX export) decodes like this: no
+    # `lane_attr` or `crossing` outputs. Its binary lane mask must still be argmax != background, in
+    # original pixels, or eval silently scores lane IoU on rasterised polylines instead.
+    config = ModelConfig(scale="n", imgsz=(128, 256), lane_attributes=False)
+    _, info = letterbox(np.zeros((128, 256, 3), np.uint8), config.imgsz)  # identity letterbox
+    result = decode_outputs(_lane_line_outputs(config), config, [info])[0]
+    assert result.lane_mask is not None and result.lane_mask.shape == (128, 256)
+    expected = np.zeros((128, 256), np.uint8)
+    expected[:, 100:104] = 1
+    np.testing.assert_array_equal(result.lane_mask, expected)
+    assert result.crossings == []
+    assert decode_outputs(_lane_line_outputs(config), config, [info], lane_masks=False)[0].lane_mask is None
+
+
+def test_model_with_marking_head_adds_crossings_to_the_lane_mask():
+    config = ModelConfig(scale="n", imgsz=(128, 256), lane_attributes=True)
+    _, info = letterbox(np.zeros((128, 256, 3), np.uint8), config.imgsz)
+    outputs = _lane_line_outputs(config)
+    h, w = 128 // 4, 256 // 4  # the marking head's stride-4 maps
+    outputs["lane_attr"] = np.zeros((1, 8, h, w), np.float32)
+    outputs["crossing"] = np.full((1, 3, h, w), -10.0, np.float32)
+    outputs["crossing"][0, 0] = 10.0
+    outputs["crossing"][0, 0, 20:24, 4:14] = -10.0  # a crosswalk: stride-4 cells rows 20-23, columns 4-13
+    outputs["crossing"][0, 1, 20:24, 4:14] = 10.0
+    result = decode_outputs(outputs, config, [info])[0]
+    expected = np.zeros((128, 256), np.uint8)
+    expected[:, 100:104] = 1
+    expected[80:96, 16:56] = 1
+    np.testing.assert_array_equal(result.lane_mask, expected)
+    assert [c.category for c in result.crossings] == ["crosswalk"]

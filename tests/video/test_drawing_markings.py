@@ -2,14 +2,15 @@
 
 import numpy as np
 
+from perception.drawing import CROSSING_COLORS, PAINT_COLORS
 from perception.structures import Crossing, FrameResult, Lane
-from perception.video.drawing import CROSSING_COLORS_BGR, PAINT_COLORS_BGR, draw_frame
+from perception.video.drawing import draw_frame
 
 H, W = 360, 640
 
 
-def painted(canvas, color):
-    return np.all(np.abs(canvas.astype(int) - color) < 30, axis=2)
+def painted(canvas_bgr, color_rgb):
+    return np.all(np.abs(canvas_bgr.astype(int) - color_rgb[::-1]) < 30, axis=2)
 
 
 def test_dashed_white_and_solid_yellow_lanes_and_crossings():
@@ -18,8 +19,8 @@ def test_dashed_white_and_solid_yellow_lanes_and_crossings():
     solid = Lane(np.array([[400, 359], [400, 20]], np.float32), style="solid", color="yellow", type="single")
     crossings = [Crossing(np.array([[150, 100], [350, 100], [350, 130], [150, 130]], np.float32), "crosswalk", 0.9)]
     canvas = draw_frame(image, FrameResult(lanes=[dashed, solid], crossings=crossings))
-    white_rows = painted(canvas[:, 95:106], PAINT_COLORS_BGR["white"]).any(1)[40:340]
-    yellow_rows = painted(canvas[:, 395:406], PAINT_COLORS_BGR["yellow"]).any(1)[40:340]
+    white_rows = painted(canvas[:, 95:106], PAINT_COLORS["white"]).any(1)[40:340]
+    yellow_rows = painted(canvas[:, 395:406], PAINT_COLORS["yellow"]).any(1)[40:340]
     assert yellow_rows.all()  # solid: unbroken
     assert 0.4 < white_rows.mean() < 0.8  # dashed: painted and gaps
-    assert painted(canvas[95:135, 145:355], CROSSING_COLORS_BGR["crosswalk"]).sum() > 200
+    assert painted(canvas[95:135, 145:355], CROSSING_COLORS["crosswalk"]).sum() > 200

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from video_fixtures import read_video_frames
 
-from perception.classes import CLASS_COLORS_BGR
 from perception.structures import Detections, FrameResult, Lane
-from perception.video.drawing import DRIVABLE_COLORS_BGR, draw_frame, lane_color
+from perception.drawing import DRIVABLE_COLORS, class_color, lane_color
+from perception.video.drawing import draw_frame
 from perception.video.outputs import AnnotatedVideoWriter, PredictionsWriter, read_predictions, write_json_atomic
 
 
@@ -34,13 +34,14 @@ def test_draw_frame_boxes_lanes_and_drivable():
     out = draw_frame(image, result, fps=24.5)
     assert out.shape == (200, 300, 3) and out.dtype == np.uint8
     # anti-aliased strokes: the colour within a few levels
-    assert _near(out[100, 40], CLASS_COLORS_BGR[2])  # left edge of the car box, in the car colour (BGR)
-    assert _near(out[120, 200], lane_color(1)) and _near(out[120, 260], lane_color(4))
+    # the palette is RGB, draw_frame returns BGR for OpenCV's writer
+    assert _near(out[100, 40], class_color(2)[::-1])  # left edge of the car box, in the car colour
+    assert _near(out[120, 200], lane_color(1)[::-1]) and _near(out[120, 260], lane_color(4)[::-1])
     assert lane_color(1) != lane_color(4)
     # drivable rows tinted green, the rest untouched
     tinted = out[180, 20].astype(int)
     assert tinted[1] > tinted[0] + 40 and tinted[1] > tinted[2] + 40
-    assert DRIVABLE_COLORS_BGR[0][1] > 0
+    assert DRIVABLE_COLORS[0][1] > 0
     assert tuple(out[110, 150]) == (50, 50, 50)
     assert not np.array_equal(out[0:20, 0:80], np.full((20, 80, 3), 50, np.uint8))  # FPS label drawn
     assert np.array_equal(image, np.full((200, 300, 3), 50, np.uint8))  # input untouched

@@ -6,18 +6,7 @@ import numpy as np
 import pytest
 
 from perception.structures import Detections, FrameResult, Lane
-from perception.video.tracking import ByteTracker, FrameTracker, KalmanBoxFilter, LaneSmoother, box_iou, match
-
-
-def test_box_iou_matches_hand_computation():
-    a = np.array([[0, 0, 10, 10], [0, 0, 4, 4]], np.float32)
-    b = np.array([[5, 5, 15, 15], [0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
-    iou = box_iou(a, b)
-    assert iou.shape == (2, 3)
-    assert iou[0, 0] == pytest.approx(25 / 175)
-    assert iou[0, 1] == pytest.approx(1.0)
-    assert iou[1, 1] == pytest.approx(16 / 100)
-    assert iou[0, 2] == 0
+from perception.video.tracking import ByteTracker, FrameTracker, KalmanBoxFilter, LaneSmoother, match
 
 
 def test_hungarian_match_is_optimal_and_thresholded():

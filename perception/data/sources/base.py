@@ -16,9 +16,9 @@ import numpy as np
 from perception.classes import BDD100K_CLASSES, class_index
 from perception.data.errors import ErrorPolicy, LabelError
 from perception.errors import MissingFileError
+from perception.imageio import decode_rgb
 from perception.structures import TASKS, Sample
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 IGNORE = "ignore"  # a class-mapping target: the region becomes an ignore box
 DROP = None  # a class-mapping target: the label is not used (documented, counted in stats, not an error)
 MIN_BOX_SIDE = 1.0  # pixels; thinner boxes are degenerate
@@ -114,10 +114,10 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise LabelError(str(path), "image file not found", kind="missing_image")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = decode_rgb(path)
     if image is None:
         raise LabelError(str(path), "image cannot be decoded (corrupt or not an image)", kind="unreadable_image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
 
 
 def read_mask(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
@@ -183,10 +183,3 @@ def poly2d_points(vertices: Any, types: str | None, path: str, item: str, min_po
 
 def empty_sample(image: np.ndarray, path: str) -> Sample:
     return Sample(image=image, path=str(path))
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly in `folder`, sorted by name."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

@@ -20,8 +20,9 @@ import numpy as np
 
 from perception.data.errors import LabelError
 from perception.data.sources import bdd_labels
-from perception.data.sources.base import SourceAdapter, list_images, read_image, read_mask
+from perception.data.sources.base import SourceAdapter, read_image, read_mask
 from perception.errors import MissingFileError
+from perception.imageio import list_images
 from perception.structures import Sample
 
 

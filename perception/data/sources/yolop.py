@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from perception.data.sources import bdd_labels
-from perception.data.sources.base import SourceAdapter, list_images, read_image, read_mask
+from perception.data.sources.base import SourceAdapter, read_image, read_mask
 from perception.errors import MissingFileError
+from perception.imageio import list_images
 from perception.structures import Sample
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perception.config import DEFAULT_IMGSZ
 from perception.data.synthetic.actors import Actor, sample_actors
 from perception.data.synthetic.camera import Camera, RoadShape
 from perception.errors import InputError
@@ -81,7 +82,7 @@ class Scene:
         return len(self.lane_edges) - 1
 
 
-def sample_scene(seed: int, imgsz: tuple[int, int] = (384, 640)) -> Scene:
+def sample_scene(seed: int, imgsz: tuple[int, int] = DEFAULT_IMGSZ) -> Scene:
     """Draw one scene from `seed` for an image of `imgsz` = (H, W) pixels; same seed, same scene."""
     height, width = int(imgsz[0]), int(imgsz[1])
     if height < 32 or width < 32:

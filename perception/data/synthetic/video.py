@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from perception.config import DEFAULT_IMGSZ
 from perception.data.synthetic.labels import det_frame
 from perception.jsonio import write_json_atomic
 from perception.data.synthetic.render import render_scene
@@ -94,7 +95,7 @@ def write_clip(
     seconds: float,
     fps: float = 10.0,
     seed: int = 0,
-    imgsz: tuple[int, int] = (384, 640),
+    imgsz: tuple[int, int] = DEFAULT_IMGSZ,
     workers: int | None = None,
     progress: bool = True,
 ) -> dict:

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from perception.atomic import write_bytes_atomic
+from perception.config import DEFAULT_IMGSZ
 from perception.data.synthetic.labels import det_frame, drivable_frame, lane_frame
 from perception.jsonio import write_json_atomic
 from perception.data.synthetic.render import render_scene
@@ -87,7 +88,7 @@ def generate_dataset(
     out: str | os.PathLike,
     num: int,
     seed: int = 0,
-    imgsz: tuple[int, int] = (384, 640),
+    imgsz: tuple[int, int] = DEFAULT_IMGSZ,
     val_fraction: float = 0.2,
     workers: int | None = None,
     progress: bool = True,
