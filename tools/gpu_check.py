@@ -66,11 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     ctx = StepContext(out=Path(args.out).resolve(), device=args.device, quick=args.quick)
     if args.run_step:
         return run_step_here(STEPS[args.run_step], ctx)
-    names = list(STEPS) if args.only is None else [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in STEPS]
+    only = None if args.only is None else {n.strip() for n in args.only.split(",") if n.strip()}
+    unknown = sorted((only or set()) - set(STEPS))
     if unknown:
         print(f"gpu_check: --only: unknown step(s) {unknown}; steps are {list(STEPS)}", file=sys.stderr)
         return 2
+    names = [n for n in STEPS if only is None or n in only]  # always in the registry's order
     results = run_all(names, ctx, args)
     write_reports(results, ctx, args)
     failed = [r["name"] for r in results if r["status"] == "fail"]

@@ -55,6 +55,7 @@ class Sizes:
     val_fraction: float
     clip_seconds: float
     eval_images: int
+    eval_batch: int
     parity_batch: int
     val_batches: int
     bench_model: str
@@ -65,10 +66,10 @@ class Sizes:
 
 
 FULL = Sizes(model="s", imgsz=(384, 640), small_imgsz=(192, 320), batch=16, workers=12, steps=40, short_steps=10,
-             synth_num=832, val_fraction=64 / 832, clip_seconds=6.0, eval_images=32, parity_batch=8, val_batches=2,
+             synth_num=832, val_fraction=64 / 832, clip_seconds=6.0, eval_images=32, eval_batch=8, parity_batch=8, val_batches=2,
              bench_model="s", bench_imgsz=(384, 640), bench_batch=64, bench_workers=14, bench_steps=30)
 QUICK = Sizes(model="n", imgsz=(64, 128), small_imgsz=(64, 128), batch=2, workers=0, steps=3, short_steps=2,
-              synth_num=8, val_fraction=0.25, clip_seconds=1.0, eval_images=2, parity_batch=2, val_batches=1,
+              synth_num=8, val_fraction=0.25, clip_seconds=1.0, eval_images=2, eval_batch=1, parity_batch=2, val_batches=1,
               bench_model="n", bench_imgsz=(64, 128), bench_batch=2, bench_workers=0, bench_steps=3)
 CLIP_FPS = 10.0
 

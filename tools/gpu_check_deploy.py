@@ -19,7 +19,8 @@ def eval_parity(ctx: StepContext) -> dict:
     runs = {}
     for device in dict.fromkeys(("cpu", ctx.device)):
         runs[device] = cli(["eval", "--weights", str(weights), "--data", str(ctx.data_dir), "--out",
-                            str(ctx.work / f"eval_{device}"), "--limit", str(limit), "--device", device, "--worst", "0"],
+                            str(ctx.work / f"eval_{device}"), "--limit", str(limit), "--batch", str(ctx.sizes.eval_batch), "--device", device,
+                            "--worst", "0"],
                            ctx.work / f"eval_{device}.json")
     cpu, dev = runs["cpu"]["metrics"], runs[ctx.device]["metrics"]
     check(cpu["num_images"] == dev["num_images"] > 0, f"images: cpu {cpu['num_images']}, {ctx.device} {dev['num_images']}")
@@ -58,7 +59,7 @@ def export_on_device(ctx: StepContext) -> dict:
         diff = max(float(np.abs(a - b).max()) for a, b in zip(session.run(None, {"images": x}), cpu.run(None, {"images": x})))
         check(diff <= ORT_TOLERANCE, f"ORT CUDA vs CPU: max abs diff {diff:.3g} > {ORT_TOLERANCE}")
         figures["ort_cuda_vs_cpu"] = diff
-    else:
+    elif ctx.device == "cuda":
         figures["ort_cuda"] = "not checked: this onnxruntime has no CUDA provider"
     return figures
 

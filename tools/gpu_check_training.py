@@ -297,7 +297,8 @@ def _ddp(ctx: StepContext, name: str, balancing: str) -> dict:
         mode = "NCCL on 2 GPUs, --sync-bn"
         torchrun(2, ["-m", "perception.cli.main", *flags, *(["--sync-bn"] if balancing != "pcgrad" else [])])
     else:
-        mode = f"gloo, both ranks on {ctx.device}:0, collectives checked (tools/ddp_device_shim.py)"
+        where = "cuda:0" if ctx.device == "cuda" else "the CPU"
+        mode = f"gloo, both ranks on {where}, collectives checked (tools/ddp_device_shim.py)"
         torchrun(2, [str(REPO / "tools" / "ddp_device_shim.py"), *flags])
     summary = _json(summary_path)
     check(summary["world_size"] == 2, f"world_size {summary['world_size']}")
