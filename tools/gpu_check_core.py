@@ -105,11 +105,12 @@ class StepContext:
         return min(wanted, max(0, (os.cpu_count() or 1) - 2))
 
     def train_config(self, name: str, **overrides: Any):
-        """A short run of the check's model on the synthetic data in work/NAME (TrainConfig fields)."""
+        """A short run of the check's model on the synthetic data in work/NAME (TrainConfig fields); its length is
+        max_steps (epochs only bounds it)."""
         from perception.engine import TrainConfig
 
         s = self.sizes
-        fields = dict(data=str(self.data_dir), model=s.model, imgsz=s.imgsz, epochs=1, batch=s.batch,
+        fields = dict(data=str(self.data_dir), model=s.model, imgsz=s.imgsz, epochs=100, batch=s.batch,
                       workers=self.workers(s.workers), device=self.device, out=str(self.work / name), max_steps=s.steps,
                       max_val_batches=s.val_batches, save_period=0, seed=0)
         return TrainConfig(**(fields | overrides))
