@@ -90,6 +90,11 @@ def started_providers(onnx_path: Path, requested: tuple[str, ...], threads: int 
     return started
 
 
+def _trt_options(config: BenchConfig) -> dict:
+    """TensorRT's engine cache, fp16 and dynamic-batch profile for every session the bench starts."""
+    return {"trt_cache_dir": config.trt_cache_dir, "trt_fp16": config.trt_fp16, "trt_max_batch": max(config.batches)}
+
+
 def _model_and_onnx(config: BenchConfig, out_dir: Path):
     """(fused model, its summary, fp32 ONNX path) for config.model at config.imgsz."""
     from perception.deploy.export import export_onnx, load_export_model
@@ -154,8 +159,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     _log(config, f"building {config.model} at {imgsz[0]}x{imgsz[1]} and exporting ONNX")
     model, summary, fp32_path = _model_and_onnx(config, out_dir)
     model_name = f"perception-{model.config.scale}" if not str(config.model).endswith((".pt", ".pth")) else Path(config.model).stem
-    providers = started_providers(fp32_path, config.providers, threads, trt_cache_dir=config.trt_cache_dir,
-                                  trt_fp16=config.trt_fp16, trt_max_batch=max(config.batches))
+    providers = started_providers(fp32_path, config.providers, threads, **_trt_options(config))
     frames, frames_source = benchmark_frames(config.frames, max(config.batches))
 
     variants, calibration = _onnx_variants(config, fp32_path, providers, out_dir, skipped)
@@ -232,10 +236,9 @@ def _plan(config, model, model_name, summary, variants, base_model, base_summary
                 if precision == "int8" and provider == "CUDAExecutionProvider":
                     continue  # no int8 convolutions there: QDQ would time a dequantized fp32 graph
                 setup = partial(OnnxPredictor, path, providers=provider, threads=threads, verbose=False, imgsz=imgsz,
-                                trt_cache_dir=config.trt_cache_dir, trt_fp16=config.trt_fp16, trt_max_batch=max(config.batches))
+                                **_trt_options(config))
                 plan.append((setup, ours | _ort(precision, provider)))
-            session = partial(create_session, base_onnx, [provider], threads, verbose=False, trt_cache_dir=config.trt_cache_dir,
-                              trt_fp16=config.trt_fp16, trt_max_batch=max(config.batches))
+            session = partial(create_session, base_onnx, [provider], threads, verbose=False, **_trt_options(config))
             plan.append((lambda session=session: baseline.onnx_baseline_runner(session(), imgsz), base | _ort("fp32", provider)))
     return plan
 
