@@ -88,14 +88,14 @@ def run_all(names: list[str], ctx: StepContext, args: argparse.Namespace) -> lis
         step = STEPS[name]
         left = deadline - time.monotonic()
         required_after = sum(STEPS[n].seconds for n in names[i + 1 :] if not STEPS[n].optional)
-        if step.optional and left - step.seconds < required_after:
-            result = skipped(step, f"dropped: {left:.0f} s of --budget left, the required steps after it need ~{required_after:.0f} s")
-        elif step.cuda_only and ctx.device != "cuda":
+        if step.cuda_only and ctx.device != "cuda":
             result = skipped(step, step.cuda_only)
+        elif step.optional and left - step.seconds < required_after:
+            result = skipped(step, f"dropped: {left:.0f} s of --budget left, the required steps after it need ~{required_after:.0f} s")
         elif left < 1:
             result = skipped(step, f"not run: the --budget of {args.budget:.0f} s was spent")
         else:
-            result = run_child(step, ctx, args, timeout=min(step.timeout, left))
+            result = run_child(step, ctx, timeout=min(step.timeout, left))
         results.append(result)
         shown = result.get("reason") or (result.get("error") or "").strip().splitlines()[-1:] or ""
         print(f"[{result['status']:>4}] {name:<22}{result['seconds']:7.1f} s {result.get('cpu_s', 0.0):7.1f} s CPU  "
@@ -108,7 +108,7 @@ def skipped(step, reason: str) -> dict:
             "reason": reason, "figures": {}}
 
 
-def run_child(step, ctx: StepContext, args: argparse.Namespace, timeout: float) -> dict:
+def run_child(step, ctx: StepContext, timeout: float) -> dict:
     """`gpu_check.py --run-step NAME` in its own process group (torchrun's ranks die with it on a timeout)."""
     log_path = ctx.out / "logs" / f"{step.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
