@@ -33,7 +33,7 @@ def eval_parity(ctx: StepContext) -> dict:
             "projected_full_val_s": projected, "nccl_timeout_s": NCCL_TIMEOUT_S}
 
 
-@step("export_onnx, check_parity and model_summary of a model already on the device; ORT's GPU provider", seconds=20)
+@step("export_onnx, check_parity and model_summary of a model already on the device; ORT's GPU provider", seconds=15)
 def export_on_device(ctx: StepContext) -> dict:
     import numpy as np
     import onnxruntime as ort
@@ -86,7 +86,7 @@ def tensorrt(ctx: StepContext) -> dict:
     return {"build_s": times[0], "reopen_s": times[1]}
 
 
-@step("`perception infer` on the synthetic clip: the .pt on the device, the .onnx on its provider", seconds=15)
+@step("`perception infer` on the synthetic clip: the .pt on the device, the .onnx on its provider", seconds=10)
 def infer(ctx: StepContext) -> dict:
     frames = round(ctx.sizes.clip_seconds * 10)
     runs = {"pt": ["--model", str(ctx.checkpoint()), "--device", ctx.device]}
@@ -118,7 +118,7 @@ def fleet_ray(ctx: StepContext) -> dict:
 
 
 @step("training throughput of the bench size: loader alone, step alone, end to end (`perception bench --train`)",
-      seconds=45, timeout=240)
+      seconds=40, timeout=240)
 def throughput(ctx: StepContext) -> dict:
     from perception.cli.main import main
 

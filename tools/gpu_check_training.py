@@ -61,7 +61,7 @@ def _version(module: str) -> str | None:
         return None
 
 
-@step("perception synth: the training and val images and a clip at the check's size", seconds=15)
+@step("perception synth: the training and val images and a clip at the check's size", seconds=10)
 def data(ctx: StepContext) -> dict:
     s = ctx.sizes
     summary = cli(["synth", "--out", str(ctx.data_dir), "--num", str(s.synth_num), "--imgsz", *map(str, s.imgsz),
@@ -154,7 +154,7 @@ def _fit(ctx: StepContext, name: str, **overrides) -> tuple[dict, object]:
     return summary, trainer
 
 
-@step("Trainer, bf16 autocast, EMA, mid-run checkpoint, validation; last.pt loads on a CPU (weights_only)", seconds=25)
+@step("Trainer, bf16 autocast, EMA, mid-run checkpoint, validation; last.pt loads on a CPU (weights_only)", seconds=20)
 def train_bf16(ctx: StepContext) -> dict:
     steps = ctx.sizes.steps
     summary, trainer = _fit(ctx, "train_bf16", amp="bf16", ema=True, save_period=steps // 2)
@@ -171,13 +171,13 @@ def train_bf16(ctx: StepContext) -> dict:
             "peak_memory_gib": peak_memory_gib(ctx.device), "fitness": metrics["fitness"]}
 
 
-@step("Trainer in fp32 (--amp off)", seconds=15)
+@step("Trainer in fp32 (--amp off)", seconds=10)
 def train_fp32(ctx: StepContext) -> dict:
     summary, _ = _fit(ctx, "train_fp32", amp="off", max_steps=ctx.sizes.short_steps, save_period=0)
     return {"images_per_second": summary["images_per_second"], "seconds": summary["seconds"]}
 
 
-@step("fp16: one forced overflow step is skipped, the scale halves, the weights stay", seconds=15,
+@step("fp16: one forced overflow step is skipped, the scale halves, the weights stay", seconds=12,
       cuda_only="fp16 autocast and GradScaler run on CUDA only (a CPU trains fp32): tests/engine/test_amp_guards.py")
 def fp16_overflow(ctx: StepContext) -> dict:
     import torch
@@ -200,7 +200,7 @@ def fp16_overflow(ctx: StepContext) -> dict:
     return {"normal_skips": normal_skips, "scale": scale}
 
 
-@step("channels_last vs contiguous: the trainer uses NHWC on CUDA and both layouts train alike", seconds=20,
+@step("channels_last vs contiguous: the trainer uses NHWC on CUDA and both layouts train alike", seconds=15,
       cuda_only="the trainer uses channels_last on CUDA only (a CPU gains nothing from NHWC)")
 def channels_last(ctx: StepContext) -> dict:
     import torch
@@ -230,7 +230,7 @@ def _compile_backend(ctx: StepContext) -> str:
     return "inductor"
 
 
-@step("--compile: model n at a small size, a few steps", seconds=60, timeout=300)
+@step("--compile: model n at a small size, a few steps", seconds=45, timeout=300)
 def compile_model(ctx: StepContext) -> dict:
     backend = _compile_backend(ctx)
     summary, _ = _fit(ctx, "compile", model="n", imgsz=ctx.sizes.small_imgsz, compile=True, ema=False,
@@ -238,7 +238,7 @@ def compile_model(ctx: StepContext) -> dict:
     return {"backend": backend, "seconds": summary["seconds"], "images_per_second": summary["images_per_second"]}
 
 
-@step("--compile with --grad-monitor (retain_graph through a compiled backward)", seconds=45, timeout=300, optional=True)
+@step("--compile with --grad-monitor (retain_graph through a compiled backward)", seconds=40, timeout=300, optional=True)
 def compile_grad_monitor(ctx: StepContext) -> dict:
     backend = _compile_backend(ctx)
     summary, _ = _fit(ctx, "compile_monitor", model="n", imgsz=ctx.sizes.small_imgsz, compile=True, ema=False,
@@ -248,7 +248,7 @@ def compile_grad_monitor(ctx: StepContext) -> dict:
     return {"backend": backend, "seconds": summary["seconds"], "measurements": monitor["measurements"]}
 
 
-@step("resume on the device: Trainer(cfg, resume=True) and `train --resume` continue a run", seconds=25)
+@step("resume on the device: Trainer(cfg, resume=True) and `train --resume` continue a run", seconds=20)
 def resume(ctx: StepContext) -> dict:
     from perception.engine import Trainer
 
@@ -265,7 +265,7 @@ def resume(ctx: StepContext) -> dict:
     return {"api_vs_cli_max_abs_diff": max_weight_diff(api, via_cli), "steps": 2 * half}
 
 
-@step("torchrun, one process, through an epoch end and a checkpoint", seconds=25)
+@step("torchrun, one process, through an epoch end and a checkpoint", seconds=20)
 def torchrun_one(ctx: StepContext) -> dict:
     summary_path = ctx.work / "torchrun_one.json"
     torchrun(1, ["-m", "perception.cli.main", *ctx.train_flags("torchrun_one", "--epochs", "1", "--max-steps", "0",
@@ -277,12 +277,12 @@ def torchrun_one(ctx: StepContext) -> dict:
 
 
 @step("DDP, two processes, through an epoch end: NCCL on two GPUs, else a shim that checks every collective's device",
-      seconds=35, timeout=240)
+      seconds=30, timeout=240)
 def ddp_two(ctx: StepContext) -> dict:
     return _ddp(ctx, "ddp_uncertainty", "uncertainty")
 
 
-@step("DDP as above with --balancing pcgrad (gradients averaged by hand)", seconds=30, timeout=240, optional=True)
+@step("DDP as above with --balancing pcgrad (gradients averaged by hand)", seconds=25, timeout=240, optional=True)
 def ddp_pcgrad(ctx: StepContext) -> dict:
     return _ddp(ctx, "ddp_pcgrad", "pcgrad")
 
