@@ -46,7 +46,7 @@ def check(condition: bool, message: str) -> None:
 class Sizes:
     model: str
     imgsz: tuple[int, int]
-    small_imgsz: tuple[int, int]  # compile
+    small_imgsz: tuple[int, int]  # compile, loss parity
     batch: int
     workers: int
     steps: int  # bf16 training
@@ -66,7 +66,7 @@ class Sizes:
 
 
 FULL = Sizes(model="s", imgsz=(384, 640), small_imgsz=(192, 320), batch=16, workers=12, steps=40, short_steps=10,
-             synth_num=832, val_fraction=64 / 832, clip_seconds=6.0, eval_images=32, eval_batch=8, parity_batch=8, val_batches=2,
+             synth_num=832, val_fraction=64 / 832, clip_seconds=6.0, eval_images=32, eval_batch=8, parity_batch=4, val_batches=2,
              bench_model="s", bench_imgsz=(384, 640), bench_batch=64, bench_workers=14, bench_steps=30)
 QUICK = Sizes(model="n", imgsz=(64, 128), small_imgsz=(64, 128), batch=2, workers=0, steps=3, short_steps=2,
               synth_num=8, val_fraction=0.25, clip_seconds=1.0, eval_images=2, eval_batch=1, parity_batch=2, val_batches=1,

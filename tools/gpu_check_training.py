@@ -85,7 +85,8 @@ def loss_parity(ctx: StepContext) -> dict:
     from perception.models import build_model, model_config_from_arg
 
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    cfg = ctx.train_config("parity", batch=ctx.sizes.parity_batch, workers=0, augment=False)
+    # the small size: the CPU side of the comparison runs every balancer, some with a backward per task
+    cfg = ctx.train_config("parity", imgsz=ctx.sizes.small_imgsz, batch=ctx.sizes.parity_batch, workers=0, augment=False)
     model_config = model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz))
     batch = next(iter(build_train_loaders(cfg, model_config, DistContext())[0]))
     torch.manual_seed(0)
