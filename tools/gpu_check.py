@@ -174,8 +174,9 @@ def markdown(report: dict) -> str:
     for r in report["steps"]:
         note = (r.get("reason") or (r.get("error") or "").strip()[:200]) if r["status"] != "pass" else ""
         figures = ", ".join(f"{k} {_short(v)}" for k, v in r.get("figures", {}).items())
+        shown = "; ".join(part for part in (note, figures) if part)
         lines.append(f"| {r['name']}{' (optional)' if r.get('optional') else ''} | {r['status']} | {r['seconds']:.1f} | "
-                     f"{(note + '; ' if note else '') + figures} |".replace("\n", " "))
+                     f"{shown} |".replace("\n", " "))
     for r in report["steps"]:
         if r["status"] == "fail":
             lines += ["", f"## {r['name']}: failed", "", "```", r.get("error", "").strip()[-ERROR_TAIL:], "```"]

@@ -253,7 +253,7 @@ def compile_grad_monitor(ctx: StepContext) -> dict:
 def resume(ctx: StepContext) -> dict:
     from perception.engine import Trainer
 
-    half = ctx.sizes.short_steps
+    half = max(1, ctx.sizes.short_steps // 2)
     first, _ = _fit(ctx, "resume_api", amp="off", max_steps=half)
     check(first["steps"] == half, f"first leg ran {first['steps']} steps")
     shutil.copytree(ctx.work / "resume_api", ctx.work / "resume_cli")
