@@ -144,6 +144,15 @@ def run_child(step, ctx: StepContext, timeout: float) -> dict:
     return result
 
 
+def _commit() -> str | None:
+    """The checkout's commit, so a report names the code it checked (None outside a git checkout)."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -151,6 +160,7 @@ def _children_cpu() -> float:
 
 def write_reports(results: list[dict], ctx: StepContext, args: argparse.Namespace) -> None:
     report = {
+        "commit": _commit(),
         "device": ctx.device,
         "quick": ctx.quick,
         "budget_s": args.budget,
@@ -167,7 +177,7 @@ def write_reports(results: list[dict], ctx: StepContext, args: argparse.Namespac
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# GPU check ({report['device']}{', quick' if report['quick'] else ''})", "",
+    lines = [f"# GPU check ({report['device']}{', quick' if report['quick'] else ''}, commit {report['commit']})", "",
              f"{report['passed']} passed, {report['failed']} failed, {report['skipped']} skipped in "
              f"{report['seconds']:.0f} s ({report['cpu_s']:.0f} s of CPU; budget {report['budget_s']:.0f} s).", "",
              "| step | status | s | figures / reason |", "| --- | --- | ---: | --- |"]
