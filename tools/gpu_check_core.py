@@ -128,7 +128,7 @@ class StepContext:
             path = self.work / name / "weights" / "last.pt"
             if path.is_file():
                 return path
-        raise Skip("no trained checkpoint: the training steps failed")
+        raise Skip("no trained checkpoint: train_bf16 and train_fp32 wrote none (failed or not run)")
 
 
 @dataclass(frozen=True)
