@@ -17,7 +17,7 @@ def load_predictor(path: str | Path, **kwargs) -> BasePredictor:
 
     kwargs: conf_threshold, iou_threshold, max_detections, masks, lane_masks, imgsz ((H, W): another input size,
     which an ONNX model must have been exported --dynamic for), and device ("cpu"/"cuda", torch; for ONNX it
-    picks the provider) or providers / threads / spin (ONNX Runtime).
+    picks the provider) or providers / threads / spin / trt_cache_dir / trt_fp16 / trt_max_batch (ONNX Runtime).
     """
     path = Path(path)
     if not path.is_file():
@@ -38,7 +38,7 @@ def load_predictor(path: str | Path, **kwargs) -> BasePredictor:
     if path.suffix in (".pt", ".pth"):
         from perception.models.torch_predictor import TorchPredictor
 
-        for key in ("providers", "threads", "spin"):
+        for key in ("providers", "threads", "spin", "trt_cache_dir", "trt_fp16", "trt_max_batch"):
             kwargs.pop(key, None)
         if kwargs.get("device") is None:
             kwargs.pop("device", None)

@@ -45,6 +45,8 @@ class BenchConfig(ConfigBase):
     int8: bool = False
     calibration_images: int = 8
     providers: tuple[str, ...] = ("cuda", "cpu")
+    trt_cache_dir: str | None = None  # TensorRT engine cache (perception.runtime.session)
+    trt_fp16: bool = False
     video: str | None = None
     no_video: bool = False
     video_frames: int | None = None
@@ -75,17 +77,22 @@ def _log(config: BenchConfig, message: str) -> None:
         print(f"perception bench: {message}", file=sys.stderr, flush=True)
 
 
-def started_providers(onnx_path: Path, requested: tuple[str, ...], threads: int | None) -> list[str]:
+def started_providers(onnx_path: Path, requested: tuple[str, ...], threads: int | None, **trt_options) -> list[str]:
     """The requested providers a session really runs on (a GPU provider that cannot start falls back to CPU,
     which is therefore not counted as that provider), in preference order."""
     from perception.runtime.session import create_session, resolve_providers
 
     started = []
     for name in resolve_providers(list(requested)):
-        session = create_session(onnx_path, [name], threads, verbose=False)
+        session = create_session(onnx_path, [name], threads, verbose=False, **trt_options)
         if session.get_providers()[0] == name:
             started.append(name)
     return started
+
+
+def _trt_options(config: BenchConfig) -> dict:
+    """TensorRT's engine cache, fp16 and dynamic-batch profile for every session the bench starts."""
+    return {"trt_cache_dir": config.trt_cache_dir, "trt_fp16": config.trt_fp16, "trt_max_batch": max(config.batches)}
 
 
 def _model_and_onnx(config: BenchConfig, out_dir: Path):
@@ -152,7 +159,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     _log(config, f"building {config.model} at {imgsz[0]}x{imgsz[1]} and exporting ONNX")
     model, summary, fp32_path = _model_and_onnx(config, out_dir)
     model_name = f"perception-{model.config.scale}" if not str(config.model).endswith((".pt", ".pth")) else Path(config.model).stem
-    providers = started_providers(fp32_path, config.providers, threads)
+    providers = started_providers(fp32_path, config.providers, threads, **_trt_options(config))
     frames, frames_source = benchmark_frames(config.frames, max(config.batches))
 
     variants, calibration = _onnx_variants(config, fp32_path, providers, out_dir, skipped)
@@ -228,9 +235,10 @@ def _plan(config, model, model_name, summary, variants, base_model, base_summary
                     continue
                 if precision == "int8" and provider == "CUDAExecutionProvider":
                     continue  # no int8 convolutions there: QDQ would time a dequantized fp32 graph
-                setup = partial(OnnxPredictor, path, providers=provider, threads=threads, verbose=False, imgsz=imgsz)
+                setup = partial(OnnxPredictor, path, providers=provider, threads=threads, verbose=False, imgsz=imgsz,
+                                **_trt_options(config))
                 plan.append((setup, ours | _ort(precision, provider)))
-            session = partial(create_session, base_onnx, [provider], threads, verbose=False)
+            session = partial(create_session, base_onnx, [provider], threads, verbose=False, **_trt_options(config))
             plan.append((lambda session=session: baseline.onnx_baseline_runner(session(), imgsz), base | _ort("fp32", provider)))
     return plan
 

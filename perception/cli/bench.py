@@ -36,6 +36,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--providers", nargs="+", default=["cuda", "cpu"], metavar="P",
         help="ONNX Runtime providers to try: tensorrt cuda cpu (default cuda cpu; one counts only if a session starts on it)",
     )
+    parser.add_argument("--trt-cache", default=None, metavar="DIR",
+                        help="TensorRT engine and timing cache folder: the first start builds the engine (minutes), "
+                        "later ones read it (seconds)")
+    parser.add_argument("--trt-fp16", action="store_true", help="TensorRT: build fp16 engines")
     parser.add_argument(
         "--video", default=None, metavar="FILE",
         help="clip for the video tool's FPS (default ../shared/data/video/solidWhiteRight.mp4, else a generated clip)",
@@ -115,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         int8=args.int8,
         calibration_images=args.calib_images,
         providers=tuple(args.providers),
+        trt_cache_dir=args.trt_cache,
+        trt_fp16=args.trt_fp16,
         video=args.video,
         no_video=args.no_video,
         video_frames=args.video_frames,
@@ -140,6 +146,10 @@ def command_line(args: argparse.Namespace) -> str:
             parts += [flag, str(value)]
     if args.int8:
         parts += ["--int8", "--calib-images", str(args.calib_images)]
+    if args.trt_cache:
+        parts += ["--trt-cache", args.trt_cache]
+    if args.trt_fp16:
+        parts.append("--trt-fp16")
     if list(args.providers) != ["cuda", "cpu"]:
         parts += ["--providers", *args.providers]
     if args.no_video:

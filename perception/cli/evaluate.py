@@ -37,6 +37,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None,
                         help="cpu or cuda: torch device of a .pt model (default cpu), ONNX Runtime provider of an "
                         ".onnx one (default: the best that starts)")
+    parser.add_argument("--trt-cache", default=None, metavar="DIR",
+                        help="TensorRT engine and timing cache folder: the first start builds the engine (minutes), "
+                        "later ones read it (seconds)")
+    parser.add_argument("--trt-fp16", action="store_true", help="TensorRT: build fp16 engines")
     parser.add_argument("--worst", type=int, default=12, help="images in the worst-images grid (default 12, 0 = none)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad label instead of counting skips")
     add_json_option(parser)
@@ -64,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     worst = WorstImages(k=args.worst)
     validator = Validator(config, batch_size=args.batch, worst=worst)
     predictor = load_predictor(args.weights, imgsz=tuple(args.imgsz) if args.imgsz else None, device=args.device,
+                               trt_cache_dir=args.trt_cache, trt_fp16=args.trt_fp16, trt_max_batch=args.batch,
                                **validator.predictor_options())
     policy = ErrorPolicy(strict=args.strict)
     samples = iter_samples(args.data, args.split, policy=policy)

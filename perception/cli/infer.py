@@ -44,6 +44,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="ONNX Runtime providers to try, comma separated: tensorrt,cuda,cpu "
                         "(default: all, in that order)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: all cores)")
+    parser.add_argument("--trt-cache", default=None, metavar="DIR",
+                        help="TensorRT engine and timing cache folder: the first start builds the engine (minutes), "
+                        "later ones read it (seconds)")
+    parser.add_argument("--trt-fp16", action="store_true", help="TensorRT: build fp16 engines")
     parser.add_argument("--image-fps", type=float, default=30.0, help="frame rate given to an image sequence (default 30)")
     parser.add_argument("--reconnect-timeout", type=float, default=None, metavar="S",
                         help="camera/stream: seconds without a frame before giving up and finalising the outputs "
@@ -79,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     # Runtime threads must not spin: decode, postprocess and encode run beside them on the same cores.
     predictor = load_predictor(args.model, conf_threshold=args.conf, device=args.device, lane_masks=False,
                                imgsz=tuple(args.imgsz) if args.imgsz else None,
-                               providers=args.providers, threads=args.threads, spin=False)
+                               providers=args.providers, threads=args.threads, spin=False,
+                               trt_cache_dir=args.trt_cache, trt_fp16=args.trt_fp16)
     config = getattr(predictor, "config", None)
     model_info = {"path": str(args.model), "conf_threshold": predictor.conf_threshold}
     if config is not None:
@@ -158,7 +163,8 @@ def _run_fleet(args: argparse.Namespace) -> int:
     config = FleetConfig(
         model=str(Path(args.model).resolve()),
         predictor_kwargs={"conf_threshold": args.conf, "device": args.device, "lane_masks": False,
-                          "providers": args.providers, "threads": args.threads, "spin": False},
+                          "providers": args.providers, "threads": args.threads, "spin": False,
+                          "trt_cache_dir": args.trt_cache, "trt_fp16": args.trt_fp16},
         pipeline=PipelineConfig(batch_size=args.batch, max_frames=args.max_frames, write_video=not args.no_video,
                                 track=not args.no_track),
         ray=args.ray,

@@ -19,6 +19,7 @@ from perception.config import ModelConfig
 from perception.errors import InputError
 from perception.models import build_model, load_model, model_config_from_arg
 from perception.models.network import MultiTaskNet
+from perception.models.placement import zeros_input
 from perception.runtime.metadata import ModelMetadata
 
 INPUT_NAME = "images"
@@ -115,7 +116,7 @@ def export_onnx(
 
         module = NMSExportWrapper(model, **nms).eval()
     output_names = module.output_names
-    dummy = torch.zeros((batch or 1, 3, *config.imgsz))
+    dummy = zeros_input(model, batch or 1, tuple(config.imgsz))  # traced where the model is (a GPU, fp16)
     dynamic_axes = _dynamic_axes(output_names, batch, dynamic, nms is not None)
     out = Path(out)
     proto = trace_to_onnx(module, dummy, out.parent, opset, [INPUT_NAME], output_names, dynamic_axes)

@@ -10,6 +10,7 @@ import torch
 from perception.errors import InputError
 from perception.imageio import reference_frames
 from perception.models.network import MultiTaskNet
+from perception.models.placement import model_input
 from perception.preprocess import prepare_batch
 
 FP32_TOLERANCE = 1e-3
@@ -60,7 +61,8 @@ def check_parity(
         if isinstance(fixed_batch, int) and fixed_batch > 1:
             batch = np.repeat(batch, fixed_batch, 0)
         with torch.no_grad():
-            reference = {k: v.numpy() for k, v in model.eval()(torch.from_numpy(batch)).items()}
+            outputs = model.eval()(model_input(model, batch))  # on the model's device, in its dtype
+            reference = {k: v.float().cpu().numpy() for k, v in outputs.items()}
         candidate = dict(zip(output_names, session.run(None, {input_name: batch})))
         for name, diff in max_abs_diffs(reference, candidate).items():
             worst[name] = max(worst.get(name, 0.0), diff)

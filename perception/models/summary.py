@@ -6,6 +6,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from perception.models.network import MultiTaskNet
+from perception.models.placement import zeros_input
 
 PARTS = {
     "backbone": "backbone",
@@ -21,7 +22,7 @@ PARTS = {
 def model_summary(model: MultiTaskNet, imgsz: tuple[int, int], batch: int = 1) -> dict:
     """{"parts": {part: {"params", "gflops"}}, "total": {...}, "imgsz", "layers": [...]} for one forward."""
     model = model.eval()
-    x = torch.zeros(batch, 3, *imgsz)
+    x = zeros_input(model, batch, tuple(imgsz))  # where the model is: a GPU, or `meta` for shapes alone
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         outputs = model(x)
     counts = counter.get_flop_counts()

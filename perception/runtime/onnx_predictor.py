@@ -16,7 +16,7 @@ from perception.postprocess.decode import detections_to_original
 from perception.runtime.base_predictor import BasePredictor
 from perception.preprocess import LetterboxInfo
 from perception.runtime.metadata import ModelMetadata
-from perception.runtime.session import create_session, run_session, uses_cuda, warm_up
+from perception.runtime.session import TRT_MAX_BATCH, DeviceBinding, create_session, uses_cuda, warm_up
 from perception.structures import Detections, FrameResult
 
 DETECTIONS = "detections"  # the in-graph NMS output: (N, 7) [batch, x1, y1, x2, y2, score, global class]
@@ -26,7 +26,8 @@ class OnnxPredictor(BasePredictor):
     """predict(list of RGB uint8 images) -> list[FrameResult], same results as TorchPredictor.
 
     providers: None/'auto' (TensorRT -> CUDA -> CPU, by actually starting them), 'cpu', 'cuda', ... .
-    threads: intra-op threads. imgsz: only for models exported with dynamic H/W.
+    threads: intra-op threads. imgsz: only for models exported with dynamic H/W. trt_cache_dir / trt_fp16 /
+    trt_max_batch: TensorRT's engine cache, fp16 engines and dynamic-batch profile (perception.runtime.session).
     Batches larger (or smaller) than a fixed-batch model's batch are split and padded transparently.
     """
 
@@ -39,13 +40,15 @@ class OnnxPredictor(BasePredictor):
         optimization: str = "all",
         trt_cache_dir: str | Path | None = None,
         trt_fp16: bool = False,
+        trt_max_batch: int = TRT_MAX_BATCH,
         warmup: bool = True,
         verbose: bool = True,
         spin: bool = True,
         **kwargs,
     ):
         self.path = Path(path)
-        self.session = create_session(self.path, providers, threads, optimization, trt_cache_dir, trt_fp16, verbose, spin)
+        self.session = create_session(self.path, providers, threads, optimization, trt_cache_dir, trt_fp16, verbose, spin,
+                                      trt_max_batch=trt_max_batch, imgsz=tuple(imgsz) if imgsz is not None else None)
         self.metadata = ModelMetadata.from_props(self.session.get_modelmeta().custom_metadata_map, self.path)
         config = self.metadata.config
         if imgsz is not None and tuple(imgsz) != tuple(config.imgsz):
@@ -62,7 +65,8 @@ class OnnxPredictor(BasePredictor):
         self.input = self.session.get_inputs()[0]
         self.input_dtype = np.float16 if "float16" in self.input.type else np.float32
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self.io_binding = uses_cuda(self.session)
+        # one binding for the predictor's life: its device input buffer is reused call after call
+        self.binding = DeviceBinding(self.session) if uses_cuda(self.session) else None
         if warmup:
             warm_up(self.session, self.metadata.batch or 1, self.imgsz)
 
@@ -92,7 +96,8 @@ class OnnxPredictor(BasePredictor):
             if fixed and real < fixed:
                 # A fixed-batch engine needs full batches: pad with copies of the last image, drop them after.
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - real, 0)])
-            values = run_session(self.session, {self.input.name: chunk.astype(self.input_dtype, copy=False)}, self.io_binding)
+            feed = {self.input.name: chunk.astype(self.input_dtype, copy=False)}
+            values = self.binding.run(feed) if self.binding is not None else self.session.run(None, feed)
             outputs = dict(zip(self.output_names, values))
             chunks.append(_trim_chunk(outputs, real, start))
         return {name: np.concatenate([c[name] for c in chunks]) for name in self.output_names}

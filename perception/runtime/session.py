@@ -33,12 +33,17 @@ OPTIMIZATION_LEVELS = {
 # The default level; `PERCEPTION_ORT_OPTIMIZATION=disable` runs every session with other kernels (no fusions, no
 # NCHWc layout), which the test suite uses to check that its parity tolerances do not depend on one kernel choice.
 OPTIMIZATION_ENV = "PERCEPTION_ORT_OPTIMIZATION"
+# A dynamic-batch model's TensorRT engine is built once for batches 1..TRT_MAX_BATCH (eval's default --batch is
+# 8): without a profile TensorRT builds for the first batch it sees and rebuilds at every other one (minutes).
+TRT_MAX_BATCH = 8
 
 
 def resolve_providers(providers: str | list[str] | tuple[str, ...] | None) -> list[str]:
-    """None/'auto' -> TensorRT, CUDA, CPU; 'cuda' -> CUDA, CPU; names or short aliases otherwise.
+    """None/'auto' -> TensorRT, CUDA, CPU; 'cuda' -> CUDA, CPU; 'tensorrt' -> TensorRT, CUDA, CPU; names or
+    short aliases otherwise.
 
-    CPU is always appended last so a session can always be created.
+    CPU is always appended last so a session can always be created, and CUDA follows TensorRT: TensorRT hands
+    the nodes it cannot run (and a start it cannot make) to the next provider, which should be the GPU.
     """
     if providers is None or providers == "auto":
         names = list(PREFERENCE)
@@ -50,16 +55,41 @@ def resolve_providers(providers: str | list[str] | tuple[str, ...] | None) -> li
             if name not in ort.get_all_providers():
                 raise InputError(f"providers: unknown ONNX Runtime provider {item!r}; use tensorrt, cuda or cpu")
             names.append(name)
+    if TENSORRT in names and CUDA not in names:
+        names.insert(names.index(TENSORRT) + 1, CUDA)
     if CPU not in names:
         names.append(CPU)
     return list(dict.fromkeys(names))
 
 
-def _provider_entries(names: list[str], trt_cache_dir: str | Path | None, trt_fp16: bool) -> list:
+def trt_profile_shapes(path: str | Path, max_batch: int = TRT_MAX_BATCH, imgsz: tuple[int, int] | None = None) -> dict[str, str]:
+    """TensorRT optimisation-profile options for a model with a dynamic batch (or H, W given by `imgsz`): one
+    engine for batches 1..max_batch. {} for a fixed-shape model, or dynamic H, W without `imgsz`."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    inp = ort.InferenceSession(str(path), options, providers=[CPU]).get_inputs()[0]  # reads the input's shape only
+    batch, *rest = inp.shape
+    if not all(isinstance(d, int) for d in rest):
+        if imgsz is None or len(rest) != 3:
+            return {}
+        rest = [rest[0] if isinstance(rest[0], int) else 3, *imgsz]
+    if isinstance(batch, int) and rest == inp.shape[1:]:
+        return {}
+    low, high = (batch, batch) if isinstance(batch, int) else (1, max(1, int(max_batch)))
+
+    def shape(b: int) -> str:
+        return f"{inp.name}:{b}x" + "x".join(str(d) for d in rest)
+
+    return {"trt_profile_min_shapes": shape(low), "trt_profile_opt_shapes": shape(high), "trt_profile_max_shapes": shape(high)}
+
+
+def provider_entries(names: list[str], trt_cache_dir: str | Path | None = None, trt_fp16: bool = False,
+                     trt_profile: dict[str, str] | None = None) -> list:
+    """InferenceSession's `providers`: names, TensorRT with its options (fp16, engine cache, profile shapes)."""
     entries = []
     for name in names:
         if name == TENSORRT:
-            options = {"trt_fp16_enable": bool(trt_fp16)}
+            options = {"trt_fp16_enable": bool(trt_fp16)} | dict(trt_profile or {})
             if trt_cache_dir:
                 # Building an engine takes minutes; the cache makes every later start take seconds.
                 Path(trt_cache_dir).mkdir(parents=True, exist_ok=True)
@@ -84,6 +114,8 @@ def create_session(
     trt_fp16: bool = False,
     verbose: bool = True,
     spin: bool = True,
+    trt_max_batch: int = TRT_MAX_BATCH,
+    imgsz: tuple[int, int] | None = None,
 ) -> ort.InferenceSession:
     """Create an InferenceSession on the first provider that actually starts.
 
@@ -93,6 +125,8 @@ def create_session(
         False when other busy threads share the cores, such as the video tool's decode and encode stages.
     optimization: disable | basic | extended | all (graph optimisation level); None: $PERCEPTION_ORT_OPTIMIZATION,
         else all.
+    trt_cache_dir / trt_fp16: TensorRT's engine and timing cache folder (later starts take seconds, not minutes)
+        and fp16 engines. trt_max_batch / imgsz: the profile of a dynamic batch (and H, W) for TensorRT.
     Prints one message per requested provider that is not running (stderr) when `verbose`.
     """
     path = Path(path)
@@ -113,9 +147,11 @@ def create_session(
         options.inter_op_num_threads = 1
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    profile = trt_profile_shapes(path, trt_max_batch, imgsz) if TENSORRT in names and TENSORRT in ort.get_available_providers() else {}
     try:
         with _quiet_provider_fallback():
-            session = ort.InferenceSession(str(path), options, providers=_provider_entries(names, trt_cache_dir, trt_fp16))
+            entries = provider_entries(names, trt_cache_dir, trt_fp16, profile)
+            session = ort.InferenceSession(str(path), options, providers=entries)
     except Exception as exc:  # onnxruntime raises its own exception types
         raise InputError(f"{path}: ONNX Runtime could not load the model ({str(exc).splitlines()[0][:200]})") from None
     active = session.get_providers()
@@ -164,19 +200,48 @@ def uses_cuda(session: ort.InferenceSession) -> bool:
     return CUDA in active or TENSORRT in active
 
 
-def run_session(session: ort.InferenceSession, inputs: dict[str, np.ndarray], io_binding: bool = False) -> list[np.ndarray]:
-    """Run and return the outputs in graph order as numpy arrays.
+def binding_device(providers: list[str], provider_options: dict[str, dict]) -> tuple[str, int]:
+    """(ONNX Runtime device name, device id) a session computes on, from its providers and their options: the
+    GPU it was given (device_id), not always GPU 0."""
+    for name in (TENSORRT, CUDA):
+        if name in providers[:1]:
+            return "cuda", int((provider_options.get(name) or {}).get("device_id", 0))
+    return "cpu", 0
 
-    With `io_binding` (CUDA/TensorRT), inputs are copied to the device once and outputs are allocated by
-    ONNX Runtime on the device and copied back in one step, instead of per-run staging buffers.
-    """
+
+class DeviceBinding:
+    """IO binding on the session's own device: one input buffer there per input (reallocated only when its shape
+    or dtype changes, else overwritten in place), outputs allocated there by ONNX Runtime and copied back in one
+    step, instead of per-run staging buffers."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self.session = session
+        self.device, self.device_id = binding_device(session.get_providers(), session.get_provider_options())
+        self.buffers: dict[str, tuple[tuple, ort.OrtValue]] = {}
+
+    def _buffer(self, name: str, value: np.ndarray) -> ort.OrtValue:
+        key = (value.shape, value.dtype.str)
+        held = self.buffers.get(name)
+        if held is not None and held[0] == key:
+            held[1].update_inplace(value)
+            return held[1]
+        buffer = ort.OrtValue.ortvalue_from_numpy(value, self.device, self.device_id)
+        self.buffers[name] = (key, buffer)
+        return buffer
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        binding = self.session.io_binding()
+        for name, value in inputs.items():
+            binding.bind_ortvalue_input(name, self._buffer(name, np.ascontiguousarray(value)))
+        for out in self.session.get_outputs():
+            binding.bind_output(out.name, self.device, self.device_id)
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()
+
+
+def run_session(session: ort.InferenceSession, inputs: dict[str, np.ndarray], io_binding: bool = False) -> list[np.ndarray]:
+    """Run and return the outputs in graph order as numpy arrays; with `io_binding`, through a DeviceBinding
+    (a caller that runs many times keeps one DeviceBinding, so its input buffers are reused)."""
     if not io_binding:
         return session.run(None, inputs)
-    binding = session.io_binding()
-    for name, value in inputs.items():
-        device_value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value), "cuda", 0)
-        binding.bind_ortvalue_input(name, device_value)
-    for out in session.get_outputs():
-        binding.bind_output(out.name, "cuda", 0)
-    session.run_with_iobinding(binding)
-    return binding.copy_outputs_to_cpu()
+    return DeviceBinding(session).run(inputs)

@@ -15,15 +15,18 @@ numpy + OpenCV (+ Ray when asked for).
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import io
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from perception.errors import MissingFileError
+from perception.errors import InputError, MissingFileError
 from perception.jsonio import write_json_atomic
 from perception.video.pipeline import PipelineConfig, VideoPipeline, infer_video
 from perception.video.sources import VIDEO_EXTENSIONS, VideoFileSource
@@ -142,8 +145,9 @@ def run_fleet(videos: list[Path], out: str | os.PathLike, config: FleetConfig,
         else:
             todo.append((video, video_out))
     start = time.perf_counter()
-    runner = _run_ray if config.ray else _run_local
-    for outcome in runner(todo, config):
+    placements: list[dict[str, Any]] = []  # Ray: where each actor's model runs
+    outcomes_of = (lambda: _run_ray(todo, config, placements)) if config.ray else (lambda: _run_local(todo, config))
+    for outcome in outcomes_of():
         outcomes.append(outcome)
         if on_video is not None:
             on_video(outcome)
@@ -163,6 +167,7 @@ def run_fleet(videos: list[Path], out: str | os.PathLike, config: FleetConfig,
         "backend": f"ray ({config.ray}, {config.workers} workers)" if config.ray else "local",
         "model": config.model_info or {"path": config.model},
         "per_video": [asdict(o) for o in outcomes],
+        "workers": placements,
     }
     write_json_atomic(out / FLEET_SUMMARY, summary)
     return summary
@@ -181,6 +186,37 @@ def _run_local(todo: list[tuple[Path, Path]], config: FleetConfig):
             return  # Ctrl-C: the video in progress is finalised; the rest wait for a rerun
 
 
+GPU_PROVIDERS = {"cuda", "gpu", "tensorrt", "trt", "cudaexecutionprovider", "tensorrtexecutionprovider"}
+
+
+def gpu_need(model: str, predictor_kwargs: dict[str, Any]) -> str | None:
+    """'required' (a .pt model on --device cuda: it cannot run without one), 'preferred' (an .onnx model whose
+    providers include a GPU one, the default auto order too: ONNX Runtime falls back to the CPU, with a line
+    saying so), or None (the CPU was asked for)."""
+    device = str(predictor_kwargs.get("device") or "")
+    if not model.endswith(".onnx"):
+        return "required" if device.startswith("cuda") else None
+    providers = predictor_kwargs.get("providers")
+    if device:
+        return "preferred" if device.startswith("cuda") else None
+    if providers is None or providers == "auto":
+        return "preferred"
+    names = providers.split(",") if isinstance(providers, str) else list(providers)
+    return "preferred" if any(n.strip().lower() in GPU_PROVIDERS for n in names) else None
+
+
+def actor_resources(model: str, predictor_kwargs: dict[str, Any], workers: int, cluster_gpus: float) -> dict[str, float]:
+    """Ray resources of each VideoWorker: one CPU, and a share of the cluster's GPUs when the model should run on
+    one (an actor asking for no GPU gets CUDA_VISIBLE_DEVICES="" from Ray, so it could never use one)."""
+    need = gpu_need(model, predictor_kwargs)
+    if need == "required" and cluster_gpus <= 0:
+        raise InputError(f"--device {predictor_kwargs.get('device')}: the Ray cluster has no GPU for {Path(model).name}; "
+                         "use --device cpu or a cluster with GPUs")
+    if need is None or cluster_gpus <= 0:
+        return {"num_cpus": 1}
+    return {"num_cpus": 1, "num_gpus": min(1.0, cluster_gpus / max(1, workers))}
+
+
 class VideoWorker:
     """A Ray actor's state: one predictor (one ONNX Runtime session), loaded once, used for many videos."""
 
@@ -193,13 +229,40 @@ class VideoWorker:
         if kwargs.get("threads") is None:
             # As many ONNX Runtime threads as CPUs Ray gave this actor, not one per core of the node each.
             kwargs["threads"] = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
-        self.predictor = load_predictor(model, **kwargs)
+        # The runtime's provider-fallback line goes to this actor's stderr, which the driver does not see
+        # (log_to_driver=False): keep it, and hand it to the driver with where the model runs.
+        messages = io.StringIO()
+        with contextlib.redirect_stderr(messages):
+            self.predictor = load_predictor(model, **kwargs)
+        self.messages = [line for line in messages.getvalue().splitlines() if line.strip()]
+
+    def placement(self) -> dict[str, Any]:
+        """Where this actor's model runs (ONNX Runtime providers or torch device) and its start-up messages."""
+        runs_on = getattr(self.predictor, "providers", None) or [str(getattr(self.predictor, "device", "cpu"))]
+        return {"runs_on": list(runs_on), "messages": self.messages}
 
     def run(self, video: str, out_dir: str, pipeline: PipelineConfig, model_info: dict[str, Any]) -> VideoOutcome:
         return process_video(self.predictor, Path(video), Path(out_dir), pipeline, model_info)
 
 
-def _run_ray(todo: list[tuple[Path, Path]], config: FleetConfig):
+def _report_placement(ray, actors: list, resources: dict[str, float], placements: list[dict[str, Any]]) -> None:
+    """Collect where each actor's model runs; print its start-up messages (a provider that could not start and
+    what it fell back to) on the driver's stderr, once per distinct line."""
+    shown: set[str] = set()
+    for actor in actors:
+        try:
+            placement = ray.get(actor.placement.remote()) | {"resources": resources}
+        except ray.exceptions.RayError as exc:  # it could not load the model: its videos will report that
+            placement = {"runs_on": [], "messages": [], "resources": resources,
+                         "error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"}
+        placements.append(placement)
+        for line in placement["messages"]:
+            if line not in shown:
+                shown.add(line)
+                print(f"{line} (Ray actor)", file=sys.stderr)
+
+
+def _run_ray(todo: list[tuple[Path, Path]], config: FleetConfig, placements: list[dict[str, Any]]):
     import ray
 
     if not todo:
@@ -212,8 +275,11 @@ def _run_ray(todo: list[tuple[Path, Path]], config: FleetConfig):
             local = {"num_cpus": max(config.workers, os.cpu_count() or 1), "object_store_memory": 128 * 2**20}
         ray.init(address=config.ray, include_dashboard=False, log_to_driver=False, **local)
     try:
-        actor = ray.remote(num_cpus=1)(VideoWorker)
+        resources = actor_resources(config.model, config.predictor_kwargs, config.workers,
+                                    ray.cluster_resources().get("GPU", 0))
+        actor = ray.remote(**resources)(VideoWorker)
         idle = [actor.remote(config.model, config.predictor_kwargs) for _ in range(max(1, config.workers))]
+        _report_placement(ray, idle, resources, placements)
         pending = list(reversed(todo))
         running: dict[Any, tuple[Any, Path, Path]] = {}
         while pending or running:

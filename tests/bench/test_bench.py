@@ -6,10 +6,15 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from perception.bench.ratios import BASELINE_RATIO_MAX, INT8_SPEEDUP_MIN, VIDEO_EFFICIENCY_MIN
 from perception.bench.suite import GPU_PROVIDERS
 from perception.cli.main import main
+
+# The bench times PyTorch on CUDA whenever it is there (a GPU host), else on the CPU; the torch rows expected
+# below are on that device, so this file passes on both kinds of host.
+TORCH_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 LATENCY_KEYS = ("p50_ms", "p90_ms", "mean_ms", "min_ms", "throughput_img_s")
 
@@ -36,6 +41,7 @@ def test_json_schema_and_machine_info(bench_run):
         assert machine[key], key
     assert machine["threads"] == 2
     assert "CPUExecutionProvider" in machine["providers"]
+    assert machine["torch_device"] == TORCH_DEVICE
     assert result["baseline"]["name"] == "lraspp_mobilenet_v3_large"
     assert result["model"]["params"] > 0 and result["model"]["gflops_per_image"] > 0
     assert result["baseline"]["params"] > 0 and result["baseline"]["gflops_per_image"] > 0
@@ -45,7 +51,7 @@ def test_every_runtime_is_measured_with_positive_latencies(bench_run):
     _, result = bench_run
     ids = {(r["model"], r["runtime"], r["precision"], r["provider"]) for r in result["rows"]}
     for model in ("perception-n", "lraspp_mobilenet_v3_large"):
-        assert (model, "torch", "fp32", "cpu") in ids
+        assert (model, "torch", "fp32", TORCH_DEVICE) in ids
         assert (model, "onnxruntime", "fp32", "CPUExecutionProvider") in ids
     assert ("perception-n", "onnxruntime", "int8", "CPUExecutionProvider") in ids
     for row in result["rows"]:
@@ -68,7 +74,7 @@ def test_ratios_agree_with_latencies(bench_run):
     assert result["baseline_ratio"] == pytest.approx(expected, rel=1e-6)
     for row in result["rows"]:
         vs = row["vs_baseline"]
-        ref = base if row["runtime"] == "onnxruntime" else rows[("lraspp_mobilenet_v3_large", "torch", "fp32", "cpu")]
+        ref = base if row["runtime"] == "onnxruntime" else rows[("lraspp_mobilenet_v3_large", "torch", "fp32", TORCH_DEVICE)]
         assert vs["baseline_id"] == ref["id"]
         assert vs["model_only_p50"] == pytest.approx(row["model_only"]["p50_ms"] / ref["model_only"]["p50_ms"], rel=1e-6)
         assert vs["end_to_end_p50"] == pytest.approx(row["end_to_end"]["p50_ms"] / ref["end_to_end"]["p50_ms"], rel=1e-6)

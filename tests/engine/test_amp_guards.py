@@ -1,4 +1,9 @@
-"""fp16 overflow is skipped and counted (a run of it stops training); --sync-bn is refused off CUDA."""
+"""fp16 overflow is skipped and counted (a run of it stops training); --sync-bn is refused off CUDA.
+
+On a CPU the trainer trains fp32 (no autocast, GradScaler disabled), so the CPU test below swaps in a CPU
+GradScaler: it checks the trainer's skip counting and its stop after a run of skips, not fp16 autocast. The
+real fp16 path (autocast + GradScaler("cuda")) is the CUDA test below, which runs only on a GPU host, and the
+fp16_overflow step of tools/gpu_check.py."""
 
 import math
 import subprocess
@@ -13,18 +18,32 @@ from perception.engine.trainer import MAX_NONFINITE_RUN
 from engine_sizes import TINY_IMGSZ
 
 
-def _trainer(data, out):
+def _trainer(data, out, device="cpu"):
     # log_period 1: the step statistics (skips, non-finite losses) are read back and checked after every step
-    cfg = TrainConfig(data=str(data), model="n", imgsz=TINY_IMGSZ, epochs=1, batch=2, workers=0, device="cpu",
-                      out=str(out), augment=False, amp="off", log_period=1)
+    cfg = TrainConfig(data=str(data), model="n", imgsz=TINY_IMGSZ, epochs=1, batch=2, workers=0, device=device,
+                      out=str(out), augment=False, amp="fp16" if device != "cpu" else "off", log_period=1)
     trainer = Trainer(cfg, progress=False)
     trainer._setup()
-    # fp16 training's GradScaler, on the CPU (the trainer enables it on CUDA with --amp fp16)
-    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    if device == "cpu":
+        # CPU-only stand-in: fp16 training's GradScaler, which the trainer enables on CUDA only (no autocast here)
+        trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
     return trainer
 
 
-def test_fp16_overflow_steps_are_skipped_and_only_a_run_of_them_stops(tiny_synthetic, tmp_path):
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA only: fp16 autocast and GradScaler('cuda')")
+def test_cuda_fp16_overflow_step_is_skipped_with_the_scale_halved(tiny_synthetic, tmp_path):
+    trainer = _trainer(tiny_synthetic, tmp_path / "run", device="cuda")
+    assert trainer.amp_dtype is torch.float16 and trainer.scaler.is_enabled()
+    batch = next(iter(trainer.train_loader))
+    trainer.train_step(batch)
+    skips, scale = trainer.skipped_steps, trainer.scaler.get_scale()
+    params = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.train_step(dict(batch, images=torch.full_like(batch["images"], float("inf"))))
+    assert trainer.skipped_steps == skips + 1 and trainer.scaler.get_scale() == scale / 2
+    assert all(torch.equal(a, b) for a, b in zip(params, trainer.model.parameters()))
+
+
+def test_overflow_steps_are_skipped_and_only_a_run_of_them_stops_cpu_scaler(tiny_synthetic, tmp_path):
     trainer = _trainer(tiny_synthetic, tmp_path / "run")
     batch = next(iter(trainer.train_loader))
     overflow = dict(batch, images=torch.full_like(batch["images"], float("inf")))

@@ -61,12 +61,21 @@ def test_manifest_runs_locally_like_the_single_video_tool_and_resumes(tiny_onnx,
 
 
 @pytest.mark.slow
-def test_ray_two_workers_three_clips_one_corrupt(tiny_onnx, clips, tmp_path):
+def test_ray_two_workers_three_clips_one_corrupt(tiny_onnx, clips, tmp_path, capsys):
     pytest.importorskip("ray")
     out = tmp_path / "fleet"
-    argv = ["infer", str(clips / "*.mp4"), "--model", str(tiny_onnx), "--out", str(out), "--ray", "--workers", "2"]
+    argv = ["infer", str(clips / "*.mp4"), "--model", str(tiny_onnx), "--out", str(out), "--providers", "cuda", "--ray",
+            "--workers", "2"]
     assert main(argv) == 1
     summary = json.loads((out / "fleet.json").read_text())
+    # Each actor says where its session runs; one whose CUDA provider could not start says so on the driver's
+    # stderr (its own stderr never reaches the driver: log_to_driver=False).
+    assert len(summary["workers"]) == 2 and all(w["runs_on"] for w in summary["workers"])
+    err = capsys.readouterr().err
+    for worker in summary["workers"]:
+        if worker["runs_on"][0] != "CUDAExecutionProvider":
+            assert "CUDAExecutionProvider could not be started" in err and "(Ray actor)" in err
+            assert "num_gpus" not in worker["resources"]  # this cluster has no GPU to ask for
     by_name = {p["video"].split("/")[-1]: p for p in summary["per_video"]}
     assert {n: p["status"] for n, p in by_name.items()} == {"a.mp4": "done", "b.mp4": "done", "broken.mp4": "failed"}
     assert "cannot open video" in by_name["broken.mp4"]["error"]
@@ -76,3 +85,20 @@ def test_ray_two_workers_three_clips_one_corrupt(tiny_onnx, clips, tmp_path):
     # A rerun (here without Ray: same outputs, same rule) skips both complete videos.
     assert main(argv[:-3]) == 1
     assert json.loads((out / "fleet.json").read_text())["skipped"] == 2
+
+
+def test_ray_actors_ask_for_the_gpu_their_model_needs():
+    from perception.errors import InputError
+    from perception.video.fleet import actor_resources
+
+    # a .pt model on CUDA: each of 2 actors gets half of the one GPU (without num_gpus Ray hides every GPU)
+    assert actor_resources("m.pt", {"device": "cuda"}, workers=2, cluster_gpus=1) == {"num_cpus": 1, "num_gpus": 0.5}
+    assert actor_resources("m.pt", {"device": None}, workers=2, cluster_gpus=4) == {"num_cpus": 1}
+    with pytest.raises(InputError, match="the Ray cluster has no GPU for m.pt"):
+        actor_resources("m.pt", {"device": "cuda"}, workers=1, cluster_gpus=0)
+    # .onnx: a GPU when one of its providers is a GPU one (the default order too) and the cluster has one
+    assert actor_resources("m.onnx", {"providers": None}, workers=2, cluster_gpus=4) == {"num_cpus": 1, "num_gpus": 1.0}
+    assert actor_resources("m.onnx", {"providers": "tensorrt,cuda"}, workers=4, cluster_gpus=2) == {"num_cpus": 1, "num_gpus": 0.5}
+    assert actor_resources("m.onnx", {"providers": "cpu"}, workers=2, cluster_gpus=4) == {"num_cpus": 1}
+    # no GPU in the cluster: ONNX Runtime falls back to the CPU, and the actor reports that line
+    assert actor_resources("m.onnx", {"device": "cuda"}, workers=3, cluster_gpus=0) == {"num_cpus": 1}

@@ -1,0 +1,19 @@
+# Make a bare GPU machine (Python 3.12, its own PyTorch, no network) ready to run this project from the
+# working tree: install the wheels tools/gpu_wheels.sh downloaded (.whl/gpu) into /tmp/site, without
+# touching its torch or numpy, and put them and the checkout on PYTHONPATH (no build step: `perception` runs
+# as `python3 -m perception.cli.main`, which is what tools/gpu_check.py uses). Source it, so the PYTHONPATH
+# stays set:
+#
+#   source tools/gpu_setup.sh && python3 tools/gpu_check.py --out "$OUT/gpu_check"
+#
+# (with the device tool: carry .whl, e.g. run(command="source tools/gpu_setup.sh && ...", carry=[".whl"])).
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+site="${GPU_SITE:-/tmp/site}"
+if ! ls "$repo"/.whl/gpu/*.whl > /dev/null 2>&1; then
+  echo "gpu_setup: no wheels in $repo/.whl/gpu: run bash tools/gpu_wheels.sh where PyPI is reachable" >&2
+  return 1 2> /dev/null || exit 1
+fi
+python3 -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" \
+  "$repo"/.whl/gpu/*.whl || { return 1 2> /dev/null || exit 1; }
+export PYTHONPATH="$repo:$site${PYTHONPATH:+:$PYTHONPATH}"
+echo "gpu_setup: installed $(ls "$repo"/.whl/gpu/*.whl | wc -l) wheels into $site; PYTHONPATH=$PYTHONPATH"
