@@ -157,7 +157,7 @@ def read_lock(path: Path) -> dict:
 def describe_holder(record: dict) -> str:
     if not record:
         return "another run (lock file not yet written)"
-    return (f"`perception {record.get('command', '?')}` (pid {record.get('pid', '?')} on "
+    return (f"perception {record.get('command', '?')} (pid {record.get('pid', '?')} on "
             f"{record.get('host', '?')}, started {record.get('started', '?')})")
 
 
