@@ -142,8 +142,13 @@ def claimed_out_dir(folder: str | os.PathLike, command: str, *, default: str | o
                     resume: bool = False, exist_ok: bool = False) -> Iterator[Path]:
     """`choose_out_dir` then hold its `FolderClaim` for the block; yields the chosen folder."""
     chosen = choose_out_dir(folder, command, default=default, resume=resume, exist_ok=exist_ok)
-    with FolderClaim(chosen, command):
-        yield chosen
+    created = not chosen.exists()
+    try:
+        with FolderClaim(chosen, command):
+            yield chosen
+    finally:
+        if created and chosen.is_dir() and not any(chosen.iterdir()):
+            chosen.rmdir()  # a run that failed before writing anything leaves no empty folder behind
 
 
 def read_lock(path: Path) -> dict:

@@ -91,3 +91,15 @@ def test_a_named_folder_holding_a_run_is_refused_in_one_line(tmp_path):
     empty.mkdir()
     (empty / LOCK_NAME).write_text("")  # a lock alone is no run
     assert choose_out_dir(empty, "infer") == empty
+
+
+def test_a_run_that_wrote_nothing_leaves_no_folder(tmp_path):
+    out = tmp_path / "new"
+    with pytest.raises(RuntimeError):
+        with claimed_out_dir(out, "infer") as chosen:
+            assert (chosen / LOCK_NAME).exists()
+            raise RuntimeError("failed before writing")
+    assert not out.exists()
+    with claimed_out_dir(out, "infer") as chosen:
+        (chosen / "summary.json").write_text("{}")
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]  # the lock is gone, the outputs stay
