@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from perception.classes import BDD100K_CLASSES, OBJECT_CLASSES, PEDESTRIAN_CLASSES, TASKS
+from perception.config_types import check_field_types
 from perception.errors import InputError, MissingFileError
 from perception.thresholds import NMS_IOU, PREDICT_CONF, PREDICT_MAX_DETECTIONS
 
@@ -76,6 +77,9 @@ class ConfigBase:
     SECTION: ClassVar[str] = "config"
 
     def __post_init__(self) -> None:
+        # every field against its declared type first (one message for a wrong type in any config), then the
+        # config's own rules
+        check_field_types(self, self.SECTION, ConfigError)
         self.validate()
 
     def validate(self) -> None:

@@ -17,3 +17,7 @@ class InputError(PerceptionError, ValueError):
 
 class MissingFileError(PerceptionError, FileNotFoundError):
     """A file or folder named by the user does not exist."""
+
+
+class DiskFullError(PerceptionError, OSError):
+    """No space left on the device while writing an output; the message names the path and what was kept."""

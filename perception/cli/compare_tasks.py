@@ -35,6 +35,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu", help="cpu|cuda|cuda:N")
     parser.add_argument("--workers", type=int, default=2, help="data loader workers per run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--exist-ok", action="store_true",
+                        help="write into --out even when it holds an earlier comparison (else: a new --out is refused, "
+                        "the default moves on to runs/compare2)")
     from perception.cli.common import add_json_option
 
     add_json_option(parser)
@@ -42,10 +45,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from perception.out_dir import claimed_out_dir
+
+    with claimed_out_dir(args.out, "compare-tasks", default="runs/compare", exist_ok=args.exist_ok) as out:
+        args.out = str(out)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from perception.cli.common import write_json
     from perception.config import BALANCING_MODES, TASKS
+    from perception.atomic import write_text_atomic
     from perception.errors import InputError, MissingFileError
     from perception.jsonio import write_json_atomic
     from perception.multitask import CompareConfig, compare_tasks, render_markdown, write_chart
@@ -66,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     command = "perception " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["compare-tasks"] else None
     text = render_markdown(result, command)
-    (out / "compare.md").write_text(text)
+    write_text_atomic(out / "compare.md", text)
     write_json_atomic(out / "compare.json", result)
     write_chart(result, out / "compare.png")
     print(text)

@@ -63,7 +63,14 @@ def _step(name: str, argv: list[str], log: dict) -> dict:
 def run(args: argparse.Namespace) -> int:
     import torch  # noqa: F401 - the demo trains: without the training stack, say so before rendering any data
 
-    out = Path(args.out)
+    from perception.out_dir import claimed_out_dir
+
+    # never over an earlier demo: the default moves on to runs/demo2, a named folder holding files is refused
+    with claimed_out_dir(args.out, "demo", default="runs/demo") as out:
+        return _run(args, out)
+
+
+def _run(args: argparse.Namespace, out: Path) -> int:
     data, train, evaluation, export, video = (out / n for n in ("data", "train", "eval", "export", "video"))
     log: dict = {}
     started = time.perf_counter()

@@ -43,11 +43,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--trt-fp16", action="store_true", help="TensorRT: build fp16 engines")
     parser.add_argument("--worst", type=int, default=12, help="images in the worst-images grid (default 12, 0 = none)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad label instead of counting skips")
+    parser.add_argument("--exist-ok", action="store_true",
+                        help="write into --out even when it holds another report (else refused)")
     add_json_option(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    from perception.out_dir import claimed_out_dir
+
+    with claimed_out_dir(args.out, "eval", exist_ok=args.exist_ok):  # one run per folder, none over another
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from perception.data.dataset import iter_samples

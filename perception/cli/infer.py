@@ -59,11 +59,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "needs perception[fleet]")
     parser.add_argument("--workers", type=int, default=2, metavar="N",
                         help="fleet with --ray: Ray actors, one model session each (default 2)")
+    parser.add_argument("--exist-ok", action="store_true",
+                        help="write into --out even when it holds another run's files (else refused)")
     add_json_option(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    from perception.out_dir import claimed_out_dir
+    from perception.video.fleet import is_manifest
+
+    # one run per folder (perception.out_dir); a fleet continues its folder by design (complete videos skipped)
+    fleet = args.ray is not None or is_manifest(args.source)
+    with claimed_out_dir(args.out, "infer", exist_ok=args.exist_ok or fleet):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from perception.loading import load_predictor

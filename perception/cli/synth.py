@@ -31,11 +31,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=float, default=10.0, help="frame rate of --video (default 10)")
     parser.add_argument("--workers", type=int, default=None, help=f"processes (default: all {os.cpu_count()} cores)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--exist-ok", action="store_true",
+                        help="write into --out even when it already holds files (else refused)")
     add_json_option(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    from perception.out_dir import claimed_out_dir
+
+    with claimed_out_dir(args.out, "synth", exist_ok=args.exist_ok):  # one run per folder, none over another
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from perception.cli.common import write_json
     from perception.data.synthetic.video import write_clip
     from perception.data.synthetic.writer import generate_dataset

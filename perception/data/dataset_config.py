@@ -67,6 +67,8 @@ def _source(entry: Any, where: str) -> SourceConfig:
     if tasks is not None:
         if isinstance(tasks, str):
             tasks = [tasks]
+        if not isinstance(tasks, list):
+            raise ConfigError(f"{where}.tasks: {tasks!r} is not a list of tasks ({list(TASKS)})")
         supported = SOURCE_TYPES[entry["type"]].supported_tasks
         bad = [t for t in tasks if t not in TASKS]
         if bad:

@@ -55,9 +55,33 @@ def export_model(out: str | Path, **options) -> dict:
     (median ms at `threads` threads) and the ONNX Runtime providers available.
     """
     job = ExportOptions(out=Path(out), **options)
+    if Path(job.out).is_dir():
+        raise InputError(f"--out {job.out}: is a folder; name the .onnx file to write")
+    if job.int8:
+        from perception.deploy.parity import read_images
+
+        read_images(job.calib, 1)  # an empty or missing calibration folder fails before anything is written
     net = load_export_model(job.weights, job.model, job.imgsz)
-    with tqdm(total=2 + int(job.half) + int(job.int8), desc="export", unit="step") as progress:
-        return _export_steps(net, job, progress)
+    files = [Path(job.out), _sibling(Path(job.out), "fp16"), _sibling(Path(job.out), "int8")]
+    before = {path: _identity(path) for path in files}
+    try:
+        with tqdm(total=2 + int(job.half) + int(job.int8), desc="export", unit="step") as progress:
+            return _export_steps(net, job, progress)
+    except BaseException:
+        # all or nothing: a failed job (a later step, Ctrl-C, a full disk) leaves none of the files it wrote
+        for path in files:
+            if _identity(path) != before[path]:
+                path.unlink(missing_ok=True)
+        raise
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(inode, mtime) of a file, None when missing: tells a file this job wrote from one that was there before."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
 
 
 def _export_steps(net, job: ExportOptions, progress) -> dict:

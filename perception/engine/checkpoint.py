@@ -22,8 +22,10 @@ def save_checkpoint(data: dict[str, Any], path: str | Path) -> Path:
     """torch.save to a temp file in the same folder, fsync, then rename over `path`: a reader (or a run
     killed mid-save) sees either the old complete file or the new complete file, never half of one."""
     path = Path(path)
-    with atomic_path(path, fsync=True) as tmp:
-        torch.save(data, tmp)
+    # Through an unbuffered Python file, not a path: torch's own writer reports a full disk as a RuntimeError
+    # without an errno, while a Python write raises the OSError (ENOSPC) that atomic_path turns into one line.
+    with atomic_path(path, fsync=True) as tmp, open(tmp, "wb", buffering=0) as handle:
+        torch.save(data, handle)
     return path
 
 

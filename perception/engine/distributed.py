@@ -72,6 +72,15 @@ def barrier(ctx: DistContext) -> None:
         dist.barrier()
 
 
+def broadcast_object(value, ctx: DistContext):
+    """Rank 0's picklable `value` on every rank (a single process returns it as is)."""
+    if not ctx.distributed:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0, device=ctx.device if ctx.device.type == "cuda" else None)
+    return holder[0]
+
+
 def check_sync_bn(sync_bn: bool, ctx: DistContext) -> None:
     """Refuse --sync-bn before any work: SyncBatchNorm runs on CUDA/NCCL only and fails deep inside torch."""
     if sync_bn and ctx.device.type != "cuda":

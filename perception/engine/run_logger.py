@@ -1,5 +1,8 @@
 """What a run leaves behind besides checkpoints: results.csv (one row per epoch), TensorBoard event
-files, and PNG plots of the losses and metrics. Only rank 0 creates one."""
+files, and PNG plots of the losses and metrics. Only rank 0 creates one.
+
+A resumed run continues the rows and event files of the run it resumes; a new run written into an old run's
+folder (--exist-ok) starts both afresh, so its curves never join the old run's."""
 
 from __future__ import annotations
 
@@ -12,11 +15,15 @@ from perception.atomic import atomic_path
 
 
 class RunLogger:
-    def __init__(self, out_dir: str | Path, tensorboard: bool = True) -> None:
+    def __init__(self, out_dir: str | Path, tensorboard: bool = True, resume: bool = True) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.csv_path = self.out_dir / "results.csv"
-        self.rows: list[dict[str, Any]] = self._read_rows()
+        self.rows: list[dict[str, Any]] = self._read_rows() if resume else []
+        if not resume:
+            self.csv_path.unlink(missing_ok=True)
+            for old in (self.out_dir / "tensorboard").glob("events.out.tfevents.*"):
+                old.unlink()
         self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter

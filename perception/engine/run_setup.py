@@ -1,5 +1,5 @@
-"""Turning command-line choices into a TrainConfig: resume from a run directory, and making sure the
-default synthetic data exists before training on it."""
+"""Turning command-line choices into a TrainConfig: resume from a run directory, making sure the default
+synthetic data exists before training on it, and claiming the run's folder (perception.out_dir)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from perception.errors import InputError, MissingFileError
 DEFAULT_SYNTHETIC_IMAGES = 2000
 # What a resumed run may change: where and how fast it runs, and how long (a longer run recomputes the LR
 # schedule over the new length). Anything else would make the resumed run a different one.
-RESUME_RUN_FIELDS = {"device", "workers", "save_period", "compile"}
+RESUME_RUN_FIELDS = {"device", "workers", "save_period", "compile", "exist_ok"}
 RESUME_LENGTH_FIELDS = {"epochs", "max_steps"}
 
 
@@ -45,6 +45,31 @@ def resume_config(out_dir: str | Path, **overrides: Any) -> tuple[TrainConfig, d
     data.update({k: v for k, v in given.items() if k in RESUME_RUN_FIELDS | RESUME_LENGTH_FIELDS})
     data["out"] = str(out_dir)
     return TrainConfig.from_dict(data, source=str(path)), changed, saved
+
+
+def claim_run_dir(config: TrainConfig, ctx, resume: bool):
+    """(folder, claim) of a training run. Rank 0 chooses the folder (the default `runs/train` moves on to the next
+    free name; a named folder holding a run is refused unless resumed or `exist_ok`) and holds its lock for the run
+    (claim None on other ranks); every rank of a torchrun job then gets rank 0's folder, or its one-line refusal."""
+    from perception.engine.distributed import broadcast_object
+    from perception.errors import PerceptionError
+    from perception.out_dir import FolderClaim, choose_out_dir
+
+    claim, chosen, refusal = None, None, None
+    if ctx.is_main:
+        try:
+            chosen = choose_out_dir(config.out, "train", default=TrainConfig().out, resume=resume, exist_ok=config.exist_ok)
+            claim = FolderClaim(chosen, "train").acquire()
+        except PerceptionError as exc:
+            if not ctx.distributed:
+                raise
+            refusal = exc
+    chosen, message = broadcast_object((chosen, str(refusal) if refusal else None), ctx)
+    if refusal is not None:
+        raise refusal
+    if message is not None:
+        raise InputError(message)
+    return Path(chosen), claim
 
 
 def synthetic_root_to_generate(data: str) -> Path | None:

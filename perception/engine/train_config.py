@@ -62,7 +62,9 @@ class TrainConfig(ConfigBase):
     seed: int = option(0, "random seed")
     log_period: int = option(10, "steps between progress/TensorBoard updates and divergence checks (each reads the "
                              "losses back from the device once)")
-    out: str = option("runs/train", "run directory")
+    out: str = option("runs/train", "run directory; when the default one holds a run, the next free name (runs/train2)")
+    exist_ok: bool = option(False, "write into --out even when it holds another run (a named --out holding a run is "
+                            "refused otherwise; --resume continues one)")
     device: str = option("auto", "auto|cpu|cuda|cuda:N")
     max_steps: int = option(0, "stop after this many optimizer steps in total; 0 = no limit")
     max_val_batches: int = option(0, "validate on this many batches of the val split; 0 = all of it")

@@ -41,6 +41,7 @@ from perception.engine.ema import ModelEMA, unwrap
 from perception.engine.hardware import resolve_amp
 from perception.engine.step_stats import StepStats
 from perception.engine.run_logger import RunLogger, epoch_line
+from perception.engine.run_setup import claim_run_dir
 from perception.engine.schedule import build_scheduler, set_total_steps
 from perception.engine.task_backward import TaskBackward
 from perception.engine.train_config import TrainConfig, save_train_config
@@ -94,7 +95,11 @@ class Trainer:
         self.progress = progress
         self._model_config = model_config
         self._loaders = (train_loader, val_loader)
-        self.out_dir = Path(config.out)
+        self.claim = None
+        self._set_out_dir(config.out)
+
+    def _set_out_dir(self, out: str | Path) -> None:
+        self.out_dir = Path(out)
         self.weights_dir = self.out_dir / "weights"
         self.last_path = self.weights_dir / "last.pt"
         self.best_path = self.weights_dir / "best.pt"
@@ -105,6 +110,10 @@ class Trainer:
         checkpoint (read once) defines the model and fills their states."""
         cfg = self.config
         self.ctx: DistContext = setup_distributed(cfg.device)
+        # never over another run: the default folder moves on to runs/train2, a named one is refused (out_dir)
+        out, self.claim = claim_run_dir(cfg, self.ctx, self.resume)
+        self.config = cfg = cfg.replace(out=str(out))
+        self._set_out_dir(out)
         check_sync_bn(cfg.sync_bn, self.ctx)
         seed_everything(cfg.seed + self.ctx.rank)
         ckpt = self._resume_checkpoint() if self.resume else None
@@ -128,7 +137,9 @@ class Trainer:
         self.train_model = self.model if self.task_backward.reduces_by_hand else wrap_model(self.model, self.ctx)
         if cfg.compile:
             self.train_model = self._compile(self.train_model)
-        self.logger = RunLogger(self.out_dir) if self.ctx.is_main else None
+        self.logger = RunLogger(self.out_dir, resume=self.resume) if self.ctx.is_main else None
+        if self.ctx.is_main and not self.resume:
+            self.best_path.unlink(missing_ok=True)  # --exist-ok: an earlier run's best.pt is not this run's
         if self.ctx.is_main:
             save_train_config(cfg, self.out_dir / "train.yaml", self.model_config.to_dict())
 
@@ -369,19 +380,21 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train until `epochs` or `max_steps`, validating every `val_period` epochs; returns the run summary."""
-        self._setup()
-        self._start_time = time.time()
-        self._images_seen = 0
-        last_losses: dict[str, float] = {}
-        metrics: dict[str, Any] = dict(self.history_metrics)
-        self._epoch_clock = self._start_time  # from one epoch's end to the next: its validation is part of the cost
         try:
+            self._setup()
+            self._start_time = time.time()
+            self._images_seen = 0
+            last_losses: dict[str, float] = {}
+            metrics: dict[str, Any] = dict(self.history_metrics)
+            self._epoch_clock = self._start_time  # from one epoch's end to the next: its validation is part of the cost
             while self.epoch < self.epochs and self.step < self.total_steps:
                 last_losses, skipped = self._train_epoch()
                 metrics = self._end_epoch(last_losses, skipped, metrics)
         finally:
             if getattr(self, "logger", None) is not None:
                 self.logger.close()
+            if self.claim is not None:
+                self.claim.release()
         return self._summary(last_losses, metrics)
 
     def _train_epoch(self) -> tuple[dict[str, float], int]:

@@ -89,7 +89,7 @@ def _train_one(name: str, heads: list[str], balancing: str, cfg: CompareConfig, 
     shared = len(heads) > 1
     train_config = TrainConfig(
         data=cfg.data, model=cfg.model, imgsz=cfg.imgsz, epochs=cfg.max_steps, max_steps=cfg.max_steps, batch=cfg.batch,
-        lr=cfg.lr, seed=cfg.seed, balancing=balancing, out=str(Path(cfg.out) / name), device=cfg.device,
+        lr=cfg.lr, seed=cfg.seed, balancing=balancing, out=str(Path(cfg.out) / name), exist_ok=True, device=cfg.device,
         workers=cfg.workers, save_period=0, val_period=10**6,  # validate once, at the end of the budget
         grad_monitor_period=cfg.grad_monitor if shared else 0,
         label_fraction={cfg.fraction_task: cfg.fraction} if cfg.fraction is not None else {},

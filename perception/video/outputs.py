@@ -6,8 +6,13 @@
   The container index is written on `close()`, so the pipeline closes it on every exit path, SIGINT included.
 - `AnnotatedImageWriter`: images in, images out: each annotated frame under its source image's name, at its
   own size (what `yolo predict` does), instead of a video of stills.
-- `PredictionsWriter`: one JSON object per line, flushed per line, so a killed run leaves parseable lines.
+- `PredictionsWriter`: one JSON object per line, one write per line, so a killed run leaves parseable lines;
+  a failed write (disk full) is cut back to the last whole line.
 - `write_json_atomic` (from perception.jsonio): temp file + rename, so a reader never sees half a summary.
+
+Complete or recognisably partial: each writer's `complete` is True once it closed with everything written
+(summary.json lists them); a video whose writing failed has no index and is renamed `<name>.partial.mp4`.
+A full disk raises `DiskFullError`, one line naming the file and what of it was kept.
 
 numpy + OpenCV (+ PyAV for H.264).
 """
@@ -22,7 +27,8 @@ from typing import Any, Iterable
 import cv2
 import numpy as np
 
-from perception.errors import InputError
+from perception.atomic import is_disk_full, write_bytes_atomic
+from perception.errors import DiskFullError, InputError
 from perception.jsonio import to_builtin, write_json_atomic
 from perception.video.encode import H264, open_encoder
 
@@ -38,25 +44,52 @@ class AnnotatedVideoWriter:
         self.size: tuple[int, int] | None = None  # (W, H)
         self.frames = 0
         self.resized_frames = 0
+        self.complete = False  # closed with every frame written (and the index)
+        self.partial_path: Path | None = None  # where the file went when writing it failed
         self._writer = None
 
     def write(self, frame_bgr: np.ndarray) -> None:
-        if self._writer is None:
-            h, w = frame_bgr.shape[:2]
-            self.size = (w, h)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = open_encoder(self.path, self.fps, self.size, self.requested_codec)
-            self.codec = self._writer.codec
-        if (frame_bgr.shape[1], frame_bgr.shape[0]) != self.size:
-            frame_bgr = cv2.resize(frame_bgr, self.size, interpolation=cv2.INTER_AREA)
-            self.resized_frames += 1
-        self._writer.write(frame_bgr)
+        try:
+            if self._writer is None:
+                h, w = frame_bgr.shape[:2]
+                self.size = (w, h)
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._writer = open_encoder(self.path, self.fps, self.size, self.requested_codec)
+                self.codec = self._writer.codec
+            if (frame_bgr.shape[1], frame_bgr.shape[0]) != self.size:
+                frame_bgr = cv2.resize(frame_bgr, self.size, interpolation=cv2.INTER_AREA)
+                self.resized_frames += 1
+            self._writer.write(frame_bgr)
+        except OSError as exc:  # PyAV's errors are OSErrors with FFmpeg's errno
+            self._fail(exc)
         self.frames += 1
 
     def close(self) -> None:
         if self._writer is not None:
             writer, self._writer = self._writer, None
-            writer.close()
+            try:
+                writer.close()
+            except OSError as exc:
+                self._fail(exc)
+            self.complete = True
+
+    def _fail(self, exc: OSError) -> None:
+        """Close what can be closed, rename the unplayable file to `<stem>.partial<suffix>`, and raise: a full disk
+        as a one-line DiskFullError, anything else as it came."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - the first failure is the one reported
+                pass
+        if self.path.exists():
+            self.partial_path = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+            os.replace(self.path, self.partial_path)
+        if is_disk_full(exc):
+            kept = f"its first {self.frames} frames are kept in {self.partial_path.name}, without an index" \
+                if self.partial_path else "nothing was kept"
+            raise DiskFullError(f"{self.path}: no space left on the device; {kept}") from exc
+        raise exc
 
     def __enter__(self) -> "AnnotatedVideoWriter":
         return self
@@ -87,31 +120,49 @@ class AnnotatedImageWriter:
         target = self.out_dir / name
         if target.resolve() == source.resolve():
             raise InputError(f"--out {self.out_dir}: is the folder of the input images; choose another folder")
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(target), frame_bgr):
+        ok, encoded = cv2.imencode(target.suffix or ".png", frame_bgr)
+        if not ok:
             raise InputError(f"{target}: OpenCV cannot write this image format")
+        write_bytes_atomic(target, encoded.tobytes())
         self._names.add(name)
         self.files += 1
         return target
 
 
 class PredictionsWriter:
-    """predictions.jsonl: `write(record)` appends one line and flushes it to the OS."""
+    """predictions.jsonl: `write(record)` appends one whole line, handed to the OS at once (unbuffered), so a
+    killed run leaves whole lines. A write that fails (disk full) is cut back to the last whole line."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "w", encoding="utf-8")
+        self._handle = open(self.path, "wb", buffering=0)
+        self._size = 0  # bytes of whole lines
         self.lines = 0
+        self.complete = False  # closed with every line written
+        self.failed = False
 
     def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(record, separators=(",", ":"), default=to_builtin) + "\n")
-        self._handle.flush()
+        data = memoryview((json.dumps(record, separators=(",", ":"), default=to_builtin) + "\n").encode("utf-8"))
+        try:
+            done = 0
+            while done < len(data):  # a raw write may take part of it (a nearly full disk) and refuse the rest
+                done += self._handle.write(data[done:])
+        except OSError as exc:
+            self.failed = True
+            os.ftruncate(self._handle.fileno(), self._size)
+            self._handle.seek(self._size)
+            if is_disk_full(exc):
+                raise DiskFullError(f"{self.path}: no space left on the device; its {self.lines} whole lines "
+                                    "are kept") from exc
+            raise
+        self._size += len(data)
         self.lines += 1
 
     def close(self) -> None:
         if not self._handle.closed:
             self._handle.close()
+            self.complete = not self.failed
 
     def __enter__(self) -> "PredictionsWriter":
         return self

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
 from perception.config import ConfigBase, ConfigError
-from perception.errors import InputError
+from perception.errors import DiskFullError, InputError
 from perception.structures import FrameResult
 from perception.timing import Timings
 from perception.video.drawing import draw_frame
@@ -135,6 +135,8 @@ class VideoPipeline:
         q_raw: queue.Queue = queue.Queue(maxsize=cap)
         q_results: queue.Queue = queue.Queue(maxsize=cap)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        # an earlier run's summary (written last) must not vouch for this run's files
+        (self.out_dir / "summary.json").unlink(missing_ok=True)
         images = AnnotatedImageWriter(self.out_dir, getattr(self.source, "paths", ())) if self.config.write_images else None
         video = AnnotatedVideoWriter(self.out_dir / "annotated.mp4", self.source.fps) if self.config.write_video else None
         jsonl = PredictionsWriter(self.out_dir / "predictions.jsonl")
@@ -161,16 +163,39 @@ class VideoPipeline:
                 t.join(timeout=5.0)
             if self._display_threshold is not None:
                 self.predictor.conf_threshold = self._display_threshold
-            if video is not None:
-                video.close()
-            jsonl.close()
-        wall_s = time.perf_counter() - start
-        summary = self._summary(wall_s, video, jsonl, images)
-        write_json_atomic(self.out_dir / "summary.json", summary)
-        if self._errors:
-            stage, exc = self._errors[0]
-            raise PipelineError(f"{stage} stage failed: {type(exc).__name__}: {exc}") from exc
+            self._close_outputs(video, jsonl)
+        summary = self._summary(time.perf_counter() - start, video, jsonl, images)
+        self._write_summary(summary)
         return summary
+
+    def _close_outputs(self, video: AnnotatedVideoWriter | None, jsonl: PredictionsWriter) -> None:
+        """Close both writers whatever happens; a failure to close (disk full) is the run's error like any other."""
+        for writer in (video, jsonl):
+            if writer is None:
+                continue
+            try:
+                writer.close()
+            except Exception as exc:  # noqa: BLE001 - re-raised from _write_summary
+                self._errors.append(("output", exc))
+
+    def _write_summary(self, summary: dict[str, Any]) -> None:
+        """summary.json (written last: its presence says the run ended), then the run's first error if any: a full
+        disk as one line naming the file and what was kept, anything else as PipelineError."""
+        written = True
+        try:
+            write_json_atomic(self.out_dir / "summary.json", summary)
+        except DiskFullError as exc:
+            written = False
+            self._errors.append(("summary", exc))
+        if not self._errors:
+            return
+        full = next((exc for _, exc in self._errors if isinstance(exc, DiskFullError)), None)
+        if full is not None:
+            kept = [f"{name} ({'complete' if ok else 'partial'})" for name, ok in summary["outputs"]["complete"].items()]
+            kept.append("summary.json (says which)" if written else "no summary.json")
+            raise DiskFullError(f"{full}; outputs: {', '.join(kept)}") from full
+        stage, exc = self._errors[0]
+        raise PipelineError(f"{stage} stage failed: {type(exc).__name__}: {exc}") from exc
 
     def _guard(self, name: str, fn: Callable, *args: Any) -> None:
         """Run a stage; on failure record it and abort every stage so the run ends instead of hanging."""
@@ -396,6 +421,11 @@ class VideoPipeline:
                 "images": images.files if images is not None else 0,
                 "predictions": str(jsonl.path),
                 "prediction_lines": jsonl.lines,
+                # file name -> written whole; a failed video is renamed *.partial.mp4 (perception.video.outputs)
+                "complete": {
+                    jsonl.path.name: jsonl.complete,
+                    **({(video.partial_path or video.path).name: video.complete} if video is not None and video.frames else {}),
+                },
             },
         }
 

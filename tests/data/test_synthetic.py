@@ -220,5 +220,10 @@ def test_cli_writes_dataset_and_json_summary(tmp_path):
     assert sum(summary["images"].values()) == 3 and summary["images_per_second"] > 0
     assert sum(summary["objects"].values()) > 0 and sum(summary["lanes"].values()) > 0
     assert len(list((out / "images/100k").rglob("*.jpg"))) == 3
-    bad = subprocess.run(cmd[:7] + ["0"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(cmd[:7] + ["0", "--exist-ok"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--num" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    # a second dataset is never rendered over the first one unasked (perception.out_dir)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and again.stderr.strip() == (
+        f"perception synth: error: --out {out}: already holds files of another run; choose a new folder, or pass "
+        "--exist-ok to write into it")

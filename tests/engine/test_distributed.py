@@ -91,7 +91,12 @@ def test_two_gloo_processes_killed_mid_epoch_resume_bit_exactly(tiny_synthetic, 
                 break
             time.sleep(0.05)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both ranks
+        # torchrun starts each rank in its own session: killing torchrun's group alone leaves both ranks training
+        # on (and holding the run folder's lock), so kill them as a crash of the machine would
+        ranks = [int(pid) for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        os.killpg(proc.pid, signal.SIGKILL)
+        for rank in ranks:
+            os.killpg(rank, signal.SIGKILL)
         proc.wait()
     assert 2 <= load_checkpoint(last)["step"] < 6, "the run was not killed mid-training"
     resumed = run_ddp(_ddp_train(tiny_synthetic, out, "--resume"), timeout=300)
