@@ -105,7 +105,7 @@ def _trainer(config: TrainBenchConfig, data: str, out_dir: Path):
 
     train_config = TrainConfig(data=data, model=config.model, imgsz=tuple(config.imgsz), batch=config.batch,
                                amp=config.amp, channels_last=config.channels_last, device=config.device,
-                               workers=config.workers, epochs=1000, out=str(out_dir / "train"), save_period=0,
+                               workers=config.workers, epochs=1000, out=str(out_dir / "train"), exist_ok=True, save_period=0,
                                log_period=10**9)  # the loss statistics are read once per pass, as in training
     trainer = Trainer(train_config, progress=False)
     trainer._setup()
