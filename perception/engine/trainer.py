@@ -260,7 +260,7 @@ class Trainer:
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         """One optimizer step on one (per-rank) batch; returns the batch's losses as floats."""
         cfg = self.config
-        batch = move_batch(batch, self.ctx.device, self.channels_last)
+        batch = move_batch(batch, self.ctx.device, self.channels_last, mean=self.model_config.mean, std=self.model_config.std)
         with torch.autocast(self.ctx.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             outputs = self.train_model(batch["images"])
         total, report = self.loss({k: v.float() for k, v in outputs.items()}, batch)
@@ -302,11 +302,10 @@ class Trainer:
 
     def _run_validation(self) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
-        if self.val_loader is not None and self.ctx.is_main:
+        if self.val_loader is not None:  # every rank scores its shard; rank 0 gets the merged metrics
             model = self.ema.module if self.ema is not None else unwrap(self.model)
             metrics = validate(model, self.val_loader, self.model_config, self.ctx.device, self.config.max_val_batches,
-                               progress=self.progress)
-        barrier(self.ctx)
+                               progress=self.progress and self.ctx.is_main, amp_dtype=self.amp_dtype, ctx=self.ctx)
         return metrics
 
     def fit(self) -> dict[str, Any]:
