@@ -141,3 +141,18 @@ def test_ddp_ranks_validate_their_shards_and_rank_0_gets_the_whole_splits_metric
     assert [int((tmp_path / f"scored{r}.txt").read_text()) for r in (0, 1)] == [3, 4]  # each rank its shard
     assert other == {} and gathered["images"] == single["images"] == 7
     assert gathered == pytest.approx(single, abs=1e-12)
+
+
+def test_validation_runs_the_network_under_the_trainings_autocast_dtype(model, val_split):
+    seen = []
+    handle = model.register_forward_hook(lambda module, args, out: seen.extend({v.dtype for v in out.values()}))
+    try:
+        bf16 = validate(model, _Loader(val_split, 4, 0), CONFIG, torch.device("cpu"), amp_dtype=torch.bfloat16)
+        assert set(seen) == {torch.bfloat16}
+        seen.clear()
+        fp32 = validate(model, _Loader(val_split, 4, 0), CONFIG, torch.device("cpu"))
+        assert set(seen) == {torch.float32}
+    finally:
+        handle.remove()
+    assert bf16["images"] == fp32["images"] == 7 and all(np.isfinite(v) for v in bf16.values())
+    assert bf16["drivable/miou"] == pytest.approx(fp32["drivable/miou"], abs=0.05)
