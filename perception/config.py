@@ -195,8 +195,9 @@ class ModelConfig(ConfigBase):
             bad = [s for s in getattr(self, name) if s not in (4, 8, 16, 32)]
             if bad or not getattr(self, name):
                 raise ConfigError(f"model.{name}: {getattr(self, name)} must be a non-empty subset of 4, 8, 16, 32")
-        if self.lane_slots < 2 or self.lane_slots % 2:
-            raise ConfigError(f"model.lane_slots: {self.lane_slots} must be an even number >= 2")
+        # Lane targets travel as uint8 with 255 = ignore: slot ids 1..K+1 must stay below it.
+        if not 2 <= self.lane_slots <= 252 or self.lane_slots % 2:
+            raise ConfigError(f"model.lane_slots: {self.lane_slots} must be an even number from 2 to 252")
         if self.activation not in ("relu", "silu"):
             raise ConfigError(f"model.activation: {self.activation!r} must be 'relu' or 'silu'")
 

@@ -126,7 +126,7 @@ def _loss_and_grads(reference, model_config, balancing: str, batch: dict, device
         with torch.no_grad():
             next(model.parameters()).add_(0.05)
     loss = MultiTaskLoss(model_config, balancing).to(dev)
-    moved = move_batch(batch, dev)
+    moved = move_batch(batch, dev, mean=model_config.mean, std=model_config.std)
     outputs = model(moved["images"])
     syncs = None
     with warnings.catch_warnings(record=True) as caught:

@@ -189,7 +189,8 @@ def _measure_validation(trainer, config: TrainBenchConfig) -> dict[str, Any]:
     model = trainer.ema.module if trainer.ema is not None else trainer.model
     images = min(len(trainer.val_loader.dataset), config.val_batches * (trainer.val_loader.batch_size or 1))
     start = time.perf_counter()
-    validate(model, trainer.val_loader, trainer.model_config, trainer.ctx.device, config.val_batches)
+    validate(model, trainer.val_loader, trainer.model_config, trainer.ctx.device, config.val_batches,
+             amp_dtype=trainer.amp_dtype, ctx=trainer.ctx)  # as the trainer validates
     return {"val_images_per_second": _rate(images, time.perf_counter() - start), "val_images": images}
 
 

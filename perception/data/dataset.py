@@ -26,7 +26,6 @@ from perception.data.sources import SourceAdapter
 from perception.data.targets import crossing_pixels, default_lane_thickness, drivable_target, lane_target, marking_targets
 from perception.data.transforms import AugmentConfig, Augmented, EvalTransform, TrainTransform
 from perception.errors import InputError
-from perception.preprocess import normalize
 from perception.structures import TASKS, Sample
 
 LOG = logging.getLogger("perception.data")
@@ -36,9 +35,11 @@ MARKING_STRIDE = 4  # the lane-attribute head's output stride (perception.models
 class MultiTaskDataset(Dataset):
     """Items from all sources, letterboxed (eval) or augmented (train), as training tensors.
 
-    Item: image float32 (3, H, W) normalised; boxes float32 (N, 4) xyxy input pixels; classes int64 (N,);
+    Item: image uint8 (3, H, W) RGB, not normalised (move_batch normalises on the device: a quarter of the
+    bytes through shared memory); boxes float32 (N, 4) xyxy input pixels; classes int64 (N,);
     ignore_boxes float32 (M, 4); class_labelled bool (num classes,) the classes its source labels;
-    lane_target int64 (H, W); drivable_target int64 (H, W); labelled
+    lane_target uint8 (H, W); drivable_target uint8 (H, W); lane_attr_target uint8 (3, H/4, W/4);
+    crossing_target uint8 (H/4, W/4) (255 ignore; move_batch widens them to int64); labelled
     dict task -> bool; lane_instances bool; meta dict (path, source, letterbox info, flipped).
     """
 
@@ -126,11 +127,9 @@ class MultiTaskDataset(Dataset):
                                          self.lane_slots, self.lane_thickness)
         attr_t, crossing_t = marking_targets(item.lanes, item.lane_attrs, item.lane_bits, item.labelled["lanes"], size,
                                              MARKING_STRIDE, self.lane_thickness)
-        # The runtime's own normalisation: training and deployment inputs agree to the last bit.
-        image = normalize(item.image, self.mean, self.std)
         info = item.info
         return {
-            "image": torch.from_numpy(image),
+            "image": torch.from_numpy(np.ascontiguousarray(item.image.transpose(2, 0, 1))),
             "boxes": torch.from_numpy(item.boxes.astype(np.float32).reshape(-1, 4)),
             "classes": torch.from_numpy(item.classes.astype(np.int64)),
             "ignore_boxes": torch.from_numpy(item.ignore_boxes.astype(np.float32).reshape(-1, 4)),

@@ -111,25 +111,25 @@ def lane_target(
     num_slots: int,
     thickness: int | None = None,
 ) -> tuple[np.ndarray, bool]:
-    """(H, W) int64 lane target and whether slot channels are supervised (polylines were available).
+    """(H, W) uint8 lane target and whether slot channels are supervised (polylines were available).
 
     Polylines -> slots 1..K / K+1; a mask-only source -> K+1 on lane pixels (the loss uses only the binary
     lane-vs-background term for those, `lane_instances=False`); unlabelled -> all 255.
     """
     h, w = size
     if not labelled:
-        return np.full((h, w), IGNORE, np.int64), False
+        return np.full((h, w), IGNORE, np.uint8), False
     if lanes and attrs:
         keep = [i for i in range(len(lanes)) if i >= len(attrs) or is_crossing(attrs[i]) is None]
         lanes, attrs = [lanes[i] for i in keep], [attrs[i] for i in keep if i < len(attrs)]
         if not lanes:
-            return np.zeros((h, w), np.int64), True
+            return np.zeros((h, w), np.uint8), True
     if lanes:
         slots = assign_lane_slots(lanes, attrs, w, h, num_slots)
-        return rasterize_lanes(lanes, slots, size, thickness).astype(np.int64), True
+        return rasterize_lanes(lanes, slots, size, thickness), True
     if lane_mask is not None:
-        return np.where(lane_mask > 0, num_slots + 1, 0).astype(np.int64), False
-    return np.zeros((h, w), np.int64), True  # labelled, and the image has no lanes
+        return np.where(lane_mask > 0, num_slots + 1, 0).astype(np.uint8), False
+    return np.zeros((h, w), np.uint8), True  # labelled, and the image has no lanes
 
 
 def _mask_lookup_tables() -> np.ndarray:
@@ -167,8 +167,8 @@ def marking_targets(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Targets of the lane-attribute head at 1/stride of the input `size` (H, W).
 
-    Returns attr int64 (3, H/s, W/s): style, colour, type index on lane pixels (ATTRIBUTE_GROUPS), 255
-    elsewhere and where the label does not say; crossing int64 (H/s, W/s): 0 none, 1 crosswalk, 2 stop
+    Returns attr uint8 (3, H/s, W/s): style, colour, type index on lane pixels (ATTRIBUTE_GROUPS), 255
+    elsewhere and where the label does not say; crossing uint8 (H/s, W/s): 0 none, 1 crosswalk, 2 stop
     line, all 255 when the source does not label crossings (CULane, TuSimple, YOLOP's binary masks).
     Polylines win over `lane_bits` (a BDD100K lane byte mask of the input, 255 background).
     """
@@ -176,7 +176,7 @@ def marking_targets(
     attr = np.full((len(ATTRIBUTE_GROUPS), h, w), IGNORE, np.uint8)
     crossing = np.full((h, w), IGNORE, np.uint8)
     if not labelled:
-        return attr.astype(np.int64), crossing.astype(np.int64)
+        return attr, crossing
     attrs = list(attrs or [])
     if lanes:
         # Lanes without BDD100K marking labels (CULane, TuSimple): attributes stay ignored, crossings unlabelled.
@@ -211,11 +211,11 @@ def marking_targets(
         cells = bits.reshape(h, stride, w, stride).min(axis=(1, 3))
         attr = MASK_TABLES[:3][:, cells]
         crossing = MASK_TABLES[3][cells]
-    return attr.astype(np.int64), crossing.astype(np.int64)
+    return attr, crossing
 
 
 def drivable_target(drivable: np.ndarray | None, labelled: bool, size: tuple[int, int]) -> np.ndarray:
-    """(H, W) int64: 0 direct, 1 alternative, 2 background, 255 ignore (padding, or not labelled)."""
+    """(H, W) uint8: 0 direct, 1 alternative, 2 background, 255 ignore (padding, or not labelled)."""
     if not labelled or drivable is None:
-        return np.full(size, IGNORE, np.int64)
-    return drivable.astype(np.int64)
+        return np.full(size, IGNORE, np.uint8)
+    return np.ascontiguousarray(drivable, np.uint8)

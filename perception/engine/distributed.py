@@ -81,6 +81,16 @@ def broadcast_object(value, ctx: DistContext):
     return holder[0]
 
 
+def gather_to_main(obj, ctx: DistContext) -> list | None:
+    """Every rank's picklable `obj`, in rank order, on rank 0 (None on the others); [obj] alone when not
+    distributed. Under NCCL the objects travel through the current CUDA device (set by setup_distributed)."""
+    if not ctx.distributed:
+        return [obj]
+    gathered = [None] * ctx.world_size if ctx.is_main else None
+    dist.gather_object(obj, gathered, dst=0)
+    return gathered
+
+
 def check_sync_bn(sync_bn: bool, ctx: DistContext) -> None:
     """Refuse --sync-bn before any work: SyncBatchNorm runs on CUDA/NCCL only and fails deep inside torch."""
     if sync_bn and ctx.device.type != "cuda":

@@ -58,7 +58,11 @@ class TrainConfig(ConfigBase):
     sync_bn: bool = option(False, "SyncBatchNorm under DDP")
     save_period: int = option(500, "steps between mid-epoch last.pt saves; 0 disables")
     val_period: int = option(1, "epochs between validations (the last epoch is always validated)")
-    workers: int = option(4, "data loader workers per process")
+    # 8: one worker prepares ~50-80 items/s at 384x640 (JPEG decode 2.4 ms, two PNG masks 3.6 ms each,
+    # augmentation 3 ms, targets: ~12-20 ms per item, docs/reviews/2026-11-gpu-readiness.md item 16), so 8 feed
+    # 400-600 img/s, what one GPU trains scale s at; train_data.loader_workers caps it at the process's share
+    # of the cores (a 2-core CPU run gets 2, as before).
+    workers: int = option(8, "data loader workers per process (at most the cores per process)")
     seed: int = option(0, "random seed")
     log_period: int = option(10, "steps between progress/TensorBoard updates and divergence checks (each reads the "
                              "losses back from the device once)")

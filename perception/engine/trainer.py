@@ -309,7 +309,8 @@ class Trainer:
         optimizer, ema - (the training benchmark's per-part times); none by default."""
         part = timer or _untimed
         with part("to_device"):
-            batch = move_batch(batch, self.ctx.device, self.channels_last)
+            batch = move_batch(batch, self.ctx.device, self.channels_last, mean=self.model_config.mean,
+                               std=self.model_config.std)
         with part("forward"), torch.autocast(self.ctx.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             outputs = self.train_model(batch["images"])
         with part("loss"):
@@ -371,11 +372,10 @@ class Trainer:
 
     def _run_validation(self) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
-        if self.val_loader is not None and self.ctx.is_main:
+        if self.val_loader is not None:  # every rank scores its shard; rank 0 gets the merged metrics
             model = self.ema.module if self.ema is not None else unwrap(self.model)
             metrics = validate(model, self.val_loader, self.model_config, self.ctx.device, self.config.max_val_batches,
-                               progress=self.progress)
-        barrier(self.ctx)
+                               progress=self.progress and self.ctx.is_main, amp_dtype=self.amp_dtype, ctx=self.ctx)
         return metrics
 
     def fit(self) -> dict[str, Any]:

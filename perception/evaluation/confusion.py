@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from perception.evaluation.merge import merge_fields
 from perception.postprocess.boxes import box_iou
 from perception.thresholds import DISPLAY_CONF
 
@@ -23,6 +24,10 @@ class DetectionConfusion:
         self.iou = iou
         n = len(self.class_ids) + 1
         self.matrix = np.zeros((n, n), np.int64)
+
+    def merge(self, other: "DetectionConfusion") -> None:
+        """Add another accumulator's images (a DDP rank's shard) to these, as if this one had seen them."""
+        merge_fields(self, other, ("matrix",))
 
     def update(self, boxes, scores, classes, gt_boxes, gt_classes, ignore_boxes=None) -> None:
         bg = len(self.class_ids)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perception.evaluation.matching import greedy_match
+from perception.evaluation.merge import merge_fields
 from perception.postprocess.boxes import box_iou
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
@@ -58,6 +59,10 @@ class DetectionAccumulator:
         self.iou_thresholds = np.asarray(iou_thresholds, np.float64)
         self.records = {c: _ClassRecord() for c in self.class_names}
         self.num_images = 0
+
+    def merge(self, other: "DetectionAccumulator") -> None:
+        """Add another accumulator's images (a DDP rank's shard) to these, as if this one had seen them."""
+        merge_fields(self, other, ("records", "num_images"))
 
     def update(
         self,

@@ -6,6 +6,7 @@ import numpy as np
 
 from perception.classes import DRIVABLE_CLASSES, IGNORE_INDEX
 from perception.evaluation.lanes import resize_mask
+from perception.evaluation.merge import merge_fields
 
 
 def confusion(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore: int = IGNORE_INDEX) -> np.ndarray:
@@ -42,6 +43,10 @@ class DrivableAccumulator:
         n = len(self.class_names)
         self.matrix = np.zeros((n, n + 1), np.int64)
         self.num_images = 0
+
+    def merge(self, other: "DrivableAccumulator") -> None:
+        """Add another accumulator's images (a DDP rank's shard) to these, as if this one had seen them."""
+        merge_fields(self, other, ("matrix", "num_images"))
 
     def update(self, pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
         """Add one image: pred (H', W') class map (resized to gt's size if needed), gt (H, W) uint8."""

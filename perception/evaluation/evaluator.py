@@ -19,6 +19,7 @@ from perception.evaluation.drivable import DrivableAccumulator
 from perception.evaluation.lane_instances import CULaneAccumulator, TuSimpleAccumulator
 from perception.evaluation.lane_markings import LaneMarkingAccumulator
 from perception.evaluation.lanes import DEFAULT_EVAL_WIDTH, DEFAULT_LINE_WIDTH, LanePixelAccumulator
+from perception.evaluation.merge import merge_fields
 from perception.evaluation.pedestrian import PedestrianAccumulator
 from perception.evaluation.vehicle import VEHICLE_ID, merge_vehicles, vehicle_ground_truth
 from perception.lane_attributes import is_crossing
@@ -75,6 +76,17 @@ class Evaluator:
         self.worst = worst
         self.images_per_task = {t: 0 for t in TASKS}
         self.num_images = 0
+
+    def merge(self, other: "Evaluator") -> None:
+        """Add another Evaluator's images (same config; a DDP rank's shard of the split) to these: merged in
+        split order, the summary is the one a single Evaluator over every image gives."""
+        if self.config != other.config or self.worst is not None or other.worst is not None:
+            raise ValueError("only Evaluators with the same config and no worst-image gallery can be merged")
+        for name in ("detection", "confusion", "pedestrian", "lane_pixels", "culane", "tusimple", "markings", "drivable"):
+            getattr(self, name).merge(getattr(other, name))
+        if self.vehicle is not None:
+            self.vehicle.merge(other.vehicle)
+        merge_fields(self, other, ("images_per_task", "num_images"))
 
     def _scored(self, gt: Sample, task: str) -> bool:
         return task in self.config.tasks and gt.labelled.get(task, False)

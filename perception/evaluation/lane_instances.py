@@ -10,6 +10,8 @@ import numpy as np
 from scipy.interpolate import splev, splprep
 from scipy.optimize import linear_sum_assignment
 
+from perception.evaluation.merge import merge_fields
+
 CULANE_CANVAS = (590, 1640)  # (H, W) of CULane images, where the official evaluator draws
 CULANE_WIDTH = 30
 CULANE_IOU = 0.5
@@ -84,6 +86,10 @@ class CULaneAccumulator:
         self.iou_threshold = iou_threshold
         self.tp = self.fp = self.fn = 0
         self.num_images = 0
+
+    def merge(self, other: "CULaneAccumulator") -> None:
+        """Add another accumulator's images (a DDP rank's shard) to these, as if this one had seen them."""
+        merge_fields(self, other, ("tp", "fp", "fn", "num_images"))
 
     def update(self, pred: list[np.ndarray], gt: list[np.ndarray], image_size: tuple[int, int]) -> dict[str, float]:
         tp, fp, fn = culane_match(pred, gt, image_size, self.iou_threshold)
@@ -180,6 +186,10 @@ class TuSimpleAccumulator:
     def __init__(self):
         self.accuracy = self.fp = self.fn = 0.0
         self.num_images = 0
+
+    def merge(self, other: "TuSimpleAccumulator") -> None:
+        """Add another accumulator's images (a DDP rank's shard) to these, as if this one had seen them."""
+        merge_fields(self, other, ("accuracy", "fp", "fn", "num_images"))
 
     def update(self, pred: list[np.ndarray], gt: list[np.ndarray]) -> dict[str, float]:
         gt = [g for g in gt if len(g)]

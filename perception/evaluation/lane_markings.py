@@ -17,6 +17,7 @@ import numpy as np
 
 from perception.evaluation.bdd_lane_metric import LaneMarkingMetric, draw_lane_byte_mask, encode_lane_byte
 from perception.evaluation.lane_instances import culane_pairs
+from perception.evaluation.merge import merge_fields
 from perception.lane_attributes import (
     ATTRIBUTE_GROUPS, IGNORE, attribute_indices, bdd_category, has_marking_labels, is_crossing,
 )
@@ -60,6 +61,10 @@ class LaneMarkingAccumulator:
         self.official = LaneMarkingMetric()
         self.confusion = {name: np.zeros((len(values), len(values)), np.int64) for name, values in ATTRIBUTE_GROUPS}
         self.matched_lanes = 0
+
+    def merge(self, other: "LaneMarkingAccumulator") -> None:
+        """Add another accumulator's images (a DDP rank's shard) to these, as if this one had seen them."""
+        merge_fields(self, other, ("official", "confusion", "matched_lanes"))
 
     def update(self, pred: FrameResult, gt: Sample) -> None:
         size = (gt.height, gt.width)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from perception.evaluation.merge import merge_fields
+
 DEFAULT_EVAL_WIDTH = 640
 # the width of the training labels: 8 px at a 640-px-wide input (perception.data.targets.default_lane_thickness)
 DEFAULT_LINE_WIDTH = 8
@@ -58,6 +60,10 @@ class LanePixelAccumulator:
         self.line_width = int(line_width)
         self.tp = self.fp = self.fn = 0
         self.num_images = 0
+
+    def merge(self, other: "LanePixelAccumulator") -> None:
+        """Add another accumulator's images (a DDP rank's shard) to these, as if this one had seen them."""
+        merge_fields(self, other, ("tp", "fp", "fn", "num_images"))
 
     def masks(
         self,

@@ -1,5 +1,8 @@
 """Runs a predictor over ground-truth samples in batches, feeding an Evaluator, timing the model.
 
+Batches come from a sample iterator (`evaluate_predictor`, `perception eval`) or from any source of
+(samples, predict) calls (`score_calls`: the trainer's DataLoader of letterboxed val items).
+
 The predictor is any object with `predict(images: list[RGB uint8]) -> list[FrameResult]`; when it also
 has `timings` (stage -> `perception.timing.Timings`, as `BasePredictor`) the latency is
 read from there, otherwise the wall time of `predict` is used.
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from perception.errors import InputError
 from perception.evaluation.evaluator import Evaluator
@@ -31,7 +34,20 @@ def evaluate_predictor(
     limit: int | None = None,
     progress=None,
 ) -> dict:
-    """Predict every sample (at most `limit`), update `evaluator`; returns the latency summary.
+    """Predict every sample (at most `limit`), update `evaluator`; returns the latency summary (`score_calls`)."""
+    calls = ((batch, lambda batch=batch: predictor.predict([s.image for s in batch]))
+             for batch in _batches(samples, batch_size, limit))
+    return score_calls(predictor, calls, evaluator, batch_size, progress)
+
+
+def score_calls(
+    predictor,
+    calls: Iterable[tuple[list[Sample], Callable[[], list]]],
+    evaluator: Evaluator,
+    batch_size: int,
+    progress=None,
+) -> dict:
+    """Run each (samples, predict) call, score its FrameResults against the samples; returns the latency summary.
 
     Latency: medians over the calls after the first (warm-up) of each stage's milliseconds divided by
     the images in the call; "model" is the network alone, "total" adds letterbox/normalise and decoding
@@ -39,19 +55,19 @@ def evaluate_predictor(
     """
     per_image: dict[str, Timings] = {}  # bounded: the median of the last Timings.window images
     seen: dict[str, int] = {}
-    calls = 0
-    for batch in _batches(samples, batch_size, limit):
+    calls_made = 0
+    for batch, predict in calls:
         start = time.perf_counter()
-        preds = predictor.predict([s.image for s in batch])
+        preds = predict()
         wall_ms = (time.perf_counter() - start) * 1000
         if len(preds) != len(batch):
             raise InputError(f"predictor returned {len(preds)} results for {len(batch)} images")
-        calls += 1
+        calls_made += 1
         stages = {"wall": [wall_ms]}
         for stage, timing in getattr(predictor, "timings", {}).items():
             stages[stage] = timing.since(seen.get(stage, 0))
             seen[stage] = timing.count
-        if calls > 1:  # the first call pays for lazy initialisation and allocator warm-up
+        if calls_made > 1:  # the first call pays for lazy initialisation and allocator warm-up
             for stage, values in stages.items():
                 for value in values:
                     per_image.setdefault(stage, Timings()).add(value / len(batch))
@@ -59,6 +75,10 @@ def evaluate_predictor(
             evaluator.update(pred, sample)
         if progress is not None:
             progress.update(len(batch))
+    return _latency(per_image, batch_size, calls_made)
+
+
+def _latency(per_image: dict[str, Timings], batch_size: int, calls: int) -> dict:
     medians = {stage: t.median() for stage, t in per_image.items() if t.count}
     model_ms = medians.get("inference", medians.get("wall"))
     stage_sum = sum(medians.get(s, 0.0) for s in ("preprocess", "inference", "postprocess"))

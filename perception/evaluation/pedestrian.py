@@ -15,6 +15,7 @@ import numpy as np
 
 from perception.evaluation.detection import interpolated_precision
 from perception.evaluation.matching import greedy_match
+from perception.evaluation.merge import merge_fields
 from perception.postprocess.boxes import box_iou
 
 # 9 points log-spaced in [1e-2, 1e0]: np.logspace(-2, 0, 9), as the Caltech/CityPersons scripts
@@ -64,6 +65,10 @@ class PedestrianAccumulator:
         self._tp = {s.name: [] for s in self.setups}
         self._fp = {s.name: [] for s in self.setups}
         self._num_gt = {s.name: 0 for s in self.setups}
+
+    def merge(self, other: "PedestrianAccumulator") -> None:
+        """Add another accumulator's images (a DDP rank's shard) to these, as if this one had seen them."""
+        merge_fields(self, other, ("num_images", "_scores", "_tp", "_fp", "_num_gt"))
 
     def update(
         self,

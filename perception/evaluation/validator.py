@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from perception.data.errors import ErrorPolicy
 from perception.evaluation.evaluator import EvalConfig, Evaluator
-from perception.evaluation.loop import evaluate_predictor
+from perception.evaluation.loop import evaluate_predictor, score_calls
 from perception.structures import Sample
 
 # The setup whose AP50/recall stand for "pedestrians" in the trainer's epoch line and fitness: the official
@@ -42,9 +43,28 @@ class Validator:
         return {"conf_threshold": self.config.conf, "iou_threshold": self.config.nms_iou}
 
     def __call__(self, predictor, samples: Iterable[Sample], limit: int | None = None, progress=None) -> dict:
+        return self.score(predictor, samples, limit, progress).summary()
+
+    def score(self, predictor, samples: Iterable[Sample], limit: int | None = None, progress=None) -> Evaluator:
+        """The Evaluator fed with the predictions of (at most `limit`) samples, in batches of `batch_size`."""
         evaluator = Evaluator(self.config, worst=self.worst)
         self.latency = evaluate_predictor(predictor, samples, evaluator, self.batch_size, limit, progress)
-        return evaluator.summary()
+        return evaluator
+
+    def score_loader(self, predictor, loader, policy: ErrorPolicy, progress=None) -> Evaluator:
+        """The Evaluator fed from a DataLoader of ValBatches (perception.evaluation.val_loader): workers read and
+        letterbox, the predictor normalises on its device (`predict_letterboxed`). Unreadable items go to
+        `policy` here, in the main process, as `samples()` reports them; the batches keep the split's order."""
+        def calls():
+            for batch in loader:
+                for error in batch.errors:
+                    policy.report(error)
+                if batch.samples:
+                    yield batch.samples, lambda batch=batch: predictor.predict_letterboxed(batch.images, batch.infos)
+
+        evaluator = Evaluator(self.config, worst=self.worst)
+        self.latency = score_calls(predictor, calls(), evaluator, loader.batch_size or 1, progress)
+        return evaluator
 
 
 def headline_metrics(summary: dict) -> dict[str, float]:

@@ -8,7 +8,7 @@ import numpy as np
 
 from perception.config import ModelConfig
 from perception.postprocess.boxes import anchor_points, batched_nms, decode_distances
-from perception.postprocess.lanes import channel_argmax, decode_lanes
+from perception.postprocess.lanes import channel_argmax, decode_lanes, lane_polylines
 from perception.postprocess.markings import crossing_mask, decode_crossings, lane_attributes
 from perception.preprocess import LetterboxInfo
 from perception.structures import Crossing, Detections, FrameResult, Lane
@@ -72,6 +72,10 @@ def decode_outputs(
 ) -> list[FrameResult]:
     """Decode a batch of raw outputs (numpy, names as in docs/architecture.md).
 
+    Instead of "lane" and "drivable", outputs may hold what a device reduced them to (TorchPredictor with
+    host_outputs="decode"): "lane_rows" + "lane_mask" (see `_decode_lanes`) and "drivable_class" (B, H, W)
+    uint8, the drivable argmax; the results are the same.
+
     Thresholds default to the model config's. `masks=False` skips the drivable and lane masks (the video
     tool at high rates only needs polylines and boxes); `lane_masks` (default: as `masks`) decides the binary
     lane mask alone: evaluation scores it, the video tool draws and writes polylines only.
@@ -89,8 +93,8 @@ def decode_outputs(
                 dets = decode_detections(outputs[spec.reg][b], outputs[spec.cls][b], imgsz, spec.strides, spec.classes,
                                          conf, iou, max_det)
                 setattr(result, spec.task, _to_original(dets, info))
-        if "lane" in outputs:
-            lanes, lane_mask = decode_lanes(outputs["lane"][b], config.lane_threshold, config.lane_min_rows, lane_masks)
+        if "lane" in outputs or "lane_rows" in outputs:
+            lanes, lane_mask = _decode_lanes(outputs, b, config, lane_masks)
             result.lanes = [_lane_to_original(points, score, slot, info) for points, score, slot in lanes]
             if "lane_attr" in outputs:
                 for lane, (points, _, _) in zip(result.lanes, lanes):
@@ -107,8 +111,19 @@ def decode_outputs(
                                 for polygon, name, score in decode_crossings(outputs["crossing"][b], config.lane_threshold)]
         if "drivable" in outputs and masks:
             result.drivable = info.crop_mask(channel_argmax(outputs["drivable"][b]))
+        elif "drivable_class" in outputs and masks:
+            result.drivable = info.crop_mask(outputs["drivable_class"][b])
         results.append(result)
     return results
+
+
+def _decode_lanes(outputs: dict[str, np.ndarray], b: int, config: ModelConfig, with_mask: bool):
+    """Image b's lanes from the raw "lane" logits, or from what a device already reduced them to:
+    "lane_rows" (every ROW_STEP-th row's logits) and "lane_mask" (uint8 foreground), as `decode_lanes` would."""
+    if "lane_rows" in outputs:
+        lanes = lane_polylines(outputs["lane_rows"][b], config.lane_threshold, config.lane_min_rows)
+        return lanes, outputs["lane_mask"][b] if with_mask else None
+    return decode_lanes(outputs["lane"][b], config.lane_threshold, config.lane_min_rows, with_mask)
 
 
 def _crossing_to_original(polygon: np.ndarray, name: str, score: float, info: LetterboxInfo) -> Crossing:

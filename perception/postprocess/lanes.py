@@ -38,14 +38,27 @@ def decode_lanes(
     """Decode one image's lane logits (2 + K, H, W) in input pixels.
 
     Returns ([(points (P, 2) xy bottom-to-top, score, slot)], lane_mask (H, W) uint8, or None without
-    `with_mask`). A slot becomes a lane when at least `min_rows` sampled rows hold pixels whose slot
-    probability exceeds `threshold`; its centre per row is the probability-weighted mean column, smoothed
-    by a quadratic fit x = f(y).
+    `with_mask`): `lane_polylines` of every ROW_STEP-th row and the `lane_foreground` mask.
     """
-    probs = softmax(lane_logits[:, ::ROW_STEP].astype(np.float32), axis=0)
+    lane_mask = lane_foreground(lane_logits) if with_mask else None
+    return lane_polylines(lane_logits[:, ::ROW_STEP], threshold, min_rows), lane_mask
+
+
+def lane_foreground(lane_logits: np.ndarray) -> np.ndarray:
+    """(2 + K, H, W) logits -> (H, W) uint8 {0, 1}: the most likely class is a lane (not background)."""
     # argmax != background, without a strided argmax over channels (the slowest step at video rates).
-    lane_mask = (lane_logits[1:].max(0) > lane_logits[0]).view(np.uint8) if with_mask else None
-    num_slots = lane_logits.shape[0] - 2
+    return (lane_logits[1:].max(0) > lane_logits[0]).view(np.uint8)
+
+
+def lane_polylines(row_logits: np.ndarray, threshold: float = 0.5, min_rows: int = 6) -> list[tuple[np.ndarray, float, int]]:
+    """Lane logits of every ROW_STEP-th input row (2 + K, ceil(H / ROW_STEP), W) -> [(points, score, slot)].
+
+    A slot becomes a lane when at least `min_rows` sampled rows hold pixels whose slot probability exceeds
+    `threshold`; its centre per row is the probability-weighted mean column, smoothed by a quadratic fit
+    x = f(y). Taking the rows first lets a device send only them (TorchPredictor's decode outputs).
+    """
+    probs = softmax(row_logits.astype(np.float32), axis=0)
+    num_slots = row_logits.shape[0] - 2
     _, rows, width = probs.shape
     columns = np.arange(width, dtype=np.float32)
     row_y = np.arange(rows, dtype=np.float32) * ROW_STEP
@@ -60,7 +73,7 @@ def decode_lanes(
         xs = (weights[valid] @ columns) / row_mass[valid]
         score = float(weights[valid].sum() / max(np.count_nonzero(weights[valid]), 1))
         lanes.append((_smooth_polyline(xs, ys, row_mass[valid]), score, slot))
-    return lanes, lane_mask
+    return lanes
 
 
 def _smooth_polyline(xs: np.ndarray, ys: np.ndarray, weights: np.ndarray) -> np.ndarray:

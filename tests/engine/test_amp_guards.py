@@ -46,7 +46,8 @@ def test_cuda_fp16_overflow_step_is_skipped_with_the_scale_halved(tiny_synthetic
 def test_overflow_steps_are_skipped_and_only_a_run_of_them_stops_cpu_scaler(tiny_synthetic, tmp_path):
     trainer = _trainer(tiny_synthetic, tmp_path / "run")
     batch = next(iter(trainer.train_loader))
-    overflow = dict(batch, images=torch.full_like(batch["images"], float("inf")))
+    # float images pass move_batch as already normalised (the loader's are uint8, which cannot hold inf)
+    overflow = dict(batch, images=torch.full(batch["images"].shape, float("inf")))
     params = [p.detach().clone() for p in trainer.model.parameters()]
     trainer.train_step(overflow)  # used to raise FloatingPointError
     assert trainer.skipped_steps == 1 and trainer.scaler.get_scale() == 2.0**15

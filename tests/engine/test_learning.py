@@ -11,7 +11,7 @@ import torch
 
 from perception.engine import TrainConfig, Trainer
 from perception.engine.distributed import DistContext
-from perception.engine.train_data import build_train_loaders
+from perception.engine.train_data import build_train_loaders, move_batch
 from perception.engine.validate import validate
 from perception.models import build_model, load_model
 
@@ -50,6 +50,7 @@ def _lane_pixel_auc(model, loader) -> float:
     scores, is_lane = [], []
     with torch.no_grad():
         for batch in loader:
+            batch = move_batch(batch, torch.device("cpu"), mean=model.config.mean, std=model.config.std)
             lane_probability = 1.0 - model(batch["images"])["lane"].float().softmax(1)[:, 0]
             target = batch["lane_target"]
             labelled = target != 255

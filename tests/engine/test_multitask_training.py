@@ -55,6 +55,7 @@ def test_pcgrad_step_matches_the_plain_step_when_only_one_task_trains(tiny_synth
     """With a single head there is nothing to project: PCGrad's gradients must be the ordinary backward's."""
     from perception.config import ModelConfig
     from perception.data.dataset import build_dataset, collate
+    from perception.engine.train_data import move_batch
     from perception.engine.distributed import DistContext
     from perception.engine.task_backward import TaskBackward
     from perception.losses import MultiTaskLoss
@@ -62,7 +63,7 @@ def test_pcgrad_step_matches_the_plain_step_when_only_one_task_trains(tiny_synth
 
     config = ModelConfig(scale="n", imgsz=TINY_IMGSZ, heads={"lanes": True})
     dataset = build_dataset(str(tiny_synthetic), "train", config, train=False)
-    batch = collate([dataset[0], dataset[1]])
+    batch = move_batch(collate([dataset[0], dataset[1]]), torch.device("cpu"), mean=config.mean, std=config.std)
     grads = {}
     for balancing in ("fixed", "pcgrad"):
         torch.manual_seed(0)
@@ -81,6 +82,7 @@ def test_gradient_balancers_are_loss_scale_invariant_as_amp_needs(tiny_synthetic
     their weights must not depend on it (scaler.unscale_ then restores the unscaled step)."""
     from perception.config import ModelConfig
     from perception.data.dataset import build_dataset, collate
+    from perception.engine.train_data import move_batch
     from perception.engine.distributed import DistContext
     from perception.engine.task_backward import TaskBackward
     from perception.losses import MultiTaskLoss
@@ -88,7 +90,7 @@ def test_gradient_balancers_are_loss_scale_invariant_as_amp_needs(tiny_synthetic
 
     config = ModelConfig(scale="n", imgsz=TINY_IMGSZ)
     dataset = build_dataset(str(tiny_synthetic), "train", config, train=False)
-    batch = collate([dataset[0], dataset[1]])
+    batch = move_batch(collate([dataset[0], dataset[1]]), torch.device("cpu"), mean=config.mean, std=config.std)
     results = {}
     for scale in (None, 1024.0):
         torch.manual_seed(0)
