@@ -64,6 +64,8 @@ class TrainConfig(ConfigBase):
     device: str = option("auto", "auto|cpu|cuda|cuda:N")
     max_steps: int = option(0, "stop after this many optimizer steps in total; 0 = no limit")
     max_val_batches: int = option(0, "validate on this many batches of the val split; 0 = all of it")
+    allow_missing_labels: bool = option(False, "train even when a task of the model (or listed in the data's tasks:) "
+                                        "has no label file: a warning on every epoch line instead of an error")
     augment: bool = option(True, "training augmentation (--no-augment trains on the letterboxed images)")
 
     def validate(self) -> None:

@@ -32,7 +32,12 @@ def markdown_report(report: dict[str, Any]) -> str:
     latency = report.get("latency") or {}
     if latency.get("median_ms_per_image") is not None:
         lines.append(f"- latency: {latency['median_ms_per_image']:.2f} ms/image median ({latency.get('what', '')})")
-    lines += [f"- images: {metrics['num_images']} (per task: {metrics['images_per_task']})", ""]
+    lines += [f"- images: {metrics['num_images']} (per task: {metrics['images_per_task']})"]
+    if meta.get("skipped"):
+        from perception.data.errors import summary_lines
+
+        lines += [f"- {line}" for line in summary_lines(meta["skipped"], "not scored")]
+    lines.append("")
 
     objects = metrics.get("objects")
     if objects:
