@@ -61,7 +61,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{tag}: {info['path']} ({info['bytes'] / 1e6:.2f} MB)")
     for tag, parity in summary["parity"].items():
         worst = max(parity["max_abs_diff"].values()) if parity["max_abs_diff"] else 0.0
-        print(f"parity {tag}: max abs diff {worst:.2e} on {parity['images']} image(s) ({parity['source']})")
+        source = parity["source"] if parity["source"] in ("given", "synthetic", str(args.calib)) else \
+            f"frames read from {parity['source']}, found beside the checkout: name a folder with --calib"
+        note = " (raw output difference, not a verdict)" if tag == "int8" else ""
+        print(f"parity {tag}: max abs diff {worst:.2e}{note} on {parity['images']} image(s) ({source})")
+    if "int8" in summary and "verdict" in summary["int8"]:
+        from perception.deploy.agreement import verdict_line
+
+        print(f"int8 verdict: {verdict_line(summary['int8']['verdict'])}")
     if "latency_cpu" in summary:
         lat = summary["latency_cpu"]
         print(f"CPU latency ({lat['fp32']['threads']} threads): fp32 {lat['fp32']['median_ms']:.1f} ms, "

@@ -44,6 +44,8 @@ class TrainConfig(ConfigBase):
                                       "(task_gradients.png); 0 = off", flag="--grad-monitor", metavar="N")
     weights: str | None = option(None, "start from this checkpoint's weights (new optimizer/schedule; heads and classes "
                                  "may differ)", metavar="CKPT")
+    backbone_weights: str | None = option(None, "local state-dict file of the model's torchvision backbone (instead of "
+                                          "the YAML's download; also PERCEPTION_BACKBONE_WEIGHTS)", metavar="PATH")
     freeze: str = option("none", "train only what is not frozen", choices=FREEZE_MODES)
     cls_loss: str = option("bce", "classification loss", choices=CLS_LOSSES)
     box_loss: str = option("ciou", "box regression loss", choices=("ciou", "giou"))

@@ -58,6 +58,9 @@ def markdown_report(report: dict[str, Any]) -> str:
                 for name, v in peds.items() if isinstance(v, dict)]
         rows += [[name, "0", "-", "-", "-"] for name, v in peds.items() if v is None]  # no gt in the setup's range
         lines += _table(["setup", "gt", "MR^-2", "AP50", "recall"], rows)
+        mapping = next((v.get("visibility_mapping") for v in peds.values() if isinstance(v, dict)), None)
+        if mapping:
+            lines += [f"Visibility: {mapping}.", ""]
     lanes = metrics.get("lanes")
     if lanes:
         px = lanes["pixel"]
