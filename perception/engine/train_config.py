@@ -118,18 +118,38 @@ class TrainConfig(ConfigBase):
         return {"dwa_temperature": self.dwa_temperature, "gradnorm_alpha": self.gradnorm_alpha, "gradnorm_lr": self.gradnorm_lr}
 
 
+# Fields naming input files: relative values in a train YAML resolve against the YAML's own folder, so a
+# recipe runs from any directory. `out` stays relative to where the run is started, as on the command line.
+CONFIG_PATH_FIELDS = ("data", "model", "weights", "backbone_weights")
+
+
 def load_train_config(path: str | Path) -> TrainConfig:
-    """Read a train YAML (`train:` section or a flat mapping); errors name the file."""
-    return TrainConfig.load(path)
+    """Read a train YAML (`train:` section or a flat mapping); errors name the file. Relative input paths in it
+    (CONFIG_PATH_FIELDS) resolve against the YAML's folder; a model scale name (n, s, m) is no path."""
+    from perception.config import SCALES
+
+    config = TrainConfig.load(path)
+    folder = Path(path).resolve().parent
+    for name in CONFIG_PATH_FIELDS:
+        value = getattr(config, name)
+        if value and not Path(value).is_absolute() and not (name == "model" and value in SCALES):
+            setattr(config, name, str(folder / value))
+    return config
 
 
 def save_train_config(config: TrainConfig, path: str | Path, model_config: dict[str, Any] | None = None) -> None:
     """Write `train:` (and the resolved `model:`) as YAML, atomically."""
     import yaml
 
+    from perception.config import SCALES
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {"train": config.to_dict()}
+    for name in CONFIG_PATH_FIELDS:  # as absolute paths: the saved file reads the same from its own folder
+        value = data["train"][name]
+        if value and not Path(value).is_absolute() and not (name == "model" and value in SCALES):
+            data["train"][name] = str(Path(value).resolve())
     if model_config is not None:
         data["model"] = model_config
     write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))

@@ -99,10 +99,12 @@ class BDD100KSource(SourceAdapter):
         listed: dict[str, list[str]] = {}
         for key, table in tables.items():
             for name in set(table) - present:
-                listed.setdefault(name, []).append(str(p[key].relative_to(self.root)))
+                listed.setdefault(name, []).append(str(p[key]))
         for name in sorted(listed):
-            self.policy.report(LabelError(str(p["images"] / name), f"labelled image not found (listed in "
-                                          f"{', '.join(listed[name])} under {self.root})", kind="missing_image"))
+            first, *others = listed[name]
+            also = f" (also listed in {', '.join(others)})" if others else ""
+            self.policy.report(LabelError(first, f"labelled image not found in {p['images']}{also}", kind="missing_image",
+                                          item=name, image=name))
 
     def _load(self, rec: BDDRecord) -> Sample:
         image = read_image(rec.image_path)
