@@ -120,4 +120,7 @@ def _print_headline(metrics: dict, latency: dict, skipped: dict, out_dir: str, s
         print(f"{'latency_ms/img':<22}{latency['median_ms_per_image']:.2f} ({latency['what']})")
     for line in summary_lines(skipped, f"{split}, not scored"):
         print(line)
+    for name, summary in (metrics.get("per_source") or {}).items():
+        shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in _headline(summary).items())
+        print(f"source {name}: {shown}")
     print(f"report: {out_dir}/report.md")

@@ -25,7 +25,7 @@ LOG = logging.getLogger("perception.data")
 
 # Problems that drop one label of an image and keep the image; every other kind drops the image.
 LABEL_KINDS = frozenset({"bad_box", "degenerate_box", "box_outside", "unknown_category", "bad_polygon",
-                         "degenerate_polygon", "missing_key"})
+                         "degenerate_polygon", "missing_key", "bad_lane"})
 
 
 class LabelError(InputError):

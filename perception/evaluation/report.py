@@ -37,6 +37,9 @@ def markdown_report(report: dict[str, Any]) -> str:
         from perception.data.errors import summary_lines
 
         lines += [f"- {line}" for line in summary_lines(meta["skipped"], "not scored")]
+    for name, summary in (metrics.get("per_source") or {}).items():
+        lines.append(f"- source {name}: {summary['num_images']} images (per task: {summary['images_per_task']}); "
+                     f"its metrics are in report.json metrics.per_source")
     lines.append("")
 
     objects = metrics.get("objects")
