@@ -42,6 +42,7 @@ def test_model_task_without_labels_stops_training(no_det_labels, tmp_path):
         Trainer(_config(no_det_labels, tmp_path / "run", epochs=1), progress=False).fit()
 
 
+@pytest.mark.filterwarnings("error:Converting a tensor with requires_grad")  # the warning on every step
 def test_allowed_missing_labels_warn_on_every_epoch_line(no_det_labels, tmp_path, capsys):
     Trainer(_config(no_det_labels, tmp_path / "run", allow_missing_labels=True, max_val_batches=1), progress=True).fit()
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
