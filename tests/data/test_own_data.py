@@ -20,8 +20,8 @@ from bdd_writers import box_label, lane_label, standard_frames, write_bdd, write
 from perception.config import ConfigError
 from perception.data.check import check_dataset
 from perception.data.dataset import iter_samples
-from perception.data.dataset_config import build_sources, load_dataset_config, require_task_labels
-from perception.data.errors import ErrorPolicy, summary_lines
+from perception.data.dataset_config import build_sources, load_dataset_config
+from perception.data.errors import ErrorPolicy
 from perception.errors import InputError
 
 
@@ -49,6 +49,8 @@ def test_listed_task_without_label_file_is_an_error(tmp_path):
 
 
 def test_model_task_no_source_labels_is_an_error_unless_allowed(tmp_path):
+    from perception.data.dataset_config import require_task_labels
+
     root = write_bdd(tmp_path / "bdd", "val", standard_frames())
     (root / "labels" / "det_20").rename(root / "labels" / "det20")
     sources = build_sources(load_dataset_config(_yaml(tmp_path / "d.yaml", str(root), "[lanes]")), "val",
@@ -74,6 +76,8 @@ def test_images_without_labels_and_masks_without_images_are_said(tmp_path):
 
 
 def test_skips_counted_per_image_and_reason(tmp_path):
+    from perception.data.errors import summary_lines
+
     frames = standard_frames()
     frames["c.jpg"] = {"det": [box_label("1", "car", (10, 10, 50, 50))], "lane": [lane_label("2", [(0, 300), (50, 200)])]}
     frames["d.jpg"] = {"det": [box_label("1", "car", (900, 10, 990, 40)), box_label("2", "car", (10, 10, 50, 50))]}
