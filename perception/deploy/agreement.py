@@ -5,7 +5,7 @@ the decoded results do. Both files run through the one runtime predictor at the 
 - boxes: F1 of the copy's detections against FP32's (same class, IoU >= 0.5, greedy by score), both heads;
 - lanes: IoU of the predicted lane pixels; drivable: share of pixels given the same class.
 The copy is acceptable when every figure reaches its threshold (AGREEMENT_THRESHOLDS: this project's
-acceptance criterion, docs/deployment.md, not a published one).
+acceptance criterion, export/README.md, not a published one).
 """
 
 from __future__ import annotations
