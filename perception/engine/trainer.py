@@ -26,6 +26,7 @@ from perception.engine.distributed import (
     DistContext,
     ResumableSampler,
     all_reduce_mean,
+    all_reduce_sum,
     barrier,
     check_sync_bn,
     cleanup_distributed,
@@ -381,6 +382,7 @@ class Trainer:
         cfg = self.config
         epoch_skips = round(float(all_reduce_mean(torch.tensor(float(epoch_skips)), self.ctx)) * self.ctx.world_size)
         self.label_skips["last_epoch"] = epoch_skips
+        self._sum_sources_over_ranks()
         if epoch_skips and self.ctx.is_main:
             print(f"epoch {self.epoch + 1}: skipped {epoch_skips} malformed label item(s) while loading "
                   f"(first: {', '.join(self.label_skips['first_paths'])})")
@@ -414,6 +416,15 @@ class Trainer:
                 save_checkpoint(self.checkpoint(metrics), self.best_path)
         barrier(self.ctx)
         return metrics
+
+    def _sum_sources_over_ranks(self) -> None:
+        """Each rank counted the samples of its own batches: the epoch's counts are their sum."""
+        if not self.ctx.distributed:
+            return
+        dataset = self.train_loader.dataset
+        names = sorted(src.name for src in getattr(getattr(dataset, "dataset", dataset), "sources", ()))
+        counts = torch.tensor([float(self.epoch_sources.get(n, 0)) for n in names], device=self.ctx.device)  # NCCL: CUDA
+        self.epoch_sources = {n: round(float(v)) for n, v in zip(names, all_reduce_sum(counts, self.ctx).tolist())}
 
     def _epoch_notes(self) -> str:
         """What the epoch line must not leave out: samples per source when several mix, tasks without labels."""
