@@ -24,7 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
     parser.add_argument("--half", action="store_true", help="also write <out>.fp16.onnx for GPU providers")
     parser.add_argument("--int8", action="store_true", help="also write <out>.int8.onnx (static QDQ, per-channel)")
-    parser.add_argument("--calib", metavar="DIR", help="calibration image folder for --int8")
+    parser.add_argument("--calib", metavar="DIR", help="image folder for --int8 calibration and its verdict, and for the parity check")
     parser.add_argument("--calib-count", type=int, default=32, help="calibration images to use (default 32)")
     parser.add_argument("--nms", action="store_true", help="decode boxes and run NonMaxSuppression inside the graph")
     parser.add_argument("--conf", type=float, default=None, help="--nms score threshold (default: the model's)")
