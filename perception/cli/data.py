@@ -52,7 +52,13 @@ def _check(args) -> int:
     print(f"total ({args.split}): {total['images']} images, {total['boxes']} boxes {total['boxes_per_class']}, "
           f"{total['ignore_boxes']} ignore boxes, {total['lanes']} lanes, {total['lane_masks']} lane masks, "
           f"{total['drivable_masks']} drivable masks")
+    from perception.data.errors import summary_lines
+
+    for name, tasks in report["missing_labels"].items():
+        print(f"WARNING {name}: no label file, so no image labelled, for {', '.join(tasks)} (looked for {'; '.join(sorted(set(tasks.values())))})")
     print(f"errors: {report['errors']['total']} {report['errors']['by_kind']}")
+    for line in summary_lines(report["errors"], args.split):
+        print(line)
     write_json(args.json, report)
     return 0
 

@@ -91,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     meta = {"weights": str(args.weights), "data": str(args.data), "split": args.split, "imgsz": latency["imgsz"],
             "batch": args.batch, "conf": args.conf, "iou": args.iou, "skipped": policy.summary()}
     report = write_report(args.out, metrics, meta, latency, worst)
-    _print_headline(metrics, latency, policy.total, args.out)
+    _print_headline(metrics, latency, policy.summary(), args.out, args.split)
     write_json(args.json, {"metrics": _headline(metrics), "latency": latency, "meta": meta, "report": report["figures"]})
     return 0
 
@@ -125,11 +125,16 @@ def _headline(m: dict) -> dict:
     return out
 
 
-def _print_headline(metrics: dict, latency: dict, skipped: int, out_dir: str) -> None:
+def _print_headline(metrics: dict, latency: dict, skipped: dict, out_dir: str, split: str) -> None:
+    from perception.data.errors import summary_lines
+
     for key, value in _headline(metrics).items():
         print(f"{key:<22}{value if isinstance(value, int) or value is None else f'{value:.4f}'}")
     if latency.get("median_ms_per_image") is not None:
         print(f"{'latency_ms/img':<22}{latency['median_ms_per_image']:.2f} ({latency['what']})")
-    if skipped:
-        print(f"skipped {skipped} bad items (see report.json meta.skipped)")
+    for line in summary_lines(skipped, f"{split}, not scored"):
+        print(line)
+    for name, summary in (metrics.get("per_source") or {}).items():
+        shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in _headline(summary).items())
+        print(f"source {name}: {shown}")
     print(f"report: {out_dir}/report.md")

@@ -24,7 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
     parser.add_argument("--half", action="store_true", help="also write <out>.fp16.onnx for GPU providers")
     parser.add_argument("--int8", action="store_true", help="also write <out>.int8.onnx (static QDQ, per-channel)")
-    parser.add_argument("--calib", metavar="DIR", help="calibration image folder for --int8")
+    parser.add_argument("--calib", metavar="DIR", help="image folder for --int8 calibration and its verdict, and for the parity check")
     parser.add_argument("--calib-count", type=int, default=32, help="calibration images to use (default 32)")
     parser.add_argument("--nms", action="store_true", help="decode boxes and run NonMaxSuppression inside the graph")
     parser.add_argument("--conf", type=float, default=None, help="--nms score threshold (default: the model's)")
@@ -61,7 +61,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{tag}: {info['path']} ({info['bytes'] / 1e6:.2f} MB)")
     for tag, parity in summary["parity"].items():
         worst = max(parity["max_abs_diff"].values()) if parity["max_abs_diff"] else 0.0
-        print(f"parity {tag}: max abs diff {worst:.2e} on {parity['images']} image(s) ({parity['source']})")
+        source = parity["source"] if parity["source"] in ("given", "synthetic", str(args.calib)) else \
+            f"frames read from {parity['source']}, found beside the checkout: name a folder with --calib"
+        note = " (raw output difference, not a verdict)" if tag == "int8" else ""
+        print(f"parity {tag}: max abs diff {worst:.2e}{note} on {parity['images']} image(s) ({source})")
+    if "int8" in summary and "verdict" in summary["int8"]:
+        from perception.deploy.agreement import verdict_line
+
+        print(f"int8 verdict: {verdict_line(summary['int8']['verdict'])}")
     if "latency_cpu" in summary:
         lat = summary["latency_cpu"]
         print(f"CPU latency ({lat['fp32']['threads']} threads): fp32 {lat['fp32']['median_ms']:.1f} ms, "

@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
         if args.cfg:
             raise InputError(f"--cfg {args.cfg}: a resumed run keeps the config saved in its last.pt; drop --cfg")
         config, changed, checkpoint = resume_config(flags.get("out", TrainConfig().out), **flags)
+        if main_process:
+            print(f"perception train: resuming {config.out} from weights/last.pt at epoch {checkpoint['epoch']}, "
+                  f"step {checkpoint['step']} (epoch step {checkpoint['epoch_step']})")
         if changed and main_process:
             print("perception train: resuming with " + ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
                   + "; the LR schedule is recomputed over the new length")
@@ -61,8 +64,26 @@ def run(args: argparse.Namespace) -> int:
               f"{summary['images_per_second']:.1f} img/s on {summary['device']} x{summary['world_size']}")
         print(f"val: {shown or 'no validation split'}")
         print(f"weights: {summary['last']}" + (f", best {summary['best']}" if summary["best"] else ""))
+        _print_best(summary.get("best_model"))
+        from perception.data.errors import summary_lines
+
+        for split, skips in (summary.get("data_skips") or {}).items():
+            for line in summary_lines(skips, f"data ({split})"):
+                print(line)
         negative = (summary["multitask"].get("gradient_monitor") or {}).get("negative_pairs")
         if negative:
             print(f"negative transfer: task gradients stayed opposed (cosine < 0) for {', '.join(negative)}")
         write_json(args.json, summary)
     return 0
+
+
+def _print_best(best: dict | None) -> None:
+    """best.pt's epoch and metrics: the `val:` line above is the last epoch's, which best.pt may not be."""
+    if not best:
+        return
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in best["metrics"].items() if isinstance(v, float))
+    print(f"best.pt: epoch {best['epoch']} (step {best['step']}): {shown or 'no validation'}")
+    if best["validated"]:
+        fitness = best["validated"].get("fitness")
+        print(f"best.pt validated again at the end: fitness {fitness:.4f}"
+              + ("" if best["metrics"].get("fitness") is None else f" (saved {best['metrics']['fitness']:.4f})"))

@@ -18,11 +18,13 @@ def check_dataset(data_arg: str | Path | DatasetConfig, split: str = "val", stri
     """Validate every image and label of `split`; strict raises the first LabelError, lenient counts.
 
     Returns counts per source and in total: images, labelled images per task, boxes per class, ignore
-    boxes, lanes, lane masks, drivable masks, image sizes, dropped categories and errors by kind.
+    boxes, lanes, lane masks, drivable masks, image sizes, dropped categories, tasks of a source without any
+    label file (`missing_labels`; a task listed under the source's `tasks:` is an error before this) and skips per image and reason (`errors`).
     """
     config = resolve_data_arg(data_arg)
     policy = ErrorPolicy(strict=strict)
     sources = build_sources(config, split, policy)
+    missing = {src.name: dict(src.missing_tasks) for src in sources if src.missing_tasks}
     per_source = []
     for source in sources:
         stats: dict[str, Any] = {"name": source.name, "type": source.type_name, "root": str(source.root), "images": 0,
@@ -46,6 +48,7 @@ def check_dataset(data_arg: str | Path | DatasetConfig, split: str = "val", stri
             stats["lane_masks"] += int(sample.lane_mask is not None)
             stats["drivable_masks"] += int(sample.drivable is not None)
         stats["dropped_categories"] = dict(source.dropped_categories)
+        stats["missing_tasks"] = dict(source.missing_tasks)
         per_source.append({k: dict(v) if isinstance(v, Counter) else v for k, v in stats.items()})
     total: dict[str, Any] = {"images": 0, "labelled": Counter(), "boxes_per_class": Counter(), "ignore_boxes": 0, "lanes": 0,
                              "lane_masks": 0, "drivable_masks": 0}
@@ -58,4 +61,4 @@ def check_dataset(data_arg: str | Path | DatasetConfig, split: str = "val", stri
     total = {k: dict(v) if isinstance(v, Counter) else v for k, v in total.items()}
     total["boxes"] = sum(total["boxes_per_class"].values())
     return {"data": config.path, "split": split, "strict": strict, "sources": per_source, "total": total,
-            "errors": policy.summary()}
+            "missing_labels": missing, "errors": policy.summary()}

@@ -206,12 +206,13 @@ class WeightedDistributedSampler(Sampler[int]):
 
 
 def build_dataset(data_arg: str | Path | DatasetConfig, split: str, model_config: ModelConfig | None = None, train: bool = False,
-                  strict: bool = False, augment: AugmentConfig | None = None, lane_thickness: int | None = None) -> MultiTaskDataset:
+                  strict: bool = False, augment: AugmentConfig | None = None, lane_thickness: int | None = None,
+                  allow_missing_labels: bool = False) -> MultiTaskDataset:
     """Dataset for `--data` (YAML or BDD100K-layout directory) and one split, sized for `model_config`."""
     config = resolve_data_arg(data_arg)
     model_config = model_config or ModelConfig()
     policy = ErrorPolicy(strict=strict)
-    sources = build_sources(config, split, policy)
+    sources = build_sources(config, split, policy, allow_missing_labels)
     weights = [src.weight for src in config.sources if split in src.splits]
     return MultiTaskDataset(sources, model_config.imgsz, train, model_config.lane_slots, model_config.mean, model_config.std,
                             policy, lane_thickness, augment, weights)

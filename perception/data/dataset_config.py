@@ -3,7 +3,7 @@
     name: mixed
     sources:
       - type: bdd100k              # a key of perception.data.sources.SOURCE_TYPES
-        root: data/bdd100k          # relative roots resolve against the current working directory
+        root: ../data/bdd100k       # a relative root resolves against this YAML's own folder
         splits: {train: train, val: val}   # split -> folder / list file(s) / {annotations, images}
         tasks: [objects, pedestrians, lanes, drivable]   # optional: restrict what this source labels
         classes: {trailer: truck}   # optional: source category -> global class, 'ignore' or null (drop)
@@ -22,7 +22,7 @@ from perception.classes import class_index
 from perception.config import ConfigError
 from perception.data.errors import ErrorPolicy
 from perception.data.sources import SOURCE_TYPES, SourceAdapter, get_source_type
-from perception.errors import MissingFileError
+from perception.errors import InputError, MissingFileError
 from perception.structures import TASKS
 
 SOURCE_KEYS = {"type", "root", "splits", "tasks", "classes", "weight", "name"}
@@ -49,7 +49,7 @@ class DatasetConfig:
         return {s for src in self.sources for s in src.splits}
 
 
-def _source(entry: Any, where: str) -> SourceConfig:
+def _source(entry: Any, where: str, base_dir: Path | None = None) -> SourceConfig:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a mapping with type, root, splits")
     unknown = set(entry) - SOURCE_KEYS
@@ -92,11 +92,15 @@ def _source(entry: Any, where: str) -> SourceConfig:
         raise ConfigError(f"{where}.weight: {entry.get('weight')!r} is not a number") from None
     if weight <= 0:
         raise ConfigError(f"{where}.weight: must be > 0")
-    return SourceConfig(type=entry["type"], root=Path(str(entry["root"])).expanduser(), splits=dict(splits),
+    root = Path(str(entry["root"])).expanduser()
+    if base_dir is not None and not root.is_absolute():
+        root = base_dir / root  # a config works from any directory, not only the one it was written in
+    return SourceConfig(type=entry["type"], root=root, splits=dict(splits),
                         tasks=tasks, classes=dict(classes), weight=weight, name=entry.get("name"))
 
 
-def dataset_config_from_dict(data: Any, path: str) -> DatasetConfig:
+def dataset_config_from_dict(data: Any, path: str, base_dir: Path | None = None) -> DatasetConfig:
+    """base_dir: the folder relative roots resolve against (the YAML's own); None: the working directory."""
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     unknown = set(data) - {"name", "sources"}
@@ -105,7 +109,7 @@ def dataset_config_from_dict(data: Any, path: str) -> DatasetConfig:
     sources = data.get("sources")
     if not isinstance(sources, list) or not sources:
         raise ConfigError(f"{path}: sources: expected a non-empty list")
-    parsed = [_source(entry, f"{path}: sources[{i}]") for i, entry in enumerate(sources)]
+    parsed = [_source(entry, f"{path}: sources[{i}]", base_dir) for i, entry in enumerate(sources)]
     return DatasetConfig(name=str(data.get("name", Path(path).stem)), sources=parsed, path=path)
 
 
@@ -120,7 +124,7 @@ def load_dataset_config(path: str | Path) -> DatasetConfig:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    return dataset_config_from_dict(data, str(path))
+    return dataset_config_from_dict(data, str(path), path.resolve().parent)
 
 
 def bdd_directory_config(root: str | Path) -> DatasetConfig:
@@ -143,8 +147,9 @@ def resolve_data_arg(data: str | Path | DatasetConfig) -> DatasetConfig:
     raise MissingFileError(f"{path}: --data must be a dataset YAML or a BDD100K-layout directory")
 
 
-def build_sources(config: DatasetConfig, split: str, policy: ErrorPolicy) -> list[SourceAdapter]:
-    """One adapter per source that defines `split`; FileNotFoundError if none does."""
+def build_sources(config: DatasetConfig, split: str, policy: ErrorPolicy, allow_missing_labels: bool = False) -> list[SourceAdapter]:
+    """One adapter per source that defines `split`; FileNotFoundError if none does. A task a source's `tasks:`
+    lists explicitly but none of whose label files exists is a ConfigError, unless `allow_missing_labels`."""
     sources = []
     for i, src in enumerate(config.sources):
         if split not in src.splits:
@@ -153,6 +158,33 @@ def build_sources(config: DatasetConfig, split: str, policy: ErrorPolicy) -> lis
         root = src.root if src.root.is_absolute() else Path.cwd() / src.root
         sources.append(cls(root, split, src.splits[split], tasks=src.tasks, class_map=src.classes, policy=policy,
                            name=src.name or f"{src.type}:{src.root}"))
+        missing = sources[-1].missing_tasks
+        if src.tasks is not None and missing and not allow_missing_labels:
+            raise ConfigError(f"{config.path}: sources[{i}] lists tasks {sorted(missing)} but split '{split}' has no "
+                              f"label file for them (looked for {'; '.join(sorted(set(missing.values())))}); fix the "
+                              "path, drop them from tasks:, or pass --allow-missing-labels")
     if not sources:
         raise MissingFileError(f"{config.path}: no source defines split '{split}' (splits: {sorted(config.split_names())})")
     return sources
+
+
+def unlabelled_tasks(sources: list[SourceAdapter], tasks: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Task -> the label files looked for, for each of `tasks` that no source of the split labels."""
+    out = {}
+    for task in tasks:
+        if not any(task in src.tasks and task not in src.missing_tasks for src in sources):
+            out[task] = "; ".join(sorted({src.missing_tasks.get(task, f"{src.name}: not a {src.type_name} task")
+                                          for src in sources}))
+    return out
+
+
+def require_task_labels(sources: list[SourceAdapter], tasks, where: str, allow: bool = False) -> dict[str, str]:
+    """`unlabelled_tasks`, raising a one-line InputError when there are any and `allow` is False: a task trained
+    without a single label learns nothing, silently."""
+    missing = unlabelled_tasks(sources, tasks)
+    if missing and not allow:
+        raise InputError(f"{where}: the model trains {', '.join(missing)} but no source of the split labels "
+                         f"{'it' if len(missing) == 1 else 'them'} (looked for "
+                         f"{'; '.join(sorted(set(missing.values())))}); fix the label folder, train a model without "
+                         "those tasks, or pass --allow-missing-labels (then every epoch line warns)")
+    return missing

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from perception.config import ConfigBase
 
 from perception.deploy.export import export_onnx, load_export_model
-from perception.deploy.parity import FP32_TOLERANCE, check_parity
+from perception.deploy.parity import FP32_TOLERANCE, check_parity, read_images
 from perception.errors import InputError
 
 
@@ -103,14 +103,19 @@ def _export_steps(net, job: ExportOptions, progress) -> dict:
         "files": {"fp32": {"path": str(out), "bytes": out.stat().st_size}},
         "providers_available": ort.get_available_providers(),
     }
-    summary["parity"] = {"fp32": check_parity(out, net, tolerance=FP32_TOLERANCE, threads=threads)}
+    # Frames from a folder the user named (--calib) when there is one; otherwise the summary's "source" names
+    # the folder the reference frames came from, and the CLI prints it.
+    images = read_images(job.calib, 4)[0] if job.calib else None
+    summary["parity"] = {"fp32": check_parity(out, net, images, tolerance=FP32_TOLERANCE, threads=threads)}
+    if images is not None:
+        summary["parity"]["fp32"]["source"] = str(job.calib)
     progress.update()
     if job.half:
         from perception.deploy.half import convert_to_fp16
 
         fp16 = convert_to_fp16(out, _sibling(out, "fp16"))
         summary["files"]["fp16"] = {"path": str(fp16), "bytes": fp16.stat().st_size}
-        summary["parity"]["fp16"] = check_parity(fp16, net, tolerance=None, threads=threads)
+        summary["parity"]["fp16"] = check_parity(fp16, net, images, tolerance=None, threads=threads)
         progress.update()
     if job.int8:
         from perception.deploy.latency import measure_latency
@@ -120,7 +125,11 @@ def _export_steps(net, job: ExportOptions, progress) -> dict:
         calibration = quantize_int8(out, int8_path, job.calib, count=job.calib_count)
         summary["files"]["int8"] = {"path": str(int8_path), "bytes": int8_path.stat().st_size}
         summary["int8"] = {k: v for k, v in calibration.items() if k != "path"}
-        summary["parity"]["int8"] = check_parity(int8_path, net, tolerance=None, threads=threads)
+        summary["parity"]["int8"] = check_parity(int8_path, net, images, tolerance=None, threads=threads)
+        from perception.deploy.agreement import judge_copy, verdict_frames
+
+        frames, where = verdict_frames(job.calib, calibration["calibration_images"])
+        summary["int8"]["verdict"] = judge_copy(out, int8_path, frames, where, threads=threads)
         summary["latency_cpu"] = {
             "fp32": measure_latency(out, config.imgsz, threads=threads, runs=job.latency_runs),
             "int8": measure_latency(int8_path, config.imgsz, threads=threads, runs=job.latency_runs),
@@ -130,4 +139,6 @@ def _export_steps(net, job: ExportOptions, progress) -> dict:
         )
         summary["int8"]["size_ratio"] = summary["files"]["int8"]["bytes"] / summary["files"]["fp32"]["bytes"]
         progress.update()
+    for parity in summary["parity"].values():
+        parity["source"] = str(job.calib) if images is not None else parity["source"]
     return summary

@@ -43,6 +43,8 @@ class TrainConfig(ConfigBase):
                                       "(task_gradients.png); 0 = off", flag="--grad-monitor", metavar="N")
     weights: str | None = option(None, "start from this checkpoint's weights (new optimizer/schedule; heads and classes "
                                  "may differ)", metavar="CKPT")
+    backbone_weights: str | None = option(None, "local state-dict file of the model's torchvision backbone (instead of "
+                                          "the YAML's download; also PERCEPTION_BACKBONE_WEIGHTS)", metavar="PATH")
     freeze: str = option("none", "train only what is not frozen", choices=FREEZE_MODES)
     cls_loss: str = option("bce", "classification loss", choices=CLS_LOSSES)
     box_loss: str = option("ciou", "box regression loss", choices=BOX_LOSSES)
@@ -72,6 +74,8 @@ class TrainConfig(ConfigBase):
     device: str = option("auto", "auto|cpu|cuda|cuda:N")
     max_steps: int = option(0, "stop after this many optimizer steps in total; 0 = no limit")
     max_val_batches: int = option(0, "validate on this many batches of the val split; 0 = all of it")
+    allow_missing_labels: bool = option(False, "train even when a task of the model (or listed in the data's tasks:) "
+                                        "has no label file: a warning on every epoch line instead of an error")
     augment: bool = option(True, "training augmentation (--no-augment trains on the letterboxed images)")
 
     def validate(self) -> None:
@@ -122,18 +126,38 @@ class TrainConfig(ConfigBase):
         return {"dwa_temperature": self.dwa_temperature, "gradnorm_alpha": self.gradnorm_alpha, "gradnorm_lr": self.gradnorm_lr}
 
 
+# Fields naming input files: relative values in a train YAML resolve against the YAML's own folder, so a
+# recipe runs from any directory. `out` stays relative to where the run is started, as on the command line.
+CONFIG_PATH_FIELDS = ("data", "model", "weights", "backbone_weights")
+
+
 def load_train_config(path: str | Path) -> TrainConfig:
-    """Read a train YAML (`train:` section or a flat mapping); errors name the file."""
-    return TrainConfig.load(path)
+    """Read a train YAML (`train:` section or a flat mapping); errors name the file. Relative input paths in it
+    (CONFIG_PATH_FIELDS) resolve against the YAML's folder; a model scale name (n, s, m) is no path."""
+    from perception.config import SCALES
+
+    config = TrainConfig.load(path)
+    folder = Path(path).resolve().parent
+    for name in CONFIG_PATH_FIELDS:
+        value = getattr(config, name)
+        if value and not Path(value).is_absolute() and not (name == "model" and value in SCALES):
+            setattr(config, name, str(folder / value))
+    return config
 
 
 def save_train_config(config: TrainConfig, path: str | Path, model_config: dict[str, Any] | None = None) -> None:
     """Write `train:` (and the resolved `model:`) as YAML, atomically."""
     import yaml
 
+    from perception.config import SCALES
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = {"train": config.to_dict()}
+    for name in CONFIG_PATH_FIELDS:  # as absolute paths: the saved file reads the same from its own folder
+        value = data["train"][name]
+        if value and not Path(value).is_absolute() and not (name == "model" and value in SCALES):
+            data["train"][name] = str(Path(value).resolve())
     if model_config is not None:
         data["model"] = model_config
     write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))

@@ -25,7 +25,11 @@ def build_train_loaders(config: TrainConfig, model_config: ModelConfig, ctx: Dis
 
     augment = None if config.augment else AugmentConfig(affine_p=0, flip_p=0, hsv_p=0, brightness_contrast_p=0,
                                                         blur_p=0, noise_p=0, weather_p=0)
-    train_set = build_dataset(config.data, "train", model_config, train=True, augment=augment)
+    from perception.data.dataset_config import require_task_labels
+
+    train_set = build_dataset(config.data, "train", model_config, train=True, augment=augment,
+                              allow_missing_labels=config.allow_missing_labels)
+    unlabelled = require_task_labels(train_set.sources, model_config.enabled_tasks, config.data, config.allow_missing_labels)
     if len(set(train_set.source_weights)) > 1:
         base = WeightedDistributedSampler(train_set.item_weights(), len(train_set), ctx.rank, ctx.world_size, config.seed)
     else:
@@ -34,6 +38,7 @@ def build_train_loaders(config: TrainConfig, model_config: ModelConfig, ctx: Dis
         from perception.data.label_fraction import LabelFraction
 
         train_set = LabelFraction(train_set, config.label_fraction, config.seed)
+    train_set.unlabelled_tasks = unlabelled  # the trainer warns about these on every epoch line
     batch = per_rank_batch(config.batch, ctx)
     workers = loader_workers(config.workers)
     train_loader = DataLoader(
@@ -45,7 +50,8 @@ def build_train_loaders(config: TrainConfig, model_config: ModelConfig, ctx: Dis
     )
     val_loader = None
     try:
-        val_set = build_dataset(config.data, "val", model_config, train=False)
+        val_set = build_dataset(config.data, "val", model_config, train=False,
+                                allow_missing_labels=config.allow_missing_labels)
     except FileNotFoundError:
         val_set = None
     if val_set is not None and len(val_set):

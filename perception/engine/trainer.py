@@ -28,6 +28,7 @@ from perception.engine.distributed import (
     DistContext,
     ResumableSampler,
     all_reduce_mean,
+    all_reduce_sum,
     barrier,
     check_sync_bn,
     broadcast_buffers,
@@ -171,7 +172,8 @@ class Trainer:
         if ckpt is not None:
             return saved_model_config(ckpt["config"], source=str(self.last_path))
         cfg = self.config
-        model_config = self._model_config or model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz))
+        model_config = self._model_config or model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz),
+                                                                   backbone_weights=cfg.backbone_weights)
         if tuple(model_config.imgsz) != tuple(cfg.imgsz):
             model_config = model_config.replace(imgsz=tuple(cfg.imgsz))
         return model_config
@@ -246,6 +248,7 @@ class Trainer:
         if self.ema is not None and ckpt.get("ema") is not None:
             self.ema.load_state_dict(ckpt["ema"], int(ckpt.get("ema_updates", ckpt["step"])))
         self.epoch, self.epoch_step, self.step = int(ckpt["epoch"]), int(ckpt["epoch_step"]), int(ckpt["step"])
+        self.resumed_from = {"path": str(self.last_path), "epoch": self.epoch, "epoch_step": self.epoch_step, "step": self.step}
         self.train_seconds = float(ckpt.get("train_seconds", 0.0))
         if self.config.time:  # the length re-estimated before the interruption, not --epochs
             self.total_steps = self.scheduler.lr_lambdas[0].total_steps
@@ -410,12 +413,15 @@ class Trainer:
             self.train_loader.generator.manual_seed(cfg.seed + self.epoch)
         epoch_skips = 0
         self.stats.reset()
+        self.epoch_sources: dict[str, int] = {}  # samples each source contributed this epoch (this rank)
         bar = tqdm(self.train_loader, total=self.steps_per_epoch, initial=self.epoch_step,
                    desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not (self.progress and self.ctx.is_main))
         tick, window_images = time.time(), 0
         for batch in bar:
             skipped = [path for meta in batch.get("meta", ()) for path in meta.get("skipped", ())]
             epoch_skips += len(skipped)
+            for meta in batch.get("meta", ()):
+                self.epoch_sources[meta["source"]] = self.epoch_sources.get(meta["source"], 0) + 1
             self.label_skips["first_paths"] = list(dict.fromkeys(self.label_skips["first_paths"] + skipped))[:5]
             stats = self.train_step(batch)
             n = int(batch["images"].shape[0]) * self.ctx.world_size
@@ -449,6 +455,7 @@ class Trainer:
         device = self.ctx.device  # collectives take tensors of the process's device (NCCL: CUDA only)
         epoch_skips = round(float(all_reduce_mean(torch.tensor(float(epoch_skips), device=device), self.ctx)) * self.ctx.world_size)
         self.label_skips["last_epoch"] = epoch_skips
+        self._sum_sources_over_ranks()
         if epoch_skips and self.ctx.is_main:
             print(f"epoch {self.epoch + 1}: skipped {epoch_skips} malformed label item(s) while loading "
                   f"(first: {', '.join(self.label_skips['first_paths'])})")
@@ -470,9 +477,11 @@ class Trainer:
             row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
             row |= self.task_backward.epoch_row(self.out_dir / "task_gradients.png")
             row |= {"lr": self.scheduler.get_last_lr()[0], "skipped_labels": epoch_skips}
+            row |= {f"samples/{name}": n for name, n in sorted(getattr(self, "epoch_sources", {}).items())}
             self.logger.log_epoch(row, plot=run_val or self.epoch >= self.epochs)
             if run_val and self.progress:
-                print(epoch_line(epoch, self.epochs, self.step, metrics, time.time() - self._start_time), flush=True)
+                print(epoch_line(epoch, self.epochs, self.step, metrics, time.time() - self._start_time)
+                      + self._epoch_notes(), flush=True)
             improved = run_val and metrics.get("fitness", -math.inf) > self.best_fitness
             if improved:
                 self.best_fitness = metrics["fitness"]
@@ -481,6 +490,42 @@ class Trainer:
                 save_checkpoint(self.checkpoint(metrics), self.best_path)
         barrier(self.ctx)
         return metrics
+
+    def _sum_sources_over_ranks(self) -> None:
+        """Each rank counted the samples of its own batches: the epoch's counts are their sum."""
+        if not self.ctx.distributed:
+            return
+        dataset = self.train_loader.dataset
+        names = sorted(src.name for src in getattr(getattr(dataset, "dataset", dataset), "sources", ()))
+        counts = torch.tensor([float(self.epoch_sources.get(n, 0)) for n in names], device=self.ctx.device)  # NCCL: CUDA
+        self.epoch_sources = {n: round(float(v)) for n, v in zip(names, all_reduce_sum(counts, self.ctx).tolist())}
+
+    def _epoch_notes(self) -> str:
+        """What the epoch line must not leave out: samples per source when several mix, tasks without labels."""
+        notes = ""
+        sources = getattr(self, "epoch_sources", {})
+        if len(sources) > 1:
+            notes += " | samples " + ", ".join(f"{name} {n}" for name, n in sorted(sources.items()))
+        unlabelled = getattr(self.train_loader.dataset, "unlabelled_tasks", None)
+        if unlabelled:
+            notes += f" | WARNING no labels for {', '.join(unlabelled)}: those heads do not learn"
+        return notes
+
+    def _best_summary(self) -> dict[str, Any] | None:
+        """best.pt's epoch, step and saved metrics, and best.pt validated again as `perception eval` would load it
+        (EMA weights), after ultralytics' final validation: the numbers of the model a user keeps."""
+        if not (self.ctx.is_main and self.best_path.is_file()):
+            return None
+        from perception.models import load_model
+
+        ckpt = load_checkpoint(self.best_path, map_location="cpu")
+        best = {"path": str(self.best_path), "epoch": int(ckpt["epoch"]), "step": int(ckpt["step"]),
+                "metrics": dict(ckpt.get("metrics") or {}), "validated": None}
+        if self.val_loader is not None:
+            model, _ = load_model(self.best_path)
+            best["validated"] = validate(model.to(self.ctx.device), self.val_loader, self.model_config, self.ctx.device,
+                                         self.config.max_val_batches)
+        return best
 
     def _summary(self, last_losses: dict[str, float], metrics: dict[str, Any]) -> dict[str, Any]:
         elapsed = time.time() - self._start_time
@@ -508,9 +553,21 @@ class Trainer:
             "best_fitness": self.best_fitness if math.isfinite(self.best_fitness) else None,
             "last": str(self.last_path),
             "best": str(self.best_path) if self.best_path.is_file() else None,
+            "best_model": self._best_summary(),  # best.pt's epoch and metrics, re-validated
+            "resumed_from": getattr(self, "resumed_from", None),
+            "data_skips": self._data_skips(),
             "model_config": self.model_config.to_dict(),
             "multitask": self.task_backward.summary(elapsed),
             "transfer": getattr(self, "transfer", None),
         }
         cleanup_distributed()
         return summary
+
+    def _data_skips(self) -> dict[str, Any]:
+        """Per split: images and labels skipped by reason and what was left out (ErrorPolicy.summary)."""
+        out = {}
+        for split, loader in (("train", self.train_loader), ("val", self.val_loader)):
+            policy = getattr(getattr(loader, "dataset", None), "policy", None)
+            if policy is not None:
+                out[split] = policy.summary()
+        return out

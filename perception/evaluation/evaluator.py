@@ -6,6 +6,7 @@ All coordinates are original-image pixels (FrameResult and Sample share them).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
@@ -61,7 +62,7 @@ def _is_crossing(attrs: dict) -> bool:
 class Evaluator:
     """Accumulate with `update(pred, gt)` image by image, then `summary()` once."""
 
-    def __init__(self, config: EvalConfig | None = None, worst=None, **overrides):
+    def __init__(self, config: EvalConfig | None = None, worst=None, per_source: bool = True, **overrides):
         self.config = config or EvalConfig(**overrides)
         cfg = self.config
         self.detection = DetectionAccumulator(cfg.class_names, cfg.max_detections)
@@ -74,6 +75,9 @@ class Evaluator:
         self.markings = LaneMarkingAccumulator()
         self.drivable = DrivableAccumulator()
         self.worst = worst
+        # one Evaluator per source of a mixed split (a pooled score hides which source a model fails on)
+        self.by_source: dict[str, Evaluator] | None = {} if per_source else None
+        self._first_source: str | None = None
         self.images_per_task = {t: 0 for t in TASKS}
         self.num_images = 0
 
@@ -93,6 +97,7 @@ class Evaluator:
 
     def update(self, pred: FrameResult, gt: Sample) -> dict[str, float]:
         """Score one image; returns its per-task scores (F1 / IoU in [0, 1]) and their mean as 'score'."""
+        self._update_source(pred, gt)  # first: a copy of the pooled state must not hold this image yet
         self.num_images += 1
         scores: dict[str, float] = {}
         if self._scored(gt, "objects"):
@@ -101,7 +106,9 @@ class Evaluator:
             peds = pred.pedestrians
             self.pedestrian.update(peds.boxes, peds.scores, peds.classes, gt.boxes, gt.classes, gt.visibility, gt.ignore_boxes)
             self.images_per_task["pedestrians"] += 1
-        if self._scored(gt, "lanes") and (gt.lane_mask is not None or gt.lanes):
+        # an image labelled with no lanes (an empty CULane .lines.txt) is scored: its predicted lanes are false
+        # positives, and `data check` counts it as labelled too
+        if self._scored(gt, "lanes"):
             scores["lanes"] = self._update_lanes(pred, gt)
         if self._scored(gt, "drivable") and gt.drivable is not None and pred.drivable is not None:
             scores["drivable"] = self.drivable.update(pred.drivable, gt.drivable)["miou"]
@@ -111,6 +118,24 @@ class Evaluator:
             if self.worst is not None:
                 self.worst.offer(scores["score"], gt, pred)
         return scores
+
+    def _update_source(self, pred: FrameResult, gt: Sample) -> None:
+        """Per-source accumulation, paid for only once a second source shows up: until then the pooled state is
+        the first source's, and a copy of it starts that source's Evaluator."""
+        if self.by_source is None:
+            return
+        if self._first_source is None:
+            self._first_source = gt.source
+        if gt.source == self._first_source and not self.by_source:
+            return
+        if not self.by_source:
+            worst, by_source, self.worst, self.by_source = self.worst, self.by_source, None, None
+            first = copy.deepcopy(self)
+            self.worst, self.by_source = worst, by_source
+            self.by_source[self._first_source] = first
+        if gt.source not in self.by_source:
+            self.by_source[gt.source] = Evaluator(self.config, per_source=False)
+        self.by_source[gt.source].update(pred, gt)
 
     def _update_objects(self, pred: FrameResult, gt: Sample) -> float:
         both = Detections.cat([pred.objects, pred.pedestrians])
@@ -137,7 +162,7 @@ class Evaluator:
         pred_mask, gt_mask = self.lane_pixels.masks(image_size, pred.lane_mask, pred_lanes, gt.lane_mask, gt.lanes)
         score = self.lane_pixels.update(pred_mask, gt_mask)["iou"]
         self.markings.update(pred, gt)
-        if gt.lanes:
+        if gt.lane_mask is None:
             # instance protocols count lanes along the road only; crosswalks and stop lines are no lanes there
             gt_lanes = [lane for lane, attrs in zip(gt.lanes, gt.lane_attrs) if not _is_crossing(attrs) and len(lane)]
             score = self.culane.update(pred_lanes, gt_lanes, image_size)["f1"]
@@ -168,6 +193,8 @@ class Evaluator:
         else:
             out["lanes"] = None
         out["drivable"] = self.drivable.summary() if count["drivable"] else None
+        if self.by_source is not None and len(self.by_source) > 1:
+            out["per_source"] = {name: ev.summary() for name, ev in sorted(self.by_source.items())}
         out["config"] = asdict(self.config)
         return out
 

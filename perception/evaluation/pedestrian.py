@@ -21,6 +21,9 @@ from perception.postprocess.boxes import box_iou
 # 9 points log-spaced in [1e-2, 1e0]: np.logspace(-2, 0, 9), as the Caltech/CityPersons scripts
 FPPI_POINTS = np.logspace(-2.0, 0.0, 9)
 HEIGHT_FILTER_EXPANSION = 1.25
+# How labels without a visible share enter the setups (perception.data.sources.bdd_labels.label_visibility).
+VISIBILITY_MAPPING = ("numeric visibility when the label has one (CityPersons bboxVis/bbox, synthetic); BDD100K "
+                      "occluded=true -> 0.5 (outside 'reasonable' >= 0.65, inside 'all' >= 0.2); neither -> 1.0")
 
 
 @dataclass(frozen=True)
@@ -148,5 +151,6 @@ class PedestrianAccumulator:
                 "miss_rate_at_fppi": dict(zip([f"{p:.4f}" for p in FPPI_POINTS], sampled.tolist())),
                 "min_height": setup.min_height,
                 "min_visibility": setup.min_visibility,
+                "visibility_mapping": VISIBILITY_MAPPING,
             }
         return out

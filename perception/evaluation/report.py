@@ -22,6 +22,20 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + [""]
 
 
+def _data_lines(report: dict[str, Any]) -> list[str]:
+    """What was not scored (skipped images and labels, images left out) and each source of a mixed split."""
+    from perception.data.errors import summary_lines
+
+    skipped = report.get("meta", {}).get("skipped")
+    lines = [f"- {line}" for line in summary_lines(skipped, "not scored")] if skipped else []
+    for name, summary in (report["metrics"].get("per_source") or {}).items():
+        objects = summary.get("objects") or {}
+        lines.append(f"- source {name}: {summary['num_images']} images (per task: {summary['images_per_task']})"
+                     + (f", objects mAP50 {_pct(objects['map50'])}" if objects else "")
+                     + "; all its metrics in report.json metrics.per_source")
+    return lines
+
+
 def markdown_report(report: dict[str, Any]) -> str:
     """Tables laid out like the multi-task papers' (percentages), one section per scored task."""
     metrics = report["metrics"]
@@ -33,7 +47,7 @@ def markdown_report(report: dict[str, Any]) -> str:
     latency = report.get("latency") or {}
     if latency.get("median_ms_per_image") is not None:
         lines.append(f"- latency: {latency['median_ms_per_image']:.2f} ms/image median ({latency.get('what', '')})")
-    lines += [f"- images: {metrics['num_images']} (per task: {metrics['images_per_task']})", ""]
+    lines += [f"- images: {metrics['num_images']} (per task: {metrics['images_per_task']})", *_data_lines(report), ""]
 
     objects = metrics.get("objects")
     if objects:
@@ -54,6 +68,9 @@ def markdown_report(report: dict[str, Any]) -> str:
                 for name, v in peds.items() if isinstance(v, dict)]
         rows += [[name, "0", "-", "-", "-"] for name, v in peds.items() if v is None]  # no gt in the setup's range
         lines += _table(["setup", "gt", "MR^-2", "AP50", "recall"], rows)
+        mapping = next((v.get("visibility_mapping") for v in peds.values() if isinstance(v, dict)), None)
+        if mapping:
+            lines += [f"Visibility: {mapping}.", ""]
     lanes = metrics.get("lanes")
     if lanes:
         px = lanes["pixel"]

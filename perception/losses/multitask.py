@@ -88,6 +88,7 @@ class MultiTaskLoss(nn.Module):
             active[task] = bool(host[task]) if host is not None else bool(torch.as_tensor(labelled[task]).any())
         self.task_losses, self.task_active = losses, active
         total = self.balancer(losses, active)
-        report = {task: loss.detach() for task, loss in losses.items()} | parts
+        # detached: the report is read as floats (a part still in the graph made PyTorch warn on every step)
+        report = {task: loss.detach() for task, loss in losses.items()} | {k: v.detach() for k, v in parts.items()}
         report["total"] = total.detach()
         return total, report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -22,14 +23,22 @@ RETURN_NODES = {
         "trunk_output.block4": 32,
     },
 }
+# A local state-dict file for every torchvision backbone, set without editing the model YAML (offline machines);
+# `perception train --backbone-weights PATH` sets it for one run.
+WEIGHTS_ENV = "PERCEPTION_BACKBONE_WEIGHTS"
 # Keys of the classifier, which a feature extractor does not have.
 CLASSIFIER_PREFIXES = ("fc.", "classifier.")
+
+
+def _is_file(weights: str) -> bool:
+    path = Path(weights)
+    return path.suffix in (".pt", ".pth", ".bin") or path.exists()
 
 
 def _load_weights(model: nn.Module, name: str, weights: str) -> None:
     """`weights` is a local state-dict file, or a torchvision enum name such as IMAGENET1K_V1 (downloads)."""
     path = Path(weights)
-    if path.suffix in (".pt", ".pth", ".bin") or path.exists():
+    if _is_file(weights):
         if not path.is_file():
             raise MissingFileError(f"{path}: backbone weights file not found")
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -53,9 +62,9 @@ def _load_weights(model: nn.Module, name: str, weights: str) -> None:
     try:
         model.load_state_dict(weight_enum.get_state_dict(progress=False))
     except Exception as exc:  # network failures come as many types (URLError, OSError, RuntimeError)
-        raise RuntimeError(
-            f"backbone_weights {weights}: download failed ({exc.__class__.__name__}); "
-            f"download {weight_enum.url} elsewhere and pass the file path instead"
+        raise InputError(
+            f"backbone_weights {weights}: download of {weight_enum.url} failed ({exc.__class__.__name__}); fetch that "
+            f"file where there is internet and pass --backbone-weights FILE (or set {WEIGHTS_ENV}=FILE)"
         ) from None
 
 
@@ -70,6 +79,8 @@ class TorchvisionBackbone(nn.Module):
         if name not in RETURN_NODES:
             raise InputError(f"backbone: {name!r} is not one of {sorted(RETURN_NODES)}")
         model = torchvision.models.get_model(name, weights=None)
+        if weights and not _is_file(weights):
+            weights = os.environ.get(WEIGHTS_ENV) or weights  # a local file instead of the download
         if weights:
             _load_weights(model, name, weights)
         nodes = RETURN_NODES[name]

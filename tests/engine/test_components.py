@@ -96,7 +96,8 @@ def test_ema_follows_the_model_with_warming_decay():
 
 
 def test_train_config_yaml_round_trip_and_validation(tmp_path):
-    config = TrainConfig(epochs=3, imgsz=(160, 320), loss_weights={"objects": 2.0}, amp="fp16")
+    # input paths are saved absolute (a train YAML's relative paths resolve against its own folder)
+    config = TrainConfig(epochs=3, imgsz=(160, 320), loss_weights={"objects": 2.0}, amp="fp16", data=str(tmp_path / "d.yaml"))
     save_train_config(config, tmp_path / "train.yaml", {"scale": "n"})
     assert load_train_config(tmp_path / "train.yaml") == config
     with pytest.raises(ConfigError, match="train.imgsz"):

@@ -31,6 +31,8 @@ def test_two_gloo_processes_keep_identical_replicas(tiny_synthetic, tmp_path):
     summary = json.loads(summary_path.read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 3
     assert summary["replicas_identical"] is True and summary["replica_max_abs_diff"] == 0.0
+    header, row = (out / "results.csv").read_text().splitlines()[:2]  # both ranks' samples: 3 steps x 2 images
+    assert row.split(",")[header.split(",").index(f"samples/bdd100k:{tiny_synthetic}")] == "6"
 
     last = load_checkpoint(out / "weights" / "last.pt")
     assert last["step"] == 3

@@ -54,6 +54,8 @@ class SourceAdapter:
         self.policy = policy or ErrorPolicy(strict=True)
         self.name = name or self.type_name
         self.dropped_categories: dict[str, int] = {}
+        # task -> the label file(s) looked for, for tasks of this source without any (set by the adapter)
+        self.missing_tasks: dict[str, str] = {}
         if not self.root.is_dir():
             raise MissingFileError(f"{self.root}: {self.type_name} root folder not found")
         self.records: list[Any] = self._index()
@@ -70,10 +72,12 @@ class SourceAdapter:
         return sample
 
     def keep_labelled(self, records: Iterable[Any], has_labels: Callable[[Any], bool]) -> list[Any]:
-        """The records that carry any label; images alone are left out and counted in `unlabelled_images`."""
+        """The records that carry any label; images alone are left out, counted in `unlabelled_images` and in
+        the policy's `left_out` (every command prints it)."""
         records = list(records)
         kept = [r for r in records if has_labels(r)]
         self.unlabelled_images = len(records) - len(kept)
+        self.policy.note_left_out("images without labels", self.unlabelled_images, f"{self.name} {self.split}")
         return kept
 
     def labelled_classes(self) -> frozenset[int] | None:

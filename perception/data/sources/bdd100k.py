@@ -8,7 +8,10 @@
     root/labels/drivable/polygons/drivable_{split}.json  direct/alternative polygons
 
 Each image's `labelled` flags say which of these exist for that image; an image that appears in no label
-source is counted in `unlabelled_images` and left out. Lane polylines win over lane masks when both exist.
+source is counted in `unlabelled_images` and left out (said by every command, not an error), as is a mask
+without its image. A labelled image that is missing is one skip however many label files list it. A task
+of the source with none of its label files or folders present is in `missing_tasks`. Lane polylines win
+over lane masks when both exist.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class BDD100KSource(SourceAdapter):
         self.label_files = {k: v for k, v in p.items() if k != "images" and v.exists()}
         if not p["images"].is_dir():
             raise MissingFileError(f"{p['images']}: BDD100K image folder for split '{self.split_spec}' not found")
+        self.missing_tasks = self._missing_tasks(p)
         want = set(self.tasks)
         det = bdd_labels.load_frames(p["det"]) if p["det"].is_file() and want & {"objects", "pedestrians"} else {}
         lane = bdd_labels.load_frames(p["lane_json"]) if p["lane_json"].is_file() and "lanes" in want else {}
@@ -68,15 +72,40 @@ class BDD100KSource(SourceAdapter):
         lane_masks = {m.stem: m for m in list_images(p["lane_masks"])} if "lanes" in want else {}
         drv_masks = {m.stem: m for m in list_images(p["drivable_masks"])} if "drivable" in want else {}
         images = {img.name: img for img in list_images(p["images"])}
-        # A label without its image is a data error, reported by name (strict) or counted (lenient).
-        for table, label_path in ((det, p["det"]), (lane, p["lane_json"]), (drv, p["drivable_json"])):
-            for name in sorted(set(table) - set(images)):
-                self.policy.report(LabelError(str(label_path), "labelled image not found in " + str(p["images"]),
-                                              kind="missing_image", item=name))
+        self._report_missing_images(p, set(images), {"det": det, "lane_json": lane, "drivable_json": drv})
+        stems = {Path(name).stem for name in images}
+        for masks, key, reason in ((lane_masks, "lane_masks", "lane masks without an image"),
+                                   (drv_masks, "drivable_masks", "drivable masks without an image")):
+            self.policy.note_left_out(reason, len(set(masks) - stems), str(p[key]))
         records = (BDDRecord(name, path, det.get(name), lane.get(name), drv.get(name), lane_masks.get(Path(name).stem),
                              drv_masks.get(Path(name).stem)) for name, path in images.items())
         return self.keep_labelled(records, lambda r: any(
             v is not None for v in (r.det, r.lane, r.drivable_json, r.lane_mask, r.drivable_mask)))
+
+    def _missing_tasks(self, p: dict[str, Path]) -> dict[str, str]:
+        """Task -> what was looked for, for each task of this source none of whose label files exists."""
+        has_masks = {k: bool(list_images(p[k])) for k in ("lane_masks", "drivable_masks")}
+        looked_for = {
+            "objects": (p["det"].is_file(), f"{p['det']}"),
+            "pedestrians": (p["det"].is_file(), f"{p['det']}"),
+            "lanes": (p["lane_json"].is_file() or has_masks["lane_masks"], f"{p['lane_json']} or {p['lane_masks']}/*.png"),
+            "drivable": (p["drivable_json"].is_file() or has_masks["drivable_masks"],
+                         f"{p['drivable_json']} or {p['drivable_masks']}/*.png"),
+        }
+        return {t: looked_for[t][1] for t in self.tasks if not looked_for[t][0]}
+
+    def _report_missing_images(self, p: dict[str, Path], present: set[str], tables: dict[str, dict]) -> None:
+        """A labelled image that is not there is a data error, reported by name (strict) or counted (lenient)
+        once per image, naming every label file that lists it."""
+        listed: dict[str, list[str]] = {}
+        for key, table in tables.items():
+            for name in set(table) - present:
+                listed.setdefault(name, []).append(str(p[key]))
+        for name in sorted(listed):
+            first, *others = listed[name]
+            also = f" (also listed in {', '.join(others)})" if others else ""
+            self.policy.report(LabelError(first, f"labelled image not found in {p['images']}{also}", kind="missing_image",
+                                          item=name, image=name))
 
     def _load(self, rec: BDDRecord) -> Sample:
         image = read_image(rec.image_path)

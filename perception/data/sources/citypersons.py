@@ -45,7 +45,8 @@ class CityPersonsSource(SourceAdapter):
             stem = label.name.removesuffix("_gtBboxCityPersons.json")
             image = self.root / "leftImg8bit" / str(self.split_spec) / label.parent.name / f"{stem}_leftImg8bit.png"
             if not image.is_file():
-                self.policy.report(LabelError(str(label), f"image {image} not found", kind="missing_image"))
+                self.policy.report(LabelError(str(label), f"image {image} not found", kind="missing_image",
+                                              image=str(image)))
                 continue
             records.append((image, label))
         return records

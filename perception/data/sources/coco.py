@@ -82,7 +82,8 @@ class COCOSource(SourceAdapter):
         for img in data["images"]:
             path = images / img["file_name"]
             if not path.is_file():
-                self.policy.report(LabelError(str(ann), f"image {path} not found", kind="missing_image", item=f"image id {img.get('id')}"))
+                self.policy.report(LabelError(str(ann), f"image {path} not found", kind="missing_image",
+                                              item=f"image id {img.get('id')}", image=str(path)))
                 continue
             records.append((path, per_image.get(img["id"], [])))
         return records

@@ -46,7 +46,8 @@ class CULaneSource(SourceAdapter):
                     continue
                 image = self.root / parts[0].lstrip("/")
                 if not image.is_file():
-                    self.policy.report(LabelError(str(list_file), f"line {line_no}: image {image} not found", kind="missing_image"))
+                    self.policy.report(LabelError(str(list_file), f"line {line_no}: image {image} not found", kind="missing_image",
+                                                  image=str(image)))
                     continue
                 records.append(image)
         return records

@@ -56,7 +56,8 @@ class TuSimpleSource(SourceAdapter):
                     continue
                 image = self.root / entry["raw_file"]
                 if not image.is_file():
-                    self.policy.report(LabelError(str(path), f"image {image} not found", kind="missing_image", item=where))
+                    self.policy.report(LabelError(str(path), f"image {image} not found", kind="missing_image", item=where,
+                                                      image=str(image)))
                     continue
                 records.append((image, lanes, f"{path}:{line_no}"))
         return records
