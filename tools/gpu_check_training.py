@@ -195,7 +195,7 @@ def fp16_overflow(ctx: StepContext) -> dict:
     normal_skips, scale = trainer.skipped_steps, trainer.scaler.get_scale()
     batch = next(batches)
     before = [p.detach().clone() for p in trainer.model.parameters()]
-    trainer.train_step(dict(batch, images=torch.full_like(batch["images"], float("inf"))))
+    trainer.train_step(dict(batch, images=torch.full(batch["images"].shape, float("inf"))))
     check(trainer.skipped_steps == normal_skips + 1, f"skipped_steps {trainer.skipped_steps}, expected {normal_skips + 1}")
     check(trainer.scaler.get_scale() == scale / 2, f"scale {trainer.scaler.get_scale()} after {scale}: not halved")
     check(all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters())), "weights changed on a skipped step")

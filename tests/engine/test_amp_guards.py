@@ -38,7 +38,7 @@ def test_cuda_fp16_overflow_step_is_skipped_with_the_scale_halved(tiny_synthetic
     trainer.train_step(batch)
     skips, scale = trainer.skipped_steps, trainer.scaler.get_scale()
     params = [p.detach().clone() for p in trainer.model.parameters()]
-    trainer.train_step(dict(batch, images=torch.full_like(batch["images"], float("inf"))))
+    trainer.train_step(dict(batch, images=torch.full(batch["images"].shape, float("inf"))))
     assert trainer.skipped_steps == skips + 1 and trainer.scaler.get_scale() == scale / 2
     assert all(torch.equal(a, b) for a, b in zip(params, trainer.model.parameters()))
 
@@ -66,7 +66,7 @@ def test_a_nonfinite_fp32_loss_stops_training_before_any_save(tiny_synthetic, tm
     trainer.scaler = torch.amp.GradScaler("cpu", enabled=False)
     batch = next(iter(trainer.train_loader))
     with pytest.raises(FloatingPointError, match=r"step 1: the loss became inf/nan \(rank\(s\) \[0\]"):
-        trainer.train_step(dict(batch, images=torch.full_like(batch["images"], float("nan"))))
+        trainer.train_step(dict(batch, images=torch.full(batch["images"].shape, float("nan"))))
 
 
 def test_sync_bn_on_cpu_is_refused_up_front(tiny_synthetic, tmp_path):

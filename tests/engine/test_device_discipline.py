@@ -103,7 +103,9 @@ def test_pcgrad_under_ddp_converts_to_syncbn_although_the_model_is_not_wrapped(t
     monkeypatch.setattr(trainer_module, "check_sync_bn", lambda sync_bn, ctx: None)  # SyncBN's CUDA-only guard
     monkeypatch.setattr(trainer_module, "setup_distributed",
                         lambda device: DistContext(rank=0, world_size=2, device=torch.device("cpu")))
-    monkeypatch.setattr(trainer_module, "wrap_model", lambda model, ctx: model)  # no process group in this test
+    # no process group in this test: the wrapper and rank 0's folder broadcast are what would need one
+    monkeypatch.setattr(trainer_module, "wrap_model", lambda model, ctx: model)
+    monkeypatch.setattr("perception.engine.distributed.broadcast_object", lambda value, ctx: value)
     trainer = _trainer(tiny_synthetic, tmp_path / "pcgrad", balancing="pcgrad", sync_bn=True, freeze="backbone")
     assert trainer.task_backward.reduces_by_hand and trainer.train_model is trainer.model
     assert any(isinstance(m, nn.SyncBatchNorm) for m in trainer.model.modules())
