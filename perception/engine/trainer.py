@@ -43,7 +43,7 @@ from perception.engine.step_stats import StepStats
 from perception.engine.run_logger import RunLogger, epoch_line
 from perception.engine.run_setup import claim_run_dir
 from perception.engine.schedule import build_scheduler, set_total_steps
-from perception.engine.task_backward import TaskBackward
+from perception.multitask.backward import TaskBackward
 from perception.engine.train_config import TrainConfig, save_train_config
 from perception.engine.train_data import build_train_loaders, move_batch
 from perception.engine.validate import validate

@@ -63,7 +63,7 @@ def test_train_flags_offer_the_choice_lists_the_code_checks():
 
 def test_every_choice_offered_works_and_nothing_else_is_accepted():
     from perception.engine.transfer import apply_freeze
-    from perception.losses.balancing import build_balancer
+    from perception.multitask.balancers import build_balancer
     from perception.losses.box_loss import box_iou_loss
     from perception.losses.detection_loss import DetectionLoss
     from perception.losses.lane_loss import LaneLoss
