@@ -56,3 +56,10 @@ def test_retired_modules_stay_retired():
     back = [f"perception/{old} (now {new})" for old, new in RETIRED_MODULES.items() if (PACKAGE / old).exists()]
     assert not back, f"a module came back under its old name: {back}"
     assert all((PACKAGE / new.split(",")[0].split(" and ")[0]).exists() for new in RETIRED_MODULES.values())
+
+
+def test_every_folder_of_the_package_is_a_regular_package():
+    """A folder of modules without __init__.py is a namespace package: importable by accident, easy to miss."""
+    folders = {path.parent for path in PACKAGE.rglob("*.py")}
+    missing = sorted(str(f.relative_to(PACKAGE.parent)) for f in folders if not (f / "__init__.py").exists())
+    assert not missing, f"package folders without __init__.py: {missing}"
