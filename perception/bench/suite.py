@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from perception.bench import ratios
 from perception.config import DEFAULT_IMGSZ, ConfigBase
-from perception.bench.images import benchmark_frames, calibration_folder, write_clip
+from perception.bench.images import benchmark_frames, calibration_folder, write_test_clip
 from perception.bench.machine import load_average, machine_info
 from perception.bench.measure import PROVIDER_SHORT, measure_row
 from perception.errors import InputError, MissingFileError
@@ -251,7 +251,7 @@ def _video_rows(config, fp32_path, provider, threads, model_rows, out_dir) -> li
 
     clip = config.video
     if clip is None:
-        clip = DEFAULT_VIDEO if DEFAULT_VIDEO.is_file() else write_clip(out_dir / "generated_clip.mp4")
+        clip = DEFAULT_VIDEO if DEFAULT_VIDEO.is_file() else write_test_clip(out_dir / "generated_clip.mp4")
     out = []
     for batch in tqdm(config.batches, desc="video", unit="run", disable=not config.verbose):
         reset_peak_rss()
