@@ -63,3 +63,50 @@ def test_every_folder_of_the_package_is_a_regular_package():
     folders = {path.parent for path in PACKAGE.rglob("*.py")}
     missing = sorted(str(f.relative_to(PACKAGE.parent)) for f in folders if not (f / "__init__.py").exists())
     assert not missing, f"package folders without __init__.py: {missing}"
+
+
+# Public module-level names defined in more than one module of perception (cli/ aside), each with why it is
+# still allowed. A name leaves this list when its duplicate goes; a new duplicate fails the test below.
+KNOWN_DUPLICATES = {
+    "GPU_PROVIDERS": "video/fleet.py: provider names a user may give; bench/suite.py: ONNX Runtime's own names",
+    "IGNORE": "lane_attributes.py re-exports classes.IGNORE_INDEX for evaluation/lane_markings.py; data/sources/base.py "
+              "is the class-map sentinel 'ignore' (perception/data is being edited on other branches)",
+    "LANE_CATEGORIES": "evaluation/bdd_lane_metric.py vs data/sources/bdd_labels.py (other branches' files)",
+    "LANE_STYLES": "lane_attributes.py vs data/sources/bdd_labels.py (other branches' files)",
+    "LOG": "data/dataset.py and data/errors.py: the same logger, fetched by name",
+    "MARKING_STRIDE": "data/dataset.py copies the head's stride (other branches' file)",
+    "PARTS": "models/summary.py: model parts; bench/train_bench.py: parts of a training step",
+    "STRIDE": "models/lane_attributes.py: the marking head's stride; data/synthetic/video.py: metres per gait cycle",
+    "rasterize_lanes": "evaluation/lanes.py vs data/targets.py (other branches' files)",
+    "render_markdown": "bench/report.py and multitask/report.py: each report's own renderer",
+}
+# Names retired for another: none may be defined again anywhere in perception.
+RETIRED_NAMES = {
+    "Timing": "bench.runners.BatchTiming (one letter from timing.Timings)",
+    "run_setup": "engine.resume / engine.run_folder / engine.synthetic_data",
+}
+
+
+def _public_definitions() -> dict[str, list[str]]:
+    defined: dict[str, list[str]] = {}
+    for path, tree in _trees():
+        if path.startswith("perception/cli/"):
+            continue
+        for node in tree.body:
+            names = [node.name] if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else []
+            if isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name) and t.id.isupper()]
+            for name in names:
+                if not name.startswith("_"):
+                    defined.setdefault(name, []).append(path)
+    return defined
+
+
+def test_one_definition_per_public_name():
+    defined = _public_definitions()
+    twice = {name: paths for name, paths in defined.items() if len(paths) > 1 and name not in KNOWN_DUPLICATES}
+    assert not twice, f"one name, one thing: {twice}"
+    stale = [name for name in KNOWN_DUPLICATES if len(defined.get(name, ())) < 2]
+    assert not stale, f"no longer duplicated; remove from KNOWN_DUPLICATES: {stale}"
+    back = {name: defined[name] for name in RETIRED_NAMES if name in defined}
+    assert not back, f"retired names defined again (use {[RETIRED_NAMES[n] for n in back]}): {back}"
