@@ -149,7 +149,7 @@ class ModelConfig(ConfigBase):
     object_strides: tuple[int, ...] = (8, 16, 32)
     pedestrian_strides: tuple[int, ...] = (4, 8, 16)
     lane_slots: int = 6
-    # Lane-marking head: style/colour/type per lane and crossing markings (perception.models.lane_attributes).
+    # Lane-marking head: style/colour/type per lane and crossing markings (perception.models.marking_head).
     # Checkpoints saved before it existed load with it off (perception.models.factory.load_model).
     lane_attributes: bool = True
     activation: str = "relu"

@@ -49,6 +49,7 @@ RETIRED_MODULES = {
     "engine/task_backward.py": "multitask/backward.py",
     "engine/gradient_monitor.py": "multitask/monitor.py",
     "engine/run_setup.py": "engine/resume.py, engine/run_folder.py and engine/synthetic_data.py",
+    "models/lane_attributes.py": "models/marking_head.py",
 }
 
 
@@ -76,7 +77,7 @@ KNOWN_DUPLICATES = {
     "LOG": "data/dataset.py and data/errors.py: the same logger, fetched by name",
     "MARKING_STRIDE": "data/dataset.py copies the head's stride (other branches' file)",
     "PARTS": "models/summary.py: model parts; bench/train_bench.py: parts of a training step",
-    "STRIDE": "models/lane_attributes.py: the marking head's stride; data/synthetic/video.py: metres per gait cycle",
+    "STRIDE": "models/marking_head.py: the marking head's stride; data/synthetic/video.py: metres per gait cycle",
     "rasterize_lanes": "evaluation/lanes.py vs data/targets.py (other branches' files)",
     "render_markdown": "bench/report.py and multitask/report.py: each report's own renderer",
 }
@@ -84,6 +85,7 @@ KNOWN_DUPLICATES = {
 RETIRED_NAMES = {
     "Timing": "bench.runners.BatchTiming (one letter from timing.Timings)",
     "run_setup": "engine.resume / engine.run_folder / engine.synthetic_data",
+    "LaneAttributeHead": "models.marking_head.LaneMarkingHead (the feature is 'markings' in the CLI and JSON)",
 }
 
 
