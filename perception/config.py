@@ -65,6 +65,16 @@ def check_choices(config: Any) -> None:
             raise ConfigError(f"{config.SECTION}.{f.name}: {getattr(config, f.name)!r} is not one of {list(allowed)}")
 
 
+def check_at_least(config: Any, minimum: float, *names: str) -> None:
+    """ConfigError `SECTION.name: value must be >= minimum` for the first named field below `minimum`: the one
+    range check of every config (a tuple or list field: each of its values, and it must not be empty; None: unset)."""
+    for name in names:
+        value = getattr(config, name)
+        values = list(value) if isinstance(value, (tuple, list)) else [value]
+        if value is not None and (not values or any(v < minimum for v in values)):
+            raise ConfigError(f"{config.SECTION}.{name}: {value!r} must be >= {minimum}")
+
+
 class ConfigBase:
     """What every config dataclass shares: validated on construction (`validate`, also after `replace`), plain
     data out (`to_dict`: lists, not tuples, so YAML, JSON and weights_only checkpoints accept it), checked data

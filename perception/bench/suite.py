@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from perception.bench import ratios
-from perception.config import DEFAULT_IMGSZ, ConfigBase
+from perception.config import DEFAULT_IMGSZ, ConfigBase, check_at_least
 from perception.bench.images import benchmark_frames, calibration_folder, write_test_clip
 from perception.bench.machine import load_average, machine_info
 from perception.bench.measure import PROVIDER_SHORT, measure_row
@@ -60,12 +60,8 @@ class BenchConfig(ConfigBase):
     def validate(self) -> None:
         if len(self.imgsz) != 2 or any(v <= 0 or v % 32 for v in self.imgsz):
             raise InputError(f"--imgsz {list(self.imgsz)}: must be two positive multiples of 32 (H W)")
-        if not self.batches or any(b < 1 for b in self.batches):
-            raise InputError(f"--batch {list(self.batches)}: batch sizes must be >= 1")
-        if self.runs < 1 or self.warmup < 0:
-            raise InputError(f"--runs {self.runs} / --warmup {self.warmup}: need runs >= 1 and warmup >= 0")
-        if self.threads is not None and self.threads < 1:
-            raise InputError(f"--threads {self.threads}: must be >= 1")
+        check_at_least(self, 1, "batches", "runs", "threads", "calibration_images", "video_frames")
+        check_at_least(self, 0, "warmup")
         if self.onnx is not None and not Path(self.onnx).is_file():
             raise MissingFileError(f"{self.onnx}: ONNX model not found")
         if self.video is not None and not self.no_video and not Path(self.video).is_file():

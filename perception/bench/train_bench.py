@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from perception.config import ConfigBase
+from perception.config import ConfigBase, check_at_least
 from perception.errors import InputError
 from perception.timing import Timings
 
@@ -53,12 +53,8 @@ class TrainBenchConfig(ConfigBase):
     def validate(self) -> None:
         if len(self.imgsz) != 2 or any(v <= 0 or v % 32 for v in self.imgsz):
             raise InputError(f"--imgsz {list(self.imgsz)}: must be two positive multiples of 32 (H W)")
-        for name in ("batch", "steps"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name} {getattr(self, name)}: must be >= 1")
-        for name in ("warmup", "workers", "val_batches"):
-            if getattr(self, name) < 0:
-                raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 0")
+        check_at_least(self, 1, "batch", "steps")
+        check_at_least(self, 0, "warmup", "workers", "val_batches")
 
 
 class PartTimer:

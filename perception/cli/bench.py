@@ -9,7 +9,6 @@ from pathlib import Path
 from perception.cli.common import add_json_option, write_json
 from perception.config import DEFAULT_IMGSZ
 from perception.engine.train_config import AMP_MODES
-from perception.errors import InputError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -103,10 +102,6 @@ def run(args: argparse.Namespace) -> int:
     if args.train:
         return run_train(args)
     args.out = args.out or "runs/bench"
-    if args.calib_images < 1:
-        raise InputError(f"--calib-images {args.calib_images}: must be >= 1")
-    if args.video_frames is not None and args.video_frames < 1:
-        raise InputError(f"--video-frames {args.video_frames}: must be >= 1")
     command = command_line(args)
     config = BenchConfig(
         model=args.model,

@@ -83,10 +83,6 @@ def _run(args: argparse.Namespace) -> int:
     from perception.video.fleet import is_manifest
     from perception.video.sources import ImageSequenceSource
 
-    if args.batch < 1:
-        raise InputError(f"--batch {args.batch}: must be >= 1")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise InputError(f"--max-frames {args.max_frames}: must be >= 1")
     if args.ray is not None or is_manifest(args.source):
         return _run_fleet(args)
     source = _open_source(args)
