@@ -163,8 +163,6 @@ def _run_fleet(args: argparse.Namespace) -> int:
     from perception.video.fleet import FleetConfig, read_manifest, run_fleet
     from perception.video.pipeline import PipelineConfig
 
-    if args.workers < 1:
-        raise InputError(f"--workers {args.workers}: must be >= 1")
     videos = read_manifest(args.source)
     if not Path(args.model).is_file():
         raise MissingFileError(f"{args.model}: model file not found")
