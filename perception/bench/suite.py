@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from perception.bench import ratios
-from perception.config import DEFAULT_IMGSZ, ConfigBase, check_at_least
+from perception.config import DEFAULT_IMGSZ, ConfigBase, check_at_least, option
 from perception.bench.images import benchmark_frames, calibration_folder, write_test_clip
 from perception.bench.machine import load_average, machine_info
 from perception.bench.measure import PROVIDER_SHORT, measure_row
@@ -35,23 +35,28 @@ class BenchConfig(ConfigBase):
     video: clip for the video tool (None: the shared clip when present, else a generated one); no_video skips.
     frames: folder of real frames for end-to-end timing and INT8 calibration (generated ones when absent)."""
 
-    model: str = "s"
-    onnx: str | None = None
-    imgsz: tuple[int, int] = DEFAULT_IMGSZ
-    batches: tuple[int, ...] = (1, 4)
-    threads: int | None = None
-    runs: int = 20
-    warmup: int = 5
-    int8: bool = False
-    calibration_images: int = 8
-    providers: tuple[str, ...] = ("cuda", "cpu")
-    trt_cache_dir: str | None = None  # TensorRT engine cache (perception.runtime.session)
-    trt_fp16: bool = False
-    video: str | None = None
-    no_video: bool = False
-    video_frames: int | None = None
-    frames: str | None = None
-    out_dir: str = "runs/bench"
+    model: str = option("s", "scale n|s|m, a model YAML, or a .pt checkpoint")
+    onnx: str | None = option(None, "time this exported fp32 model instead of exporting --model", metavar="FILE")
+    imgsz: tuple[int, int] = option(DEFAULT_IMGSZ, "input size")
+    batches: tuple[int, ...] = option((1, 4), "batch sizes", flag="--batch", metavar="B")
+    threads: int | None = option(None, "CPU threads for torch and ONNX Runtime (default: all cores)")
+    runs: int = option(20, "timed runs per figure")
+    warmup: int = option(5, "untimed warm-up runs per figure")
+    int8: bool = option(False, "also measure INT8 (QDQ static quantization, calibrated)")
+    calibration_images: int = option(8, "INT8 calibration images", flag="--calib-images", metavar="N")
+    providers: tuple[str, ...] = option(("cuda", "cpu"), "ONNX Runtime providers to try: tensorrt cuda cpu (one counts "
+                                        "only if a session starts on it)", metavar="P")
+    # TensorRT engine cache (perception.runtime.session)
+    trt_cache_dir: str | None = option(None, "TensorRT engine and timing cache folder: the first start builds the "
+                                       "engine (minutes), later ones read it (seconds)", flag="--trt-cache", metavar="DIR")
+    trt_fp16: bool = option(False, "TensorRT: build fp16 engines")
+    video: str | None = option(None, "clip for the video tool's FPS (default ../shared/data/video/solidWhiteRight.mp4, "
+                               "else a generated clip)", metavar="FILE")
+    no_video: bool = option(False, "skip the video tool measurement")
+    video_frames: int | None = option(None, "stop the video run after N frames", metavar="N")
+    frames: str | None = option(None, "real frames for end-to-end timing and calibration (default "
+                                "../shared/data/bdd100k_frames, else generated)", metavar="DIR")
+    out_dir: str = option("runs/bench", "output folder (with --train: runs/bench_train)", flag="--out", metavar="DIR")
     verbose: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from perception.config import ConfigBase, check_at_least
+from perception.config import ConfigBase, check_at_least, check_choices, option
+from perception.engine.train_config import AMP_MODES
 from perception.errors import InputError
 from perception.timing import Timings
 
@@ -36,17 +37,19 @@ class TrainBenchConfig(ConfigBase):
 
     SECTION: ClassVar[str] = "bench_train"
 
-    data: str | None = None
+    # Fields with help text are `perception bench --train`'s own flags; model, imgsz, batch, warmup and out_dir
+    # come from bench's flags of the same name (cli/bench.py).
+    data: str | None = option(None, "dataset YAML or directory (default: render a synthetic one)")
     model: str = "n"
     imgsz: tuple[int, int] = (192, 320)
     batch: int = 8
-    amp: str = "auto"
-    channels_last: bool = True
-    device: str = "auto"
-    workers: int = 2
-    steps: int = 20
+    amp: str = option("auto", "as `perception train --amp`", choices=AMP_MODES)
+    channels_last: bool = option(True, "train in channels_last (--no-channels-last: NCHW)")
+    device: str = option("auto", "auto|cpu|cuda|cuda:N")
+    workers: int = option(2, "loader workers")
+    steps: int = option(20, "timed training steps per pass")
     warmup: int = 5
-    val_batches: int = 4
+    val_batches: int = option(4, "validation batches timed", metavar="N")
     out_dir: str = "runs/bench_train"
     verbose: bool = True
 
@@ -55,6 +58,7 @@ class TrainBenchConfig(ConfigBase):
             raise InputError(f"--imgsz {list(self.imgsz)}: must be two positive multiples of 32 (H W)")
         check_at_least(self, 1, "batch", "steps")
         check_at_least(self, 0, "warmup", "workers", "val_batches")
+        check_choices(self)
 
 
 class PartTimer:

@@ -30,7 +30,19 @@ def _compare_configs():
     ]
 
 
-@pytest.mark.parametrize("which, words", [(_compare_configs, ["perception", "compare-tasks"])])
+def _bench_configs():
+    from perception.bench.suite import BenchConfig
+
+    return BenchConfig, [
+        BenchConfig(),
+        BenchConfig(model="n", imgsz=(128, 256), batches=(2,), threads=3, runs=4, warmup=0, int8=True,
+                    calibration_images=2, providers=("cpu",), trt_cache_dir="cache dir", trt_fp16=True, no_video=True,
+                    video_frames=7, frames="frames", out_dir="runs/b"),
+    ]
+
+
+@pytest.mark.parametrize("which, words", [(_compare_configs, ["perception", "compare-tasks"]),
+                                          (_bench_configs, ["perception", "bench"])])
 def test_the_recorded_command_rebuilds_the_same_config(which, words):
     config_cls, configs = which()
     for config in configs:
