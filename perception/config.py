@@ -50,10 +50,12 @@ class ConfigError(InputError):
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple | None = None,
-           flag: str | None = None, metavar: str | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+           flag: str | None = None, metavar: str | None = None, default_factory: Any = dataclasses.MISSING,
+           required: bool = False, const: Any = None) -> Any:
     """A config field that carries its command-line flag: help text, allowed values (checked by `validate` too),
-    and the flag's name where it is not `--field-name`. Fields with help become flags (cli.common)."""
-    metadata = {"help": help, "choices": choices, "flag": flag, "metavar": metavar}
+    and the flag's name where it is not `--field-name`; `required`: the flag must be given; `const`: the value of
+    the flag given without one (`--ray` alone). Fields with help become flags (cli.common)."""
+    metadata = {"help": help, "choices": choices, "flag": flag, "metavar": metavar, "required": required, "const": const}
     return field(default=default, default_factory=default_factory, metadata=metadata)
 
 

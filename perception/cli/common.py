@@ -54,11 +54,15 @@ def _flag_kwargs(f: dataclasses.Field) -> dict[str, Any]:
     elif kind.startswith("tuple[") and kind.endswith(", ...]"):
         kwargs.update(type=int if kind.startswith("tuple[int") else str, nargs="+", choices=meta.get("choices"))
     elif kind.startswith("tuple[int"):
-        kwargs.update(type=int, nargs=len(default), metavar=("H", "W") if f.name == "imgsz" else meta.get("metavar"))
+        kwargs.update(type=int, nargs=kind.count(",") + 1, metavar=("H", "W") if f.name == "imgsz" else meta.get("metavar"))
     elif kind.startswith("list[str"):
         kwargs.update(type=comma_list, metavar=meta.get("metavar") or "A,B")
     else:
         kwargs.update(type=int if kind == "int" else float if kind == "float" else str, choices=meta.get("choices"))
+    if meta.get("const") is not None:
+        kwargs.update(nargs="?", const=meta["const"])
+    if meta.get("required"):
+        kwargs.update(required=True, help=meta["help"])
     return kwargs
 
 
