@@ -55,7 +55,8 @@ def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple
     """A config field that carries its command-line flag: help text, allowed values (checked by `validate` too),
     and the flag's name where it is not `--field-name`; `required`: the flag must be given; `const`: the value of
     the flag given without one (`--ray` alone). Fields with help become flags (cli.common)."""
-    metadata = {"help": help, "choices": choices, "flag": flag, "metavar": metavar, "required": required, "const": const}
+    metadata = {"help": help, "choices": choices, "flag": flag, "metavar": metavar, "required": required,
+                "const": const}
     return field(default=default, default_factory=default_factory, metadata=metadata)
 
 

@@ -48,7 +48,8 @@ class BenchConfig(ConfigBase):
                                         "only if a session starts on it)", metavar="P")
     # TensorRT engine cache (perception.runtime.session)
     trt_cache_dir: str | None = option(None, "TensorRT engine and timing cache folder: the first start builds the "
-                                       "engine (minutes), later ones read it (seconds)", flag="--trt-cache", metavar="DIR")
+                                       "engine (minutes), later ones read it (seconds)", flag="--trt-cache",
+                                       metavar="DIR")
     trt_fp16: bool = option(False, "TensorRT: build fp16 engines")
     video: str | None = option(None, "clip for the video tool's FPS (default ../shared/data/video/solidWhiteRight.mp4, "
                                "else a generated clip)", metavar="FILE")

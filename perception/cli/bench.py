@@ -39,13 +39,13 @@ def run_train(args: argparse.Namespace, flags: dict) -> int:
     from perception.bench.train_bench import render_train_markdown, run_train_benchmark
 
     bench = BenchConfig()
-    config = TrainBenchConfig(model=flags.get("model", bench.model), imgsz=flags.get("imgsz", bench.imgsz),
-                              batch=list(flags.get("batches", bench.batches))[0], warmup=flags.get("warmup", bench.warmup),
-                              out_dir=flags.get("out_dir", TrainBenchConfig().out_dir),
-                              **config_flags(args, TrainBenchConfig))
-    shared = ["--model", config.model, "--imgsz", *map(str, config.imgsz), "--batch", str(config.batch),
-              "--warmup", str(config.warmup)]
-    command = command_line(["perception", "bench", "--train", *shared], config, _tail(config.out_dir, args.json))
+    shared = {"model": flags.get("model", bench.model), "imgsz": flags.get("imgsz", bench.imgsz),
+              "batch": list(flags.get("batches", bench.batches))[0], "warmup": flags.get("warmup", bench.warmup),
+              "out_dir": flags.get("out_dir", TrainBenchConfig().out_dir)}
+    config = TrainBenchConfig(**shared, **config_flags(args, TrainBenchConfig))
+    words = ["perception", "bench", "--train", "--model", config.model, "--imgsz", *map(str, config.imgsz),
+             "--batch", str(config.batch), "--warmup", str(config.warmup)]  # bench's flags, shared
+    command = command_line(words, config, _tail(config.out_dir, args.json))
     result = run_train_benchmark(config) | {"command": command}
     markdown = render_train_markdown(result, command)
     write_text_atomic(Path(config.out_dir) / "train_benchmark.md", markdown)

@@ -54,7 +54,8 @@ def _flag_kwargs(f: dataclasses.Field) -> dict[str, Any]:
     elif kind.startswith("tuple[") and kind.endswith(", ...]"):
         kwargs.update(type=int if kind.startswith("tuple[int") else str, nargs="+", choices=meta.get("choices"))
     elif kind.startswith("tuple[int"):
-        kwargs.update(type=int, nargs=kind.count(",") + 1, metavar=("H", "W") if f.name == "imgsz" else meta.get("metavar"))
+        metavar = ("H", "W") if f.name == "imgsz" else meta.get("metavar")
+        kwargs.update(type=int, nargs=kind.count(",") + 1, metavar=metavar)
     elif kind.startswith("list[str"):
         kwargs.update(type=comma_list, metavar=meta.get("metavar") or "A,B")
     else:

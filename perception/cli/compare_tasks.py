@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = CompareConfig(**config_flags(args, CompareConfig))
     if not Path(config.data).exists():
-        raise MissingFileError(f"--data {config.data}: not found (render the synthetic world with `perception synth` first)")
+        raise MissingFileError(f"--data {config.data}: not found "
+                               "(render the synthetic world with `perception synth` first)")
     with claimed_out_dir(config.out, "compare-tasks", default=CompareConfig().out, exist_ok=args.exist_ok) as out:
         return _run(args, config.replace(out=str(out)))
 

@@ -55,7 +55,8 @@ def _run(args: argparse.Namespace, config: InferConfig) -> int:
     model_config = getattr(predictor, "config", None)
     model_info = {"path": str(config.model), "conf_threshold": predictor.conf_threshold}
     if model_config is not None:
-        model_info |= {"scale": model_config.scale, "backbone": model_config.backbone, "imgsz": list(model_config.imgsz)}
+        model_info |= {"scale": model_config.scale, "backbone": model_config.backbone,
+                       "imgsz": list(model_config.imgsz)}
 
     bar = tqdm(unit="frame", dynamic_ncols=True, disable=None)
 

@@ -68,7 +68,8 @@ def test_a_flag_of_the_wrong_type_names_the_flag_value_and_type(argv, says, caps
     (["infer", "x.mp4", "--model", "m.onnx", "--batch", "0"], "infer.batch: 0 must be >= 1"),
     (["infer", "x.mp4", "--model", "m.onnx", "--max-frames", "0"], "infer.max_frames: 0 must be >= 1"),
     (["infer", "videos.txt", "--model", "m.onnx", "--ray", "--workers", "0"], "infer.workers: 0 must be >= 1"),
-    (["infer", "x.mp4", "--model", "m.onnx", "--reconnect-timeout", "0"], "infer.reconnect_timeout: 0.0 must be > 0 seconds"),
+    (["infer", "x.mp4", "--model", "m.onnx", "--reconnect-timeout", "0"],
+     "infer.reconnect_timeout: 0.0 must be > 0 seconds"),
 ])
 def test_a_value_out_of_range_is_one_line_in_the_one_style(argv, says, tmp_path, capsys):
     """Every config's range check is config.check_at_least: `section.field: value must be >= n` (the CLI files

@@ -110,7 +110,8 @@ def test_fleet_config_is_a_config_like_every_other():
     from perception.video.fleet import FleetConfig
     from perception.video.pipeline import PipelineConfig
 
-    config = FleetConfig(model="m.onnx", predictor_kwargs={"threads": 2}, pipeline=PipelineConfig(batch_size=2), workers=3)
+    config = FleetConfig(model="m.onnx", predictor_kwargs={"threads": 2}, pipeline=PipelineConfig(batch_size=2),
+                         workers=3)
     assert config.to_dict()["pipeline"]["batch_size"] == 2
     assert FleetConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ConfigError, match=r"^fleet.workers: 0 must be >= 1$"):
