@@ -50,10 +50,13 @@ class ConfigError(InputError):
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple | None = None,
-           flag: str | None = None, metavar: str | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+           flag: str | None = None, metavar: str | None = None, default_factory: Any = dataclasses.MISSING,
+           required: bool = False, const: Any = None) -> Any:
     """A config field that carries its command-line flag: help text, allowed values (checked by `validate` too),
-    and the flag's name where it is not `--field-name`. Fields with help become flags (cli.common)."""
-    metadata = {"help": help, "choices": choices, "flag": flag, "metavar": metavar}
+    and the flag's name where it is not `--field-name`; `required`: the flag must be given; `const`: the value of
+    the flag given without one (`--ray` alone). Fields with help become flags (cli.common)."""
+    metadata = {"help": help, "choices": choices, "flag": flag, "metavar": metavar, "required": required,
+                "const": const}
     return field(default=default, default_factory=default_factory, metadata=metadata)
 
 
@@ -63,6 +66,16 @@ def check_choices(config: Any) -> None:
         allowed = f.metadata.get("choices")
         if allowed and getattr(config, f.name) not in allowed:
             raise ConfigError(f"{config.SECTION}.{f.name}: {getattr(config, f.name)!r} is not one of {list(allowed)}")
+
+
+def check_at_least(config: Any, minimum: float, *names: str) -> None:
+    """ConfigError `SECTION.name: value must be >= minimum` for the first named field below `minimum`: the one
+    range check of every config (a tuple or list field: each of its values, and it must not be empty; None: unset)."""
+    for name in names:
+        value = getattr(config, name)
+        values = list(value) if isinstance(value, (tuple, list)) else [value]
+        if value is not None and (not values or any(v < minimum for v in values)):
+            raise ConfigError(f"{config.SECTION}.{name}: {value!r} must be >= {minimum}")
 
 
 class ConfigBase:
@@ -149,7 +162,7 @@ class ModelConfig(ConfigBase):
     object_strides: tuple[int, ...] = (8, 16, 32)
     pedestrian_strides: tuple[int, ...] = (4, 8, 16)
     lane_slots: int = 6
-    # Lane-marking head: style/colour/type per lane and crossing markings (perception.models.lane_attributes).
+    # Lane-marking head: style/colour/type per lane and crossing markings (perception.models.marking_head).
     # Checkpoints saved before it existed load with it off (perception.models.factory.load_model).
     lane_attributes: bool = True
     activation: str = "relu"

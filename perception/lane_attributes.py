@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from perception.classes import IGNORE_INDEX
+
 LANE_STYLES = ("solid", "dashed")
 LANE_COLORS = ("white", "yellow", "other")
 LANE_TYPES = ("single", "double", "curb")
@@ -22,7 +24,7 @@ ATTRIBUTE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 NUM_ATTRIBUTE_CHANNELS = sum(len(values) for _, values in ATTRIBUTE_GROUPS)
 # Crossing classes of the `crossing` output: channel 0 is background.
 CROSSING_CLASSES = ("crosswalk", "stop line")
-IGNORE = 255
+IGNORE = IGNORE_INDEX  # one value, classes.IGNORE_INDEX; this name stays for evaluation.lane_markings
 
 # BDD100K lane categories (the mask's bits 0-2 index this tuple; bdd100k/label/label.py).
 BDD_LANE_CATEGORIES = (
@@ -42,17 +44,17 @@ def is_crossing(attrs: dict[str, Any]) -> str | None:
 
 
 def attribute_indices(attrs: dict[str, Any]) -> tuple[int, int, int]:
-    """(style, color, type) indices of a lane's BDD100K attributes; IGNORE where the label does not say
+    """(style, color, type) indices of a lane's BDD100K attributes; IGNORE_INDEX where the label does not say
     (CULane/TuSimple lanes: style 'unknown', category 'lane'; a kerb has no paint colour)."""
     style = str(attrs.get("style", "")).lower()
     category = str(attrs.get("category", "")).lower()
-    s = LANE_STYLES.index(style) if style in LANE_STYLES else IGNORE
+    s = LANE_STYLES.index(style) if style in LANE_STYLES else IGNORE_INDEX
     if category == "road curb":
-        return s, IGNORE, LANE_TYPES.index("curb")
+        return s, IGNORE_INDEX, LANE_TYPES.index("curb")
     parts = category.split()
     if len(parts) == 2 and parts[0] in ("single", "double") and parts[1] in LANE_COLORS:
         return s, LANE_COLORS.index(parts[1]), LANE_TYPES.index(parts[0])
-    return s, IGNORE, IGNORE
+    return s, IGNORE_INDEX, IGNORE_INDEX
 
 
 def has_marking_labels(attrs_list: list[dict[str, Any]]) -> bool:

@@ -116,7 +116,7 @@ def _loss_and_grads(reference, model_config, balancing: str, batch: dict, device
     import torch
 
     from perception.engine.distributed import DistContext
-    from perception.engine.task_backward import TaskBackward
+    from perception.multitask.backward import TaskBackward
     from perception.engine.train_data import move_batch
     from perception.losses import MultiTaskLoss
 

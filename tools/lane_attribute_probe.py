@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from perception.data.dataset import iter_samples
-from perception.lane_attributes import ATTRIBUTE_GROUPS, IGNORE, attribute_indices, is_crossing
+from perception.classes import IGNORE_INDEX
+from perception.lane_attributes import ATTRIBUTE_GROUPS, attribute_indices, is_crossing
 from perception.models import load_model
 from perception.postprocess.markings import lane_attributes
 from perception.preprocess import letterbox, normalize
@@ -40,7 +41,7 @@ def main() -> None:
                 continue
             predicted = lane_attributes(info.to_input(lane).reshape(-1, 2), attr)
             for (name, values), truth in zip(ATTRIBUTE_GROUPS, attribute_indices(attrs)):
-                if truth != IGNORE:
+                if truth != IGNORE_INDEX:
                     confusion[name][truth, values.index(predicted[name][0])] += 1
     out = {}
     for name, values in ATTRIBUTE_GROUPS:

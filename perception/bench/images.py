@@ -44,7 +44,7 @@ def calibration_folder(folder: str | Path | None, count: int, out_dir: str | Pat
     return target, "generated road frames"
 
 
-def write_clip(path: str | Path, frames: int = 60, fps: float = 25.0, size: tuple[int, int] = (540, 960)) -> Path:
+def write_test_clip(path: str | Path, frames: int = 60, fps: float = 25.0, size: tuple[int, int] = (540, 960)) -> Path:
     """An mp4 (mp4v) clip of generated road frames, for the video benchmark when no real clip is present."""
     path = Path(path)
     with atomic_path(path, suffix=path.suffix) as tmp:  # OpenCV picks the container from the suffix

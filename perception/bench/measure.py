@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from perception.bench.memory import cuda_peak_mb, peak_rss_mb, reset_cuda_peak, reset_peak_rss
-from perception.bench.runners import time_calls
+from perception.bench.runners import time_batches
 from perception.errors import InputError
 
 PROVIDER_SHORT = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "tensorrt"}
@@ -44,8 +44,8 @@ def measure_row(
         reset_cuda_peak()
     runner = setup()
     sync = torch.cuda.synchronize if uses_cuda and torch.cuda.is_available() else None
-    model_only = time_calls(lambda: runner.infer(batch_input), runs, warmup, batch, sync)
-    end_to_end = time_calls(lambda: runner.predict(images), runs, warmup, batch, sync)
+    model_only = time_batches(lambda: runner.infer(batch_input), runs, warmup, batch, sync)
+    end_to_end = time_batches(lambda: runner.predict(images), runs, warmup, batch, sync)
     short = PROVIDER_SHORT.get(provider, provider)
     return {
         "id": f"{model}/{runtime}-{precision}-{short}/b{batch}",

@@ -13,7 +13,7 @@ from perception import timing
 
 
 @dataclass
-class Timing:
+class BatchTiming:
     """Milliseconds per call of `runs` timed calls (after `warmup` untimed ones) at `batch` images per call."""
 
     timings: timing.Timings
@@ -43,12 +43,13 @@ class Timing:
         return out | {"runs": stats["runs"], "warmup": self.warmup, "batch": self.batch}
 
 
-def time_calls(
+def time_batches(
     fn: Callable[[], Any],
     runs: int,
     warmup: int,
     batch: int = 1,
     synchronize: Callable[[], None] | None = None,
-) -> Timing:
-    """`perception.timing.time_calls` with the batch recorded, for throughput."""
-    return Timing(timing.time_calls(fn, runs, warmup, synchronize), batch=batch, warmup=warmup)
+) -> BatchTiming:
+    """`perception.timing.time_calls` with the batch recorded, for throughput (hence its own name: it returns a
+    `BatchTiming`, where `time_calls` returns the bare `Timings`)."""
+    return BatchTiming(timing.time_calls(fn, runs, warmup, synchronize), batch=batch, warmup=warmup)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from perception.bench import ratios
-from perception.config import DEFAULT_IMGSZ, ConfigBase
-from perception.bench.images import benchmark_frames, calibration_folder, write_clip
+from perception.config import DEFAULT_IMGSZ, ConfigBase, check_at_least, option
+from perception.bench.images import benchmark_frames, calibration_folder, write_test_clip
 from perception.bench.machine import load_average, machine_info
 from perception.bench.measure import PROVIDER_SHORT, measure_row
 from perception.errors import InputError, MissingFileError
@@ -35,23 +35,29 @@ class BenchConfig(ConfigBase):
     video: clip for the video tool (None: the shared clip when present, else a generated one); no_video skips.
     frames: folder of real frames for end-to-end timing and INT8 calibration (generated ones when absent)."""
 
-    model: str = "s"
-    onnx: str | None = None
-    imgsz: tuple[int, int] = DEFAULT_IMGSZ
-    batches: tuple[int, ...] = (1, 4)
-    threads: int | None = None
-    runs: int = 20
-    warmup: int = 5
-    int8: bool = False
-    calibration_images: int = 8
-    providers: tuple[str, ...] = ("cuda", "cpu")
-    trt_cache_dir: str | None = None  # TensorRT engine cache (perception.runtime.session)
-    trt_fp16: bool = False
-    video: str | None = None
-    no_video: bool = False
-    video_frames: int | None = None
-    frames: str | None = None
-    out_dir: str = "runs/bench"
+    model: str = option("s", "scale n|s|m, a model YAML, or a .pt checkpoint")
+    onnx: str | None = option(None, "time this exported fp32 model instead of exporting --model", metavar="FILE")
+    imgsz: tuple[int, int] = option(DEFAULT_IMGSZ, "input size")
+    batches: tuple[int, ...] = option((1, 4), "batch sizes", flag="--batch", metavar="B")
+    threads: int | None = option(None, "CPU threads for torch and ONNX Runtime (default: all cores)")
+    runs: int = option(20, "timed runs per figure")
+    warmup: int = option(5, "untimed warm-up runs per figure")
+    int8: bool = option(False, "also measure INT8 (QDQ static quantization, calibrated)")
+    calibration_images: int = option(8, "INT8 calibration images", flag="--calib-images", metavar="N")
+    providers: tuple[str, ...] = option(("cuda", "cpu"), "ONNX Runtime providers to try: tensorrt cuda cpu (one counts "
+                                        "only if a session starts on it)", metavar="P")
+    # TensorRT engine cache (perception.runtime.session)
+    trt_cache_dir: str | None = option(None, "TensorRT engine and timing cache folder: the first start builds the "
+                                       "engine (minutes), later ones read it (seconds)", flag="--trt-cache",
+                                       metavar="DIR")
+    trt_fp16: bool = option(False, "TensorRT: build fp16 engines")
+    video: str | None = option(None, "clip for the video tool's FPS (default ../shared/data/video/solidWhiteRight.mp4, "
+                               "else a generated clip)", metavar="FILE")
+    no_video: bool = option(False, "skip the video tool measurement")
+    video_frames: int | None = option(None, "stop the video run after N frames", metavar="N")
+    frames: str | None = option(None, "real frames for end-to-end timing and calibration (default "
+                                "../shared/data/bdd100k_frames, else generated)", metavar="DIR")
+    out_dir: str = option("runs/bench", "output folder (with --train: runs/bench_train)", flag="--out", metavar="DIR")
     verbose: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -60,12 +66,8 @@ class BenchConfig(ConfigBase):
     def validate(self) -> None:
         if len(self.imgsz) != 2 or any(v <= 0 or v % 32 for v in self.imgsz):
             raise InputError(f"--imgsz {list(self.imgsz)}: must be two positive multiples of 32 (H W)")
-        if not self.batches or any(b < 1 for b in self.batches):
-            raise InputError(f"--batch {list(self.batches)}: batch sizes must be >= 1")
-        if self.runs < 1 or self.warmup < 0:
-            raise InputError(f"--runs {self.runs} / --warmup {self.warmup}: need runs >= 1 and warmup >= 0")
-        if self.threads is not None and self.threads < 1:
-            raise InputError(f"--threads {self.threads}: must be >= 1")
+        check_at_least(self, 1, "batches", "runs", "threads", "calibration_images", "video_frames")
+        check_at_least(self, 0, "warmup")
         if self.onnx is not None and not Path(self.onnx).is_file():
             raise MissingFileError(f"{self.onnx}: ONNX model not found")
         if self.video is not None and not self.no_video and not Path(self.video).is_file():
@@ -251,7 +253,7 @@ def _video_rows(config, fp32_path, provider, threads, model_rows, out_dir) -> li
 
     clip = config.video
     if clip is None:
-        clip = DEFAULT_VIDEO if DEFAULT_VIDEO.is_file() else write_clip(out_dir / "generated_clip.mp4")
+        clip = DEFAULT_VIDEO if DEFAULT_VIDEO.is_file() else write_test_clip(out_dir / "generated_clip.mp4")
     out = []
     for batch in tqdm(config.batches, desc="video", unit="run", disable=not config.verbose):
         reset_peak_rss()

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from perception.config import ConfigBase
+from perception.config import ConfigBase, check_at_least, check_choices, option
+from perception.engine.train_config import AMP_MODES
 from perception.errors import InputError
 from perception.timing import Timings
 
@@ -36,29 +37,28 @@ class TrainBenchConfig(ConfigBase):
 
     SECTION: ClassVar[str] = "bench_train"
 
-    data: str | None = None
+    # Fields with help text are `perception bench --train`'s own flags; model, imgsz, batch, warmup and out_dir
+    # come from bench's flags of the same name (cli/bench.py).
+    data: str | None = option(None, "dataset YAML or directory (default: render a synthetic one)")
     model: str = "n"
     imgsz: tuple[int, int] = (192, 320)
     batch: int = 8
-    amp: str = "auto"
-    channels_last: bool = True
-    device: str = "auto"
-    workers: int = 2
-    steps: int = 20
+    amp: str = option("auto", "as `perception train --amp`", choices=AMP_MODES)
+    channels_last: bool = option(True, "train in channels_last (--no-channels-last: NCHW)")
+    device: str = option("auto", "auto|cpu|cuda|cuda:N")
+    workers: int = option(2, "loader workers")
+    steps: int = option(20, "timed training steps per pass")
     warmup: int = 5
-    val_batches: int = 4
+    val_batches: int = option(4, "validation batches timed", metavar="N")
     out_dir: str = "runs/bench_train"
     verbose: bool = True
 
     def validate(self) -> None:
         if len(self.imgsz) != 2 or any(v <= 0 or v % 32 for v in self.imgsz):
             raise InputError(f"--imgsz {list(self.imgsz)}: must be two positive multiples of 32 (H W)")
-        for name in ("batch", "steps"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name} {getattr(self, name)}: must be >= 1")
-        for name in ("warmup", "workers", "val_batches"):
-            if getattr(self, name) < 0:
-                raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 0")
+        check_at_least(self, 1, "batch", "steps")
+        check_at_least(self, 0, "warmup", "workers", "val_batches")
+        check_choices(self)
 
 
 class PartTimer:

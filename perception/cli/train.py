@@ -31,7 +31,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from perception.cli.common import config_flags, write_json
-    from perception.engine.run_setup import ensure_synthetic_data, resume_config
+    from perception.engine.resume import resume_config
+    from perception.engine.synthetic_data import ensure_synthetic_data
     from perception.engine.train_config import TrainConfig, load_train_config
     from perception.engine.trainer import Trainer
     from perception.errors import InputError

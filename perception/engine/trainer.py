@@ -42,9 +42,9 @@ from perception.engine.ema import ModelEMA, unwrap
 from perception.engine.hardware import resolve_amp
 from perception.engine.step_stats import StepStats
 from perception.engine.run_logger import RunLogger, epoch_line
-from perception.engine.run_setup import claim_run_dir
+from perception.engine.run_folder import claim_run_dir
 from perception.engine.schedule import build_scheduler, set_total_steps
-from perception.engine.task_backward import TaskBackward
+from perception.multitask.backward import TaskBackward
 from perception.engine.train_config import TrainConfig, save_train_config
 from perception.engine.train_data import build_train_loaders, move_batch
 from perception.engine.validate import validate

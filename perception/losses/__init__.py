@@ -1,7 +1,9 @@
-"""Training losses: task-aligned assignment, box/class, lane, drivable, and task balancing."""
+"""Training losses: task-aligned assignment, box/class, lane, drivable.
+
+The task balancers are re-exported from their home, perception.multitask.balancers."""
 
 from perception.losses.assigner import AssignResult, TaskAlignedAssigner
-from perception.losses.balancing import FixedWeights, UncertaintyWeights, build_balancer
+from perception.multitask.balancers import FixedWeights, UncertaintyWeights, build_balancer
 from perception.losses.box_loss import box_iou_loss
 from perception.losses.detection_loss import DetectionLoss
 from perception.losses.drivable_loss import DrivableLoss

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from perception.classes import IGNORE_INDEX as IGNORE
+from perception.classes import IGNORE_INDEX
 from perception.losses.segmentation_terms import soft_dice
 
 
@@ -21,9 +21,9 @@ class DrivableLoss:
         logits = logits.float()
         # Pixels of unlabelled images count as ignored: whole-batch tensors, no host sync; with nothing labelled
         # both terms are exact zeros (a mean over a count clamped to 1, Dice over an all-zero valid mask).
-        valid = (target != IGNORE) & labelled[:, None, None]
-        ce_target = torch.where(valid, target, torch.full_like(target, IGNORE))
-        ce = F.cross_entropy(logits, ce_target, ignore_index=IGNORE, reduction="sum") / valid.sum().clamp(min=1)
+        valid = (target != IGNORE_INDEX) & labelled[:, None, None]
+        ce_target = torch.where(valid, target, torch.full_like(target, IGNORE_INDEX))
+        ce = F.cross_entropy(logits, ce_target, ignore_index=IGNORE_INDEX, reduction="sum") / valid.sum().clamp(min=1)
         onehot = F.one_hot(torch.where(valid, target, 0), logits.shape[1]).permute(0, 3, 1, 2).float()
         dice = soft_dice(logits.softmax(dim=1), onehot, valid[:, None].float())
         total = ce + self.dice_weight * dice

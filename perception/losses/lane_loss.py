@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from perception.classes import IGNORE_INDEX as IGNORE
+from perception.classes import IGNORE_INDEX
 from perception.config import LANE_BINARY_LOSSES
 from perception.errors import InputError
 from perception.losses.segmentation_terms import binary_focal, soft_dice, weighted_bce
@@ -33,8 +33,8 @@ class LaneLoss:
         logits = logits.float()
         target = target.to(logits.device)
         per_image = labelled[:, None, None]
-        valid = ((target != IGNORE) & per_image).float()
-        is_lane = ((target > 0) & (target != IGNORE)).float()
+        valid = ((target != IGNORE_INDEX) & per_image).float()
+        is_lane = ((target > 0) & (target != IGNORE_INDEX)).float()
         # log p(lane) - log p(bg) with p(lane) = 1 - p(bg): the binary logit implied by the softmax.
         lane_logit = torch.logsumexp(logits[:, 1:], dim=1) - logits[:, 0]
         if self.binary == "focal":
@@ -44,7 +44,7 @@ class LaneLoss:
         dice = soft_dice(lane_logit.sigmoid(), is_lane, valid)
 
         # Which lane channel, given that the pixel is a lane: the background channel takes no part.
-        lane_pixels = (target > 0) & (target != IGNORE) & instances[:, None, None]
+        lane_pixels = (target > 0) & (target != IGNORE_INDEX) & instances[:, None, None]
         channel_target = torch.where(lane_pixels, target.long() - 1, torch.full_like(target, -100, dtype=torch.long))
         slot_sum = F.cross_entropy(logits[:, 1:], channel_target, ignore_index=-100, reduction="sum")
         slot = slot_sum / lane_pixels.sum().clamp(min=1)

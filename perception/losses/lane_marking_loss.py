@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from perception.classes import IGNORE_INDEX
 from perception.lane_attributes import ATTRIBUTE_GROUPS
 
-IGNORE = 255
 # Crossing pixels are ~1% of a road image; weighting them up keeps the map from collapsing to "none".
 CROSSING_CLASS_WEIGHTS = (1.0, 4.0, 4.0)
 
@@ -18,8 +18,8 @@ CROSSING_CLASS_WEIGHTS = (1.0, 4.0, 4.0)
 def _cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """F.cross_entropy's weighted mean over labelled pixels, an exact zero when none is (no host sync)."""
     target = target.long()
-    total = F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE, reduction="sum")
-    labelled = target != IGNORE
+    total = F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE_INDEX, reduction="sum")
+    labelled = target != IGNORE_INDEX
     norm = labelled.sum() if weight is None else weight[torch.where(labelled, target, 0)].mul(labelled).sum()
     return total / norm.clamp(min=1e-12) if weight is not None else total / norm.clamp(min=1)
 

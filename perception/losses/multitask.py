@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from perception.config import DetectionHeadSpec, ModelConfig
-from perception.losses.balancing import build_balancer
+from perception.multitask.balancers import build_balancer
 from perception.losses.detection_loss import DetectionLoss
 from perception.losses.drivable_loss import DrivableLoss
 from perception.losses.lane_loss import LaneLoss

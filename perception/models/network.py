@@ -8,7 +8,7 @@ from torch import nn
 from perception.config import ModelConfig
 from perception.models.backbone import CSPBackbone
 from perception.models.heads import DetectionHead, DrivableHead, LaneHead
-from perception.models.lane_attributes import LaneAttributeHead
+from perception.models.marking_head import LaneMarkingHead
 from perception.models.layers import fuse_batchnorm, scaled_channels
 from perception.models.neck import FPNPAN
 
@@ -51,7 +51,7 @@ class MultiTaskNet(nn.Module):
             setattr(self, spec.module, DetectionHead(c, spec.strides, len(spec.classes), hidden[spec.task], act))
         self.lane_head = LaneHead(c[4], fine_hidden, config.lane_channels, act) if heads["lanes"] else None
         self.lane_attr_head = (
-            LaneAttributeHead(c[4], max(8, fine_hidden // 2), act) if heads["lanes"] and config.lane_attributes else None
+            LaneMarkingHead(c[4], max(8, fine_hidden // 2), act) if heads["lanes"] and config.lane_attributes else None
         )
         self.drivable_head = DrivableHead(c[4], c[8], fine_hidden, act) if heads["drivable"] else None
 

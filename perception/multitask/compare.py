@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-import torch
+from perception.config import BALANCING_MODES, TASKS, ConfigBase, ConfigError, ModelConfig, check_at_least, option
 
-from perception.config import TASKS, ConfigError, ModelConfig
+if TYPE_CHECKING:
+    import torch
 
 # Task -> (validator metric, its name in the table). Each is the head's term in the trainer's `fitness`.
 HEADLINE = {
@@ -29,34 +30,48 @@ HEADLINE = {
 
 
 @dataclass
-class CompareConfig:
-    data: str = "datasets/synthetic.yaml"
-    model: str = "n"
-    imgsz: tuple[int, int] = (128, 224)
-    max_steps: int = 300
-    batch: int = 8
-    lr: float = 2e-3
-    seed: int = 0
-    tasks: list[str] = field(default_factory=lambda: list(TASKS))
-    balancers: list[str] = field(default_factory=lambda: ["fixed"])
-    fraction: float | None = None  # low-data setting: share of `fraction_task`'s labels kept
-    fraction_task: str = "lanes"
-    grad_monitor: int = 0  # steps between task-gradient measurements in the shared runs; 0 = off
-    out: str = "runs/compare"
-    device: str = "cpu"
-    workers: int = 2
+class CompareConfig(ConfigBase):
+    """One comparison: every model gets these data, scale, input size, seed, batch, learning rate and step budget.
+    Fields with help text are `perception compare-tasks`'s flags (cli/common.add_config_flags)."""
+
+    data: str = option("datasets/synthetic.yaml", "dataset YAML or directory")
+    model: str = option("n", "scale n|s|m or a model YAML")
+    imgsz: tuple[int, int] = option((128, 224), "input size")
+    max_steps: int = option(300, "optimizer steps per model")
+    batch: int = option(8, "images per step")
+    lr: float = option(2e-3, "learning rate")
+    seed: int = option(0, "random seed of every model")
+    tasks: list[str] = option(default_factory=lambda: list(TASKS), help="comma-separated heads to compare")
+    balancers: list[str] = option(default_factory=lambda: ["fixed"], flag="--balancing",
+                                  help=f"comma-separated balancers for the shared model, side by side "
+                                  f"({', '.join(BALANCING_MODES)})")
+    fraction: float | None = option(None, "low-data setting: keep this share of --fraction-task's training labels "
+                                    "(others whole)")
+    fraction_task: str = option("lanes", "the task whose labels --fraction thins")
+    grad_monitor: int = option(0, "measure task-gradient cosines every N steps in the shared runs (0 = off)",
+                               metavar="N")
+    out: str = option("runs/compare", "folder for the runs and the report")
+    device: str = option("cpu", "cpu|cuda|cuda:N")
+    workers: int = option(2, "data loader workers per run")
     latency_runs: int = 30
 
-    def __post_init__(self) -> None:
-        self.imgsz = tuple(int(v) for v in self.imgsz)
-        unknown = [t for t in self.tasks if t not in TASKS]
-        if unknown or not self.tasks:
-            raise ConfigError(f"--tasks {','.join(self.tasks)}: must be a non-empty subset of {','.join(TASKS)}")
+    SECTION: ClassVar[str] = "compare"
+
+    def validate(self) -> None:
+        def fail(name: str, message: str) -> None:
+            raise ConfigError(f"compare.{name}: {getattr(self, name)!r} {message}")
+
+        if not self.tasks or any(t not in TASKS for t in self.tasks):
+            fail("tasks", f"must be a non-empty subset of {list(TASKS)}")
+        if not self.balancers or any(b not in BALANCING_MODES for b in self.balancers):
+            fail("balancers", f"must each be one of {list(BALANCING_MODES)}")
         if self.fraction is not None:
             if not 0 < self.fraction <= 1:
-                raise ConfigError(f"--fraction {self.fraction}: must be in (0, 1]")
+                fail("fraction", "must be in (0, 1]")
             if self.fraction_task not in self.tasks:
-                raise ConfigError(f"--fraction-task {self.fraction_task}: not one of the compared tasks {self.tasks}")
+                fail("fraction_task", f"is not one of the compared tasks {self.tasks}")
+        check_at_least(self, 1, "max_steps", "batch", "latency_runs")
+        check_at_least(self, 0, "grad_monitor", "workers")
 
 
 def latencies_ms(models: dict[str, torch.nn.Module], imgsz: tuple[int, int], runs: int, device: str = "cpu") -> dict[str, float]:
@@ -64,6 +79,8 @@ def latencies_ms(models: dict[str, torch.nn.Module], imgsz: tuple[int, int], run
 
     The models take turns, one forward each per round, so a load change on a shared machine hits all of
     them alike instead of whichever happened to be measured at the time."""
+    import torch
+
     x = torch.zeros(1, 3, *imgsz, device=device)
     models = {name: m.eval().to(device) for name, m in models.items()}
     times: dict[str, list[float]] = {name: [] for name in models}
@@ -136,9 +153,8 @@ def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str]
         r["latency_ms"] = latency[r["name"]]
     separate = [r for r in runs if r["kind"] == "separate"]
     total = {key: sum(r[key] for r in separate) for key in ("params", "gflops", "latency_ms", "train_seconds")}
-    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}
     return {
-        "config": config,
+        "config": cfg.to_dict(),
         "tasks": singles,
         "headline": {t: HEADLINE[t][1] for t in cfg.tasks},
         "runs": runs,

@@ -1,7 +1,7 @@
 """Lane-marking outputs -> attributes of each decoded lane, and crossing markings as polygons (numpy + OpenCV).
 
 `lane_attr` (8, h, w) and `crossing` (3, h, w) are the stride-4 logits of
-perception.models.lane_attributes.LaneAttributeHead (docs/architecture.md).
+perception.models.marking_head.LaneMarkingHead (docs/architecture.md).
 """
 
 from __future__ import annotations

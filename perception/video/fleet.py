@@ -24,8 +24,9 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
+from perception.config import ConfigBase, ConfigError, check_at_least
 from perception.errors import InputError, MissingFileError
 from perception.jsonio import write_json_atomic
 from perception.video.pipeline import PipelineConfig, VideoPipeline, infer_video
@@ -117,7 +118,7 @@ def process_video(predictor: Any, video: Path, out_dir: Path, config: PipelineCo
 
 
 @dataclass
-class FleetConfig:
+class FleetConfig(ConfigBase):
     """model: .onnx (or .pt) path every worker can read. predictor_kwargs: load_predictor's keyword arguments.
     ray: None runs here; "local" starts an embedded Ray cluster; any other value is ray.init's address
     ("auto", "ray://head:10001", "head:6379"). workers: Ray actors (one predictor each)."""
@@ -128,6 +129,15 @@ class FleetConfig:
     ray: str | None = None
     workers: int = 2
     model_info: dict[str, Any] = field(default_factory=dict)
+
+    SECTION: ClassVar[str] = "fleet"
+
+    def validate(self) -> None:
+        if isinstance(self.pipeline, dict):  # from_dict / a YAML: the nested section
+            self.pipeline = PipelineConfig.from_dict(self.pipeline, source="fleet")
+        if not isinstance(self.pipeline, PipelineConfig):
+            raise ConfigError(f"fleet.pipeline: {self.pipeline!r} is not a pipeline section")
+        check_at_least(self, 1, "workers")
 
 
 def run_fleet(videos: list[Path], out: str | os.PathLike, config: FleetConfig,

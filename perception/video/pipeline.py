@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
-from perception.config import ConfigBase, ConfigError
+from perception.config import ConfigBase, check_at_least
 from perception.errors import DiskFullError, InputError
 from perception.structures import FrameResult
 from perception.timing import Timings
@@ -64,9 +64,7 @@ class PipelineConfig(ConfigBase):
     SECTION: ClassVar[str] = "pipeline"
 
     def validate(self) -> None:
-        for name in ("batch_size", "queue_batches", "fps_window"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"pipeline.{name}: {getattr(self, name)} must be >= 1")
+        check_at_least(self, 1, "batch_size", "queue_batches", "fps_window", "max_frames")
 
 
 class PipelineError(RuntimeError):
@@ -94,8 +92,6 @@ class VideoPipeline:
         self.source = source
         self.out_dir = Path(out_dir)
         self.config = config or PipelineConfig()
-        if self.config.batch_size < 1:
-            raise InputError(f"batch size {self.config.batch_size}: must be >= 1")
         self.on_frame = on_frame
         self.model_info = model_info or {}
         self.split_stages = all(callable(getattr(predictor, n, None)) for n in ("preprocess", "infer", "postprocess"))

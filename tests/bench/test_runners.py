@@ -7,16 +7,16 @@ import time
 import pytest
 
 from perception.bench import ratios
-from perception.bench.runners import time_calls
+from perception.bench.runners import time_batches
 from perception.cli.main import main
 
 
-def test_time_calls_runs_warmup_untimed_then_times_each_run():
+def test_time_batches_runs_warmup_untimed_then_times_each_run():
     # Calls of known length: two slow warm-ups (300 ms), then timed calls of 120, 10 and 50 ms in that order.
     # Sleeping only ever overshoots, so each sample is at least its call's length; the bounds above allow
     # for a loaded machine.
     sleeps = iter([0.3, 0.3, 0.12, 0.01, 0.05])
-    timing = time_calls(lambda: time.sleep(next(sleeps)), runs=3, warmup=2, batch=4)
+    timing = time_batches(lambda: time.sleep(next(sleeps)), runs=3, warmup=2, batch=4)
     slow, fast, middle = timing.samples_ms  # call order
     assert 120 <= slow < 300 and 10 <= fast < 50 and 50 <= middle < 120  # no warm-up was timed
     assert timing.p50_ms == middle  # the median is the middle-length call, not the middle call
@@ -26,7 +26,7 @@ def test_time_calls_runs_warmup_untimed_then_times_each_run():
     assert (figures["runs"], figures["warmup"], figures["batch"]) == (3, 2, 4)
     assert figures["min_ms"] == pytest.approx(fast, abs=1e-6) and figures["p50_ms"] == pytest.approx(middle, abs=1e-6)
     with pytest.raises(ValueError, match="runs 0"):
-        time_calls(lambda: None, runs=0, warmup=0)
+        time_batches(lambda: None, runs=0, warmup=0)
 
 
 def _row(model, runtime, precision, provider, batch, p50, params=10, gflops=1.0):

@@ -57,3 +57,32 @@ def test_a_flag_of_the_wrong_type_names_the_flag_value_and_type(argv, says, caps
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2 and says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["bench", "--calib-images", "0"], "bench.calibration_images: 0 must be >= 1"),
+    (["bench", "--video-frames", "0"], "bench.video_frames: 0 must be >= 1"),
+    (["bench", "--batch", "1", "0"], "bench.batches: (1, 0) must be >= 1"),
+    (["bench", "--warmup", "-1"], "bench.warmup: -1 must be >= 0"),
+    (["bench", "--train", "--steps", "0"], "bench_train.steps: 0 must be >= 1"),
+    (["infer", "x.mp4", "--model", "m.onnx", "--batch", "0"], "infer.batch: 0 must be >= 1"),
+    (["infer", "x.mp4", "--model", "m.onnx", "--max-frames", "0"], "infer.max_frames: 0 must be >= 1"),
+    (["infer", "videos.txt", "--model", "m.onnx", "--ray", "--workers", "0"], "infer.workers: 0 must be >= 1"),
+    (["infer", "x.mp4", "--model", "m.onnx", "--reconnect-timeout", "0"],
+     "infer.reconnect_timeout: 0.0 must be > 0 seconds"),
+])
+def test_a_value_out_of_range_is_one_line_in_the_one_style(argv, says, tmp_path, capsys):
+    """Every config's range check is config.check_at_least: `section.field: value must be >= n` (the CLI files
+    no longer check flags by hand, in two other styles)."""
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert _error(capsys) == f"perception {argv[0]}: error: {says}"
+
+
+def test_the_video_pipeline_config_checks_its_frame_limit():
+    from perception.config import ConfigError
+    from perception.video.pipeline import PipelineConfig
+
+    with pytest.raises(ConfigError, match=r"^pipeline.max_frames: 0 must be >= 1$"):
+        PipelineConfig(max_frames=0)
+    with pytest.raises(ConfigError, match=r"^pipeline.batch_size: 0 must be >= 1$"):
+        PipelineConfig(batch_size=0)

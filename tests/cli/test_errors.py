@@ -65,11 +65,12 @@ def test_weights_of_another_scale(world):
 
 
 @pytest.mark.parametrize("flags, names", [
-    (["--fraction", "0"], ["--fraction 0.0", "(0, 1]"]),
-    (["--fraction", "1.5"], ["--fraction 1.5"]),
-    (["--tasks", "lanes,boats"], ["--tasks lanes,boats"]),
-    (["--tasks", "lanes", "--fraction", "0.5", "--fraction-task", "objects"], ["--fraction-task objects"]),
-    (["--balancing", "mgda"], ["--balancing mgda"]),
+    (["--fraction", "0"], ["compare.fraction: 0.0", "(0, 1]"]),
+    (["--fraction", "1.5"], ["compare.fraction: 1.5"]),
+    (["--tasks", "lanes,boats"], ["compare.tasks: ['lanes', 'boats']"]),
+    (["--tasks", "lanes", "--fraction", "0.5", "--fraction-task", "objects"], ["compare.fraction_task: 'objects'"]),
+    (["--balancing", "mgda"], ["compare.balancers: ['mgda']", "pcgrad"]),
+    (["--max-steps", "0"], ["compare.max_steps: 0 must be >= 1"]),
 ])
 def test_compare_tasks_bad_flags(world, flags, names, capsys):
     done = Ran(["compare-tasks", "--data", str(world / "synth"), "--out", str(world / "compare"), *flags], capsys)

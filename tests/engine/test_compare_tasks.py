@@ -35,7 +35,7 @@ def test_compare_tasks_trains_shared_and_separate_and_writes_the_report(tiny_syn
 
 def test_compare_tasks_refuses_an_unknown_balancer(tiny_synthetic, tmp_path, capsys):
     assert main(["compare-tasks", "--data", str(tiny_synthetic), "--balancing", "fixed,mgda", "--out", str(tmp_path)]) == 2
-    assert "--balancing fixed,mgda" in capsys.readouterr().err
+    assert "compare.balancers: ['fixed', 'mgda'] must each be one of" in capsys.readouterr().err
 
 
 def test_label_fraction_keeps_one_tasks_labels_on_a_seeded_subset(tiny_synthetic):

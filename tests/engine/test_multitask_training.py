@@ -57,7 +57,7 @@ def test_pcgrad_step_matches_the_plain_step_when_only_one_task_trains(tiny_synth
     from perception.data.dataset import build_dataset, collate
     from perception.engine.train_data import move_batch
     from perception.engine.distributed import DistContext
-    from perception.engine.task_backward import TaskBackward
+    from perception.multitask.backward import TaskBackward
     from perception.losses import MultiTaskLoss
     from perception.models import build_model
 
@@ -84,7 +84,7 @@ def test_gradient_balancers_are_loss_scale_invariant_as_amp_needs(tiny_synthetic
     from perception.data.dataset import build_dataset, collate
     from perception.engine.train_data import move_batch
     from perception.engine.distributed import DistContext
-    from perception.engine.task_backward import TaskBackward
+    from perception.multitask.backward import TaskBackward
     from perception.losses import MultiTaskLoss
     from perception.models import build_model
 

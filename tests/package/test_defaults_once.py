@@ -63,7 +63,7 @@ def test_train_flags_offer_the_choice_lists_the_code_checks():
 
 def test_every_choice_offered_works_and_nothing_else_is_accepted():
     from perception.engine.transfer import apply_freeze
-    from perception.losses.balancing import build_balancer
+    from perception.multitask.balancers import build_balancer
     from perception.losses.box_loss import box_iou_loss
     from perception.losses.detection_loss import DetectionLoss
     from perception.losses.lane_loss import LaneLoss
@@ -110,6 +110,10 @@ def test_everything_defaults_to_the_one_input_size_and_normalisation():
     dataset = inspect.signature(MultiTaskDataset.__init__).parameters
     assert (dataset["mean"].default, dataset["std"].default) == (IMAGENET_MEAN, IMAGENET_STD)
     parser = build_parser()
-    for argv in (["synth", "--out", "x"], ["data", "show", "--data", "x", "--out", "x"], ["bench"]):
+    for argv in (["synth", "--out", "x"], ["data", "show", "--data", "x", "--out", "x"]):
         assert tuple(parser.parse_args(argv).imgsz) == DEFAULT_IMGSZ, argv
+    from perception.cli.common import config_flags
+
+    bench = parser.parse_args(["bench"])  # bench's flags are BenchConfig's fields: unset, they are its defaults
+    assert bench.imgsz is None and BenchConfig(**config_flags(bench, BenchConfig)).imgsz == DEFAULT_IMGSZ
     assert config.DEFAULT_IMGSZ[0] % 32 == 0 and config.DEFAULT_IMGSZ[1] % 32 == 0  # the largest stride

@@ -34,3 +34,19 @@ def test_runtime_predicts_without_torch(runtime_onnx):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out == {"n": 3, "drivable": [[90, 160], [200, 120], [64, 64]], "torch": False}
+
+
+PARSER_SCRIPT = SCRIPT.split("import numpy as np")[0] + r"""
+from perception.cli.main import build_parser
+
+build_parser().parse_args(["compare-tasks", "--help"])
+"""
+
+
+def test_every_subcommand_parser_builds_without_torch():
+    """The base install builds every subcommand's parser (flags derived from config classes) without torch: the
+    config modules the parsers read stay torch-free at import (tests/cli/test_base_install.py does it in a real
+    base venv, slowly)."""
+    proc = subprocess.run([sys.executable, "-c", PARSER_SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "--balancing" in proc.stdout

@@ -102,3 +102,19 @@ def test_ray_actors_ask_for_the_gpu_their_model_needs():
     assert actor_resources("m.onnx", {"providers": "cpu"}, workers=2, cluster_gpus=4) == {"num_cpus": 1}
     # no GPU in the cluster: ONNX Runtime falls back to the CPU, and the actor reports that line
     assert actor_resources("m.onnx", {"device": "cuda"}, workers=3, cluster_gpus=0) == {"num_cpus": 1}
+
+
+def test_fleet_config_is_a_config_like_every_other():
+    """On ConfigBase: checked on construction in the one range-check style, plain data out and back in."""
+    from perception.config import ConfigError
+    from perception.video.fleet import FleetConfig
+    from perception.video.pipeline import PipelineConfig
+
+    config = FleetConfig(model="m.onnx", predictor_kwargs={"threads": 2}, pipeline=PipelineConfig(batch_size=2),
+                         workers=3)
+    assert config.to_dict()["pipeline"]["batch_size"] == 2
+    assert FleetConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match=r"^fleet.workers: 0 must be >= 1$"):
+        FleetConfig(model="m.onnx", workers=0)
+    with pytest.raises(ConfigError, match=r"pipeline.batch_size: 0 must be >= 1"):
+        FleetConfig.from_dict({"model": "m.onnx", "pipeline": {"batch_size": 0}})

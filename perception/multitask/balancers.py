@@ -5,7 +5,7 @@ NeurIPS 2020).
 
 Every balancer is an nn.Module with forward(losses, active) -> total and current_weights(). GradNorm and
 PCGrad also need each task's gradient on the shared encoder, which only the training step can compute:
-their `gradient_mode` tells `perception.engine.task_backward` what to do (the balancer itself stays a
+their `gradient_mode` tells `perception.multitask.backward` what to do (the balancer itself stays a
 loss-level object that sums weighted losses)."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class UncertaintyWeights(nn.Module):
 
 class PCGradWeights(FixedWeights):
     """Fixed weights whose task gradients on the shared encoder are de-conflicted before they are summed:
-    the projection itself is `perception.losses.gradient_surgery.project_conflicting`."""
+    the projection itself is `perception.multitask.gradient_surgery.project_conflicting`."""
 
     gradient_mode = "pcgrad"
 

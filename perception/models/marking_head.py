@@ -17,7 +17,7 @@ from perception.models.layers import ConvBNAct
 STRIDE = 4
 
 
-class LaneAttributeHead(nn.Module):
+class LaneMarkingHead(nn.Module):
     """Input: the neck's stride-4 feature (B, C, H/4, W/4). Output: (lane_attr (B, 8, H/4, W/4): logits of
     the channel groups of perception.lane_attributes.ATTRIBUTE_GROUPS, softmax within each group: style 2,
     colour 3, type 3; crossing (B, 3, H/4, W/4): softmax logits of background, crosswalk, stop line)."""

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from perception.engine.distributed import DistContext, all_reduce_mean
-from perception.engine.gradient_monitor import GradientMonitor
-from perception.losses.gradient_surgery import project_conflicting
+from perception.multitask.gradient_surgery import project_conflicting
+from perception.multitask.monitor import GradientMonitor
 
 
 def encoder_parameters(model: nn.Module) -> list[nn.Parameter]:

@@ -2,7 +2,7 @@
 
 When two tasks' gradients on the shared parameters point against each other (negative dot product), each
 is projected onto the normal plane of the other before they are summed, so no task's update undoes
-another's. Pure tensor math: the training step (perception.engine.task_backward) gathers the gradients.
+another's. Pure tensor math: the training step (perception.multitask.backward) gathers the gradients.
 """
 
 from __future__ import annotations

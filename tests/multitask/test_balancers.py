@@ -7,8 +7,8 @@ import torch
 
 from perception.config import BALANCING_MODES
 from perception.errors import InputError
-from perception.losses.balancing import DynamicWeightAverage, GradNormWeights, build_balancer
-from perception.losses.gradient_surgery import project_conflicting
+from perception.multitask.balancers import DynamicWeightAverage, GradNormWeights, build_balancer
+from perception.multitask.gradient_surgery import project_conflicting
 
 
 def test_pcgrad_projected_gradients_never_conflict():
