@@ -21,3 +21,7 @@ class MissingFileError(PerceptionError, FileNotFoundError):
 
 class DiskFullError(PerceptionError, OSError):
     """No space left on the device while writing an output; the message names the path and what was kept."""
+
+
+class FolderBusyError(PerceptionError):
+    """Another live run holds the output folder (perception.out_dir's lock); the message names the holder."""

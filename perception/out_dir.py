@@ -25,13 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from perception.errors import InputError, PerceptionError
+from perception.errors import FolderBusyError, InputError
 
 LOCK_NAME = ".perception.lock"
-
-
-class FolderBusyError(PerceptionError):
-    """Another live run holds the output folder."""
 
 
 def holds_files(folder: Path) -> bool:

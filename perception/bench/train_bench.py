@@ -16,7 +16,6 @@ Nothing here asserts a speed; the figures go to the JSON and a markdown table.
 from __future__ import annotations
 
 import contextlib
-import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -95,8 +94,10 @@ def _dataset(config: TrainBenchConfig, out_dir: Path) -> str:
     val = config.batch * max(config.val_batches, 1)
     if not (root / "images" / "train").is_dir() or len(list((root / "images" / "train").iterdir())) < needed:
         _log(config, f"rendering {needed + val} synthetic images into {root}")
+        # In this process: the renderer's pool forks, and a fork of a process whose torch (OpenMP) threads are
+        # running can deadlock in the child; a few hundred images take seconds. Big sets: `perception synth`.
         generate_dataset(root, needed + val, seed=3, imgsz=tuple(config.imgsz), val_fraction=val / (needed + val),
-                         workers=os.cpu_count(), progress=config.verbose)
+                         workers=1, progress=config.verbose)
     return str(root)
 
 

@@ -66,7 +66,7 @@ def decoded_agreement(reference: list[FrameResult], candidate: list[FrameResult]
 def verdict_frames(calib_dir: str | Path, calibration_count: int, count: int = 16) -> tuple[list[np.ndarray], str]:
     """Frames to judge on: images of `calib_dir` after the ones calibration used (held out), else the
     calibration frames themselves; and a phrase saying which."""
-    from perception.deploy.parity import read_images
+    from perception.imageio import read_images
 
     images, _ = read_images(calib_dir, calibration_count + count)
     held_out = images[calibration_count:]

@@ -11,7 +11,8 @@ from tqdm import tqdm
 from perception.config import ConfigBase
 
 from perception.deploy.export import export_onnx, load_export_model
-from perception.deploy.parity import FP32_TOLERANCE, check_parity, read_images
+from perception.deploy.parity import FP32_TOLERANCE, check_parity
+from perception.imageio import read_images
 from perception.errors import InputError
 
 
@@ -58,8 +59,6 @@ def export_model(out: str | Path, **options) -> dict:
     if Path(job.out).is_dir():
         raise InputError(f"--out {job.out}: is a folder; name the .onnx file to write")
     if job.int8:
-        from perception.deploy.parity import read_images
-
         read_images(job.calib, 1)  # an empty or missing calibration folder fails before anything is written
     net = load_export_model(job.weights, job.model, job.imgsz)
     files = [Path(job.out), _sibling(Path(job.out), "fp16"), _sibling(Path(job.out), "int8")]

@@ -134,7 +134,8 @@ def test_only_the_runner_catches_project_errors_or_prints_tracebacks():
 
 
 # Error classes that are not user mistakes, and why.
-NOT_USER_ERRORS = {"PipelineError": "wraps whatever a video stage raised, bugs included, and keeps its traceback"}
+NOT_USER_ERRORS = {"PipelineError": "wraps whatever a video stage raised, bugs included, and keeps its traceback",
+                   "FieldTypeError": "internal to config_types: ConfigBase turns it into a ConfigError naming file and key"}
 
 
 def test_no_second_user_error_type():

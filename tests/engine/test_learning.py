@@ -76,6 +76,7 @@ def test_short_training_lowers_every_loss_and_lifts_the_metrics(learn_synthetic,
     # No augmentation and a 4x lane weight: 110 steps must show learning, and thin lanes are the slowest head.
     config = TrainConfig(data=str(learn_synthetic), model="n", imgsz=LEARN_IMGSZ, epochs=5, batch=4, lr=6e-3,
                          warmup_steps_min=3, loss_weights={"lanes": 4.0}, augment=False, val_period=5, save_period=0,
+                         log_period=1,  # every step in TensorBoard: the test compares the first and last five
                          workers=0, device="cpu", seed=0, out=str(out))
     from perception.models import model_config_from_arg
 
