@@ -74,10 +74,11 @@ def loader_workers(requested: int) -> int:
 
 def worker_options(workers: int) -> dict[str, Any]:
     """DataLoader options for `workers` processes: kept across epochs, one OpenCV thread each."""
-    from perception.data.workers import init_worker
+    from perception.data.workers import init_worker, prepare_fork
 
     if workers <= 0:
         return {}
+    prepare_fork()
     # persistent: no re-fork (and dataset copy) per epoch. The trainer's epoch order and augmentation come from
     # the sampler's (seed, epoch, position) keys, not from worker RNG, so a resumed run still augments alike.
     # prefetch 2 batches per worker (torch's default, stated): 8 workers keep 16 batches in flight, enough to

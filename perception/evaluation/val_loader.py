@@ -81,9 +81,11 @@ class ShardSampler(Sampler[int]):
 def build_val_loader(dataset, imgsz: tuple[int, int], batch_size: int, workers: int = 0, rank: int = 0,
                      world_size: int = 1, limit: int | None = None, pin_memory: bool = False) -> DataLoader:
     """This rank's shard of the first `limit` items (all when None) of `dataset`'s split, as ValBatches."""
-    from perception.data.workers import init_worker
+    from perception.data.workers import init_worker, prepare_fork
 
     length = len(dataset) if limit is None else min(len(dataset), limit)
+    if workers > 0:
+        prepare_fork()
     options = {"worker_init_fn": init_worker} if workers > 0 else {}
     return DataLoader(ValItems(dataset, imgsz), batch_size=batch_size, sampler=ShardSampler(length, rank, world_size),
                       num_workers=workers, collate_fn=collate_val, pin_memory=pin_memory, **options)

@@ -80,3 +80,29 @@ def test_loader_workers_run_one_opencv_thread_and_persist(tiny_synthetic):
     train_loader, val_loader = build_train_loaders(cfg, CONFIG, DistContext())
     assert train_loader.persistent_workers and train_loader.worker_init_fn is worker_options(2)["worker_init_fn"]
     assert val_loader is not None and len(val_loader.dataset) == 2
+
+
+FORK_AFTER_OPENCV = """
+import numpy as np, cv2, torch
+from torch.utils.data import DataLoader
+from perception.engine.train_data import worker_options
+image = np.random.default_rng(0).integers(0, 255, (2000, 3000, 3), dtype=np.uint8)
+for _ in range(3):  # the parent's OpenCV thread pool at work, as letterboxing and decoding leave it
+    cv2.resize(image, (1500, 1000)); cv2.GaussianBlur(image, (9, 9), 0)
+class Items(torch.utils.data.Dataset):
+    def __len__(self): return 4
+    def __getitem__(self, i): return int(cv2.resize(image[:64, :64], (32, 32)).sum())
+print(sum(int(b.sum()) for b in DataLoader(Items(), batch_size=2, num_workers=2, **worker_options(2))))
+"""
+
+
+def test_loader_workers_start_after_the_parent_used_opencv_threads():
+    """A forked worker used to hang in its first OpenCV call (init_worker's setNumThreads) when the parent's OpenCV
+    pool had run: the end-of-training validation of best.pt hung this way. prepare_fork keeps the parent's
+    OpenCV single-threaded before workers fork."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", FORK_AFTER_OPENCV], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.strip()) > 0
