@@ -49,8 +49,9 @@ class TrainConfig(ConfigBase):
     cls_loss: str = option("bce", "classification loss", choices=CLS_LOSSES)
     box_loss: str = option("ciou", "box regression loss", choices=BOX_LOSSES)
     lane_binary: str = option("focal", "lane-vs-background loss", choices=LANE_BINARY_LOSSES)
-    amp: str = option("auto", "mixed precision: auto = bf16 on GPUs and on CPUs with native bf16 (AVX512-BF16/AMX), "
-                      "float32 on other CPUs; fp16 (loss-scaled) on CUDA only", choices=AMP_MODES)
+    amp: str = option("auto", "mixed precision: auto = bf16 on GPUs (fp16 on GPUs without bf16), float32 on CPUs "
+                      "(bf16 there is faster but measured less accurate: --amp bf16 to choose it); fp16 on CUDA only",
+                      choices=AMP_MODES)
     ema: bool = option(True, "keep an exponential moving average of the weights (validated and saved)")
     ema_decay: float = option(0.9998, "EMA decay")
     ema_tau: float = option(2000.0, "EMA warm-up in steps: decay * (1 - exp(-updates / tau))")

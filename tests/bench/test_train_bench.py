@@ -11,7 +11,7 @@ import torch
 from perception.bench.machine import SPEED_FLAGS, cpu_flags
 from perception.bench.train_bench import PARTS
 from perception.cli.main import main
-from perception.engine.hardware import cpu_has_bf16, resolve_amp
+from perception.engine.hardware import resolve_amp
 from perception.errors import InputError
 
 
@@ -40,11 +40,10 @@ def test_every_figure_is_measured(train_bench):
     assert result["command"].startswith("perception bench --train --model n --imgsz 64 128 --batch 2")
 
 
-def test_amp_auto_follows_the_cpu_flags():
+def test_amp_auto_is_float32_on_a_cpu_and_fp16_needs_cuda():
     assert set(cpu_flags()) <= set(SPEED_FLAGS)
-    native = "avx512_bf16" in cpu_flags() or "amx_bf16" in cpu_flags()
-    assert cpu_has_bf16() == native
-    assert resolve_amp("auto", torch.device("cpu")) == ("bf16" if native else "off")
+    # bf16 on a CPU costs accuracy at the demo's budget (docs/benchmarks.md): only on request
+    assert resolve_amp("auto", torch.device("cpu")) == "off"
     assert resolve_amp("off", torch.device("cpu")) == "off" and resolve_amp("bf16", torch.device("cpu")) == "bf16"
     with pytest.raises(InputError, match="--amp fp16: loss-scaled fp16 training needs CUDA"):
         resolve_amp("fp16", torch.device("cpu"))
