@@ -65,7 +65,10 @@ def test_a_few_images_are_fitted(fit_data, tmp_path, one_thread):
     assert counts["objects"] >= 8 and counts["pedestrians"] >= 2, counts  # something to fit in both heads
     config = TrainConfig(data=str(config_path), model="n", imgsz=FIT_IMGSZ, epochs=FIT_STEPS, batch=FIT_IMAGES,
                          lr=FIT_LR, warmup_steps_min=3, augment=False, val_period=FIT_STEPS, save_period=0, workers=0,
-                         device="cpu", seed=0, ema=False, out=str(tmp_path / "run"))
+                         device="cpu", seed=0, ema=False, out=str(tmp_path / "run"),
+                         # the step this 400-step threshold was set on (float32 NCHW): with channels_last the CPU kernels
+                         # round differently and this tiny fit landed at objects AP50 0.78 once (CI, session 5)
+                         channels_last=False)
     summary = Trainer(config, progress=False).fit()
     metrics = summary["val_metrics"]
     assert summary["steps"] == FIT_STEPS
