@@ -50,6 +50,9 @@ class CompareConfig(ConfigBase):
     fraction_task: str = option("lanes", "the task whose labels --fraction thins")
     grad_monitor: int = option(0, "measure task-gradient cosines every N steps in the shared runs (0 = off)",
                                metavar="N")
+    # A learning curve per model costs a validation per epoch; the verdict needs only the last one.
+    val_period: int = option(0, "epochs between validations, for each run's learning curve (0 = at the end only)",
+                             metavar="N")
     out: str = option("runs/compare", "folder for the runs and the report")
     device: str = option("cpu", "cpu|cuda|cuda:N")
     workers: int = option(2, "data loader workers per run")
@@ -71,7 +74,7 @@ class CompareConfig(ConfigBase):
             if self.fraction_task not in self.tasks:
                 fail("fraction_task", f"is not one of the compared tasks {self.tasks}")
         check_at_least(self, 1, "max_steps", "batch", "latency_runs")
-        check_at_least(self, 0, "grad_monitor", "workers")
+        check_at_least(self, 0, "grad_monitor", "workers", "val_period")
 
 
 def latencies_ms(models: dict[str, torch.nn.Module], imgsz: tuple[int, int], runs: int, device: str = "cpu") -> dict[str, float]:
@@ -107,7 +110,7 @@ def _train_one(name: str, heads: list[str], balancing: str, cfg: CompareConfig, 
     train_config = TrainConfig(
         data=cfg.data, model=cfg.model, imgsz=cfg.imgsz, epochs=cfg.max_steps, max_steps=cfg.max_steps, batch=cfg.batch,
         lr=cfg.lr, seed=cfg.seed, balancing=balancing, out=str(Path(cfg.out) / name), exist_ok=True, device=cfg.device,
-        workers=cfg.workers, save_period=0, val_period=10**6,  # validate once, at the end of the budget
+        workers=cfg.workers, save_period=0, val_period=cfg.val_period or 10**6,  # 0: once, at the end of the budget
         grad_monitor_period=cfg.grad_monitor if shared else 0,
         label_fraction={cfg.fraction_task: cfg.fraction} if cfg.fraction is not None else {},
     )
