@@ -3,7 +3,6 @@ hour-long run is measured apart from the suite (it needs a quiet machine for an 
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,17 @@ from engine_sizes import TINY_IMGSZ
 # plot: +50 MB once, measured) have reached their working size. Measured on the shared 2-core machine: after it
 # the resident size varied by 2.5 MB over 36 steps (1253.7 -> 1256.2 MB).
 WARMUP_STEPS = 13
-# Growth allowed between the two halves of the steps after warm-up. A leak of one batch per step (2 images at
-# 64 x 128: ~1 MB with the targets and activations kept) puts the second half's median ~13 MB above the first's;
-# a 1 MB tensor kept per step made this test fail with 15.2 MB (measured).
-BOUND_MB = 8.0
+# A leak grows the resident size step after step; a working buffer allocated once (a validation or a checkpoint
+# that first needs a bigger one: +9 MB once at step 24 in one CI run, flat before and after) raises it once. So
+# the test counts the steps after warm-up that raised it by more than RISE_MB. Measured: a 1 MB tensor kept per
+# step raised it on 24 of 27 steps, a 0.25 MB one on 15; the real trainer on 2 (CI) or none. RISE_MB is above
+# the step-to-step jitter (flat to 0.1 MB between validations) and below a quarter of one batch (~1 MB).
+RISE_MB = 0.2
+# At most this share of the steps after warm-up may raise it (validation every 4 steps and checkpoints every 10
+# are the only steps that allocate anything new).
+RISING_SHARE = 1 / 3
+# Whatever the pattern, the whole range after warm-up stays under this (the largest one-off rise seen: 11 MB).
+RANGE_MB = 32.0
 
 
 class MeasuredTrainer(Trainer):
@@ -44,10 +50,10 @@ def test_resident_memory_stops_growing_after_warm_up(tiny_synthetic, tmp_path):
     trainer = MeasuredTrainer(config, progress=False)
     trainer.rss = []
     trainer.fit()
-    after = trainer.rss[WARMUP_STEPS:]
-    half = len(after) // 2
-    early, late = statistics.median(after[:half]), statistics.median(after[half:])
+    after = trainer.rss[WARMUP_STEPS - 1:]
+    rises = [later - earlier for earlier, later in zip(after, after[1:]) if later - earlier > RISE_MB]
     assert len(trainer.rss) == steps
-    assert late - early < BOUND_MB, (f"resident memory grew {late - early:.1f} MB between steps {WARMUP_STEPS}-"
-                                     f"{WARMUP_STEPS + half} and the rest: {[round(v) for v in trainer.rss]}")
-    assert max(after) - min(after) < 4 * BOUND_MB, [round(v) for v in trainer.rss]
+    assert len(rises) <= RISING_SHARE * (len(after) - 1), (
+        f"resident memory rose on {len(rises)} of the {len(after) - 1} steps after warm-up (by "
+        f"{', '.join(f'{r:.1f}' for r in rises)} MB): {[round(v, 1) for v in trainer.rss]}")
+    assert max(after) - min(after) < RANGE_MB, [round(v, 1) for v in trainer.rss]
