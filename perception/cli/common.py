@@ -36,10 +36,15 @@ def comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def comma_ints(text: str) -> list[int]:
+    """`0,1` -> [0, 1] (a list-of-integers field's flag)."""
+    return [int(part) for part in comma_list(text)]
+
+
 def _flag_kwargs(f: dataclasses.Field) -> dict[str, Any]:
     """argparse keywords for one field, from its declared type: bool (`--x/--no-x`, or a plain switch for a
     `no_*` field), a fixed tuple (one value each), a variable tuple (one or more), a list of names (comma
-    separated), else one value of the field's type; `X | None` as X."""
+    separated, names or integers), else one value of the field's type; `X | None` as X."""
     meta = f.metadata
     kind = str(f.type).replace(" | None", "")
     default = _field_default(f)
@@ -58,6 +63,8 @@ def _flag_kwargs(f: dataclasses.Field) -> dict[str, Any]:
         kwargs.update(type=int, nargs=kind.count(",") + 1, metavar=metavar)
     elif kind.startswith("list[str"):
         kwargs.update(type=comma_list, metavar=meta.get("metavar") or "A,B")
+    elif kind.startswith("list[int"):
+        kwargs.update(type=comma_ints, metavar=meta.get("metavar") or "N,M")
     else:
         kwargs.update(type=int if kind == "int" else float if kind == "float" else str, choices=meta.get("choices"))
     if meta.get("const") is not None:

@@ -14,9 +14,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="train a shared model and one model per task under one budget; tabulate metrics and cost",
         description="Trains, with the same data, scale, input size, seed and step budget, one model with every "
         "listed head (once per --balancing) and one single-task model per head, scores each with the trainer's "
-        "validator, and writes OUT/compare.md, OUT/compare.json and OUT/compare.png (docs/multitask.md).",
+        "validator, once per seed, and writes OUT/compare.md (the verdict per task with its noise band, the cost, "
+        "the gradient monitor), OUT/compare.json, OUT/compare.png and OUT/curves.png (docs/multitask.md).",
     )
     add_config_flags(parser, CompareConfig)  # every comparison setting is a CompareConfig field
+    parser.add_argument("--merge", nargs="+", metavar="DIR",
+                        help="train nothing: report the comparisons in these folders (the same experiment with other "
+                        "seeds) as one, into --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--exist-ok", action="store_true",
                         help="write into --out even when it holds an earlier comparison (else: a new --out is refused, "
@@ -34,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from perception.out_dir import claimed_out_dir
 
     config = CompareConfig(**config_flags(args, CompareConfig))
+    if args.merge:
+        return _merge(args, config)
     if not Path(config.data).exists():
         raise MissingFileError(f"--data {config.data}: not found "
                                "(render the synthetic world with `perception synth` first)")
@@ -42,20 +48,47 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, config) -> int:
+    from perception.cli.common import command_line
+    from perception.multitask import compare_tasks
+
+    result = compare_tasks(config, progress=not args.quiet, log=lambda line: print(line, flush=True))
+    return _report(args, result, config.out, command_line(["perception", "compare-tasks"], config))
+
+
+def _merge(args: argparse.Namespace, config) -> int:
+    import json
+    from pathlib import Path
+
+    from perception.errors import MissingFileError
+    from perception.multitask.compare import merge_comparisons
+    from perception.out_dir import claimed_out_dir
+
+    paths = [Path(folder) / "compare.json" for folder in args.merge]
+    for path in paths:
+        if not path.is_file():
+            raise MissingFileError(f"--merge {path.parent}: no compare.json there (not a finished comparison)")
+    result = merge_comparisons([json.loads(p.read_text()) for p in paths], [str(p.parent) for p in paths])
+    with claimed_out_dir(config.out, "compare-tasks", default=config.__class__().out, exist_ok=args.exist_ok) as out:
+        return _report(args, result, str(out), "perception compare-tasks --merge " + " ".join(args.merge))
+
+
+def _report(args: argparse.Namespace, result: dict, out: str, command: str) -> int:
     from pathlib import Path
 
     from perception.atomic import write_text_atomic
-    from perception.cli.common import command_line, write_json
+    from perception.cli.common import write_json
     from perception.jsonio import write_json_atomic
-    from perception.multitask import compare_tasks, render_markdown, write_chart
+    from perception.multitask import render_markdown, write_chart, write_curves
+    from perception.multitask.verdict import verdict
 
-    result = compare_tasks(config, progress=not args.quiet, log=lambda line: print(line, flush=True))
-    out = Path(config.out)
-    text = render_markdown(result, command_line(["perception", "compare-tasks"], config))
-    write_text_atomic(out / "compare.md", text)
-    write_json_atomic(out / "compare.json", result)
-    write_chart(result, out / "compare.png")
+    out_dir = Path(out)
+    result = {**result, "verdict": verdict(result)}
+    text = render_markdown(result, command)
+    write_text_atomic(out_dir / "compare.md", text)
+    write_json_atomic(out_dir / "compare.json", result)
+    written = [out_dir / "compare.md", out_dir / "compare.json", write_chart(result, out_dir / "compare.png")]
+    written += [p for p in [write_curves(result, out_dir / "curves.png")] if p]
     print(text)
-    print(f"report: {out / 'compare.md'}, {out / 'compare.json'}, {out / 'compare.png'}")
+    print("report: " + ", ".join(map(str, written)))
     write_json(args.json, result)
     return 0

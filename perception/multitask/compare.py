@@ -40,7 +40,8 @@ class CompareConfig(ConfigBase):
     max_steps: int = option(300, "optimizer steps per model")
     batch: int = option(8, "images per step")
     lr: float = option(2e-3, "learning rate")
-    seed: int = option(0, "random seed of every model")
+    seeds: list[int] = option(default_factory=lambda: [0], help="random seeds: every model is trained once per seed "
+                              "(two or more give each shared-minus-separate difference a noise band)")
     tasks: list[str] = option(default_factory=lambda: list(TASKS), help="comma-separated heads to compare")
     balancers: list[str] = option(default_factory=lambda: ["fixed"], flag="--balancing",
                                   help=f"comma-separated balancers for the shared model, side by side "
@@ -64,8 +65,8 @@ class CompareConfig(ConfigBase):
         def fail(name: str, message: str) -> None:
             raise ConfigError(f"compare.{name}: {getattr(self, name)!r} {message}")
 
-        if not self.tasks or any(t not in TASKS for t in self.tasks):
-            fail("tasks", f"must be a non-empty subset of {list(TASKS)}")
+        if len(set(self.tasks)) < 2 or any(t not in TASKS for t in self.tasks):
+            fail("tasks", f"must be two or more of {list(TASKS)} (a shared model shares an encoder between heads)")
         if not self.balancers or any(b not in BALANCING_MODES for b in self.balancers):
             fail("balancers", f"must each be one of {list(BALANCING_MODES)}")
         if self.fraction is not None:
@@ -73,6 +74,8 @@ class CompareConfig(ConfigBase):
                 fail("fraction", "must be in (0, 1]")
             if self.fraction_task not in self.tasks:
                 fail("fraction_task", f"is not one of the compared tasks {self.tasks}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            fail("seeds", "must be one or more different seeds")
         check_at_least(self, 1, "max_steps", "batch", "latency_runs")
         check_at_least(self, 0, "grad_monitor", "workers", "val_period")
 
@@ -99,7 +102,7 @@ def latencies_ms(models: dict[str, torch.nn.Module], imgsz: tuple[int, int], run
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def _train_one(name: str, heads: list[str], balancing: str, cfg: CompareConfig, progress: bool) -> dict[str, Any]:
+def _train_one(name: str, heads: list[str], balancing: str, seed: int, cfg: CompareConfig, progress: bool) -> dict[str, Any]:
     from perception.engine.train_config import TrainConfig
     from perception.engine.trainer import Trainer
     from perception.models import build_model, model_config_from_arg
@@ -109,7 +112,8 @@ def _train_one(name: str, heads: list[str], balancing: str, cfg: CompareConfig, 
     shared = len(heads) > 1
     train_config = TrainConfig(
         data=cfg.data, model=cfg.model, imgsz=cfg.imgsz, epochs=cfg.max_steps, max_steps=cfg.max_steps, batch=cfg.batch,
-        lr=cfg.lr, seed=cfg.seed, balancing=balancing, out=str(Path(cfg.out) / name), exist_ok=True, device=cfg.device,
+        lr=cfg.lr, seed=seed, balancing=balancing, out=str(Path(cfg.out) / run_folder(name, seed, cfg.seeds)), exist_ok=True,
+        device=cfg.device,
         workers=cfg.workers, save_period=0, val_period=cfg.val_period or 10**6,  # 0: once, at the end of the budget
         grad_monitor_period=cfg.grad_monitor if shared else 0,
         label_fraction={cfg.fraction_task: cfg.fraction} if cfg.fraction is not None else {},
@@ -120,6 +124,7 @@ def _train_one(name: str, heads: list[str], balancing: str, cfg: CompareConfig, 
     multitask = summary.get("multitask") or {}
     return {
         "name": name,
+        "seed": seed,
         "kind": "shared" if shared else "separate",
         "balancing": balancing,
         "tasks": heads,
@@ -137,30 +142,63 @@ def _train_one(name: str, heads: list[str], balancing: str, cfg: CompareConfig, 
 
 
 def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train the shared model (once per balancer) and the separate ones; returns the comparison as data:
-    {"config", "runs": [...], "separate_total": {...}, "tasks", "headline"} (see docs/multitask.md)."""
+    """Train the shared model (once per balancer) and the separate ones, once per seed; returns the comparison
+    as data: {"config", "runs": [...], "tasks", "headline", "wall_seconds"} (see docs/multitask.md)."""
     started = time.time()
     plan = [(f"shared-{b}", list(cfg.tasks), b) for b in cfg.balancers]
     singles = [cfg.fraction_task] if cfg.fraction is not None else list(cfg.tasks)
     plan += [(f"separate-{t}", [t], "fixed") for t in singles]
+    plan = [(name, heads, balancing, seed) for seed in cfg.seeds for name, heads, balancing in plan]
     runs = []
-    for index, (name, heads, balancing) in enumerate(plan):
-        log(f"[{index + 1}/{len(plan)}] {name}: heads {','.join(heads)}, balancing {balancing}, {cfg.max_steps} steps")
-        runs.append(_train_one(name, heads, balancing, cfg, progress))
+    for index, (name, heads, balancing, seed) in enumerate(plan):
+        log(f"[{index + 1}/{len(plan)}] {name}, seed {seed}: heads {','.join(heads)}, balancing {balancing}, "
+            f"{cfg.max_steps} steps")
+        runs.append(_train_one(name, heads, balancing, seed, cfg, progress))
     from perception.models import build_model
 
-    log(f"latency: {len(runs)} models, batch 1, {cfg.latency_runs} interleaved rounds")
-    latency = latencies_ms({r["name"]: build_model(ModelConfig.from_dict(r["model_config"])) for r in runs}, cfg.imgsz,
+    models = {r["name"]: r["model_config"] for r in runs}  # the seed changes the weights, not the latency
+    log(f"latency: {len(models)} models, batch 1, {cfg.latency_runs} interleaved rounds")
+    latency = latencies_ms({name: build_model(ModelConfig.from_dict(c)) for name, c in models.items()}, cfg.imgsz,
                            cfg.latency_runs, cfg.device)
     for r in runs:
         r["latency_ms"] = latency[r["name"]]
-    separate = [r for r in runs if r["kind"] == "separate"]
-    total = {key: sum(r[key] for r in separate) for key in ("params", "gflops", "latency_ms", "train_seconds")}
     return {
         "config": cfg.to_dict(),
         "tasks": singles,
         "headline": {t: HEADLINE[t][1] for t in cfg.tasks},
         "runs": runs,
-        "separate_total": total,
         "wall_seconds": round(time.time() - started, 1),
     }
+
+
+def run_folder(name: str, seed: int, seeds: list[int]) -> str:
+    """OUT/<name> with one seed (as before seeds existed), OUT/<name>-seed<N> with several."""
+    return name if len(seeds) == 1 else f"{name}-seed{seed}"
+
+
+# Settings that make two comparisons one experiment when they differ only in their seeds.
+_SAME = ("data", "model", "imgsz", "max_steps", "batch", "lr", "tasks", "balancers", "fraction", "fraction_task",
+         "grad_monitor", "val_period")
+
+
+def merge_comparisons(results: list[dict[str, Any]], sources: list[str]) -> dict[str, Any]:
+    """Comparisons of one experiment run with different seeds (one after another, or on several machines) as
+    one comparison over all their seeds. Refuses comparisons whose settings differ or whose seeds overlap."""
+    first = results[0]["config"]
+    seeds: list[int] = []
+    for result, source in zip(results, sources):
+        config = result["config"]
+        config_seeds = config.get("seeds", [config.get("seed", 0)])
+        differ = [k for k in _SAME if config.get(k) != first.get(k) and k in config and k in first]
+        if differ:
+            raise ConfigError(f"{source}: not the same experiment as {sources[0]}: {', '.join(differ)} differ")
+        if set(config_seeds) & set(seeds):
+            raise ConfigError(f"{source}: seeds {sorted(set(config_seeds) & set(seeds))} are already in an earlier one")
+        seeds += config_seeds
+        for run in result["runs"]:
+            run.setdefault("seed", config_seeds[0])
+    config = {**first, "seeds": seeds}
+    config.pop("seed", None)
+    return {"config": config, "tasks": results[0]["tasks"], "headline": results[0]["headline"],
+            "runs": [r for result in results for r in result["runs"]],
+            "wall_seconds": round(sum(r["wall_seconds"] for r in results), 1), "merged_from": sources}

@@ -68,7 +68,9 @@ def test_weights_of_another_scale(world):
     (["--fraction", "0"], ["compare.fraction: 0.0", "(0, 1]"]),
     (["--fraction", "1.5"], ["compare.fraction: 1.5"]),
     (["--tasks", "lanes,boats"], ["compare.tasks: ['lanes', 'boats']"]),
-    (["--tasks", "lanes", "--fraction", "0.5", "--fraction-task", "objects"], ["compare.fraction_task: 'objects'"]),
+    (["--tasks", "lanes,drivable", "--fraction", "0.5", "--fraction-task", "objects"], ["compare.fraction_task: 'objects'"]),
+    (["--tasks", "lanes"], ["compare.tasks: ['lanes'] must be two or more"]),
+    (["--seeds", "1,1"], ["compare.seeds: [1, 1] must be one or more different seeds"]),
     (["--balancing", "mgda"], ["compare.balancers: ['mgda']", "pcgrad"]),
     (["--max-steps", "0"], ["compare.max_steps: 0 must be >= 1"]),
 ])

@@ -1,0 +1,74 @@
+"""The verdict: shared minus separate per task, called only outside the seed-to-seed noise band."""
+
+import pytest
+
+from perception.config import ConfigError
+from perception.multitask.compare import merge_comparisons
+from perception.multitask.verdict import HELPS, HURTS, NOISE, ONE_SEED, verdict
+
+
+def _run(name, seed, metrics, **cost):
+    kind = "separate" if name.startswith("separate-") else "shared"
+    base = {"params": 1e6, "gflops": 0.2, "latency_ms": 10.0, "train_seconds": 100.0}
+    return {"name": name, "seed": seed, "kind": kind, "tasks": list(metrics), "metrics": metrics, **base, **cost}
+
+
+def _result(runs, tasks=("objects", "lanes")):
+    return {"config": {"seeds": sorted({r["seed"] for r in runs})}, "tasks": list(tasks), "runs": runs,
+            "headline": {"objects": "mAP50", "lanes": "lane IoU"}, "wall_seconds": 1.0}
+
+
+RUNS = [
+    _run("shared-fixed", 0, {"objects": 0.30, "lanes": 0.50}, params=1.3e6, gflops=0.28, latency_ms=48.0, train_seconds=300),
+    _run("shared-fixed", 1, {"objects": 0.32, "lanes": 0.52}, params=1.3e6, gflops=0.28, latency_ms=48.0, train_seconds=320),
+    _run("shared-gradnorm", 0, {"objects": 0.26, "lanes": 0.60}, params=1.3e6, gflops=0.28, latency_ms=48.0, train_seconds=400),
+    _run("separate-objects", 0, {"objects": 0.20}, train_seconds=100),
+    _run("separate-objects", 1, {"objects": 0.25}, train_seconds=110),
+    _run("separate-lanes", 0, {"lanes": 0.58}, train_seconds=90),
+    _run("separate-lanes", 1, {"lanes": 0.59}, train_seconds=94),
+]
+
+
+def test_differences_are_called_against_the_largest_seed_to_seed_range_of_the_task():
+    rows = {(r["shared_run"], r["task"]): r for r in verdict(_result(RUNS))["rows"]}
+    objects = rows["shared-fixed", "objects"]
+    # Seeds: shared 0.30/0.32, separate 0.20/0.25 -> diffs +0.10/+0.07, band = the separate model's range 0.05.
+    assert objects["diffs"] == pytest.approx([0.10, 0.07]) and objects["diff"] == pytest.approx(0.085)
+    assert objects["band"] == pytest.approx(0.05) and objects["verdict"] == HELPS
+    lanes = rows["shared-fixed", "lanes"]
+    assert lanes["diff"] == pytest.approx(-0.075) and lanes["band"] == pytest.approx(0.02) and lanes["verdict"] == HURTS
+    # GradNorm ran with seed 0 only: judged against the band the twice-trained models measured.
+    assert rows["shared-gradnorm", "lanes"]["diffs"] == pytest.approx([0.02]) and rows["shared-gradnorm", "lanes"]["verdict"] == NOISE
+    assert rows["shared-gradnorm", "objects"]["diff"] == pytest.approx(0.06) and rows["shared-gradnorm", "objects"]["verdict"] == HELPS
+
+
+def test_a_difference_whose_seeds_disagree_in_sign_is_noise_and_one_seed_calls_nothing():
+    runs = [_run("shared-fixed", 0, {"objects": 0.30}), _run("shared-fixed", 1, {"objects": 0.10}),
+            _run("separate-objects", 0, {"objects": 0.05}), _run("separate-objects", 1, {"objects": 0.16})]
+    (row,) = verdict(_result(runs, ("objects",)))["rows"]
+    assert row["diffs"] == pytest.approx([0.25, -0.06]) and row["band"] == pytest.approx(0.20) and row["verdict"] == NOISE
+    (single,) = verdict(_result([runs[0], runs[2]], ("objects",)))["rows"]
+    assert single["band"] is None and single["verdict"] == ONE_SEED
+
+
+def test_cost_side_and_what_balancing_did_to_the_task_sharing_hurt():
+    judged = verdict(_result(RUNS))
+    together = judged["cost"]["separate_together"]
+    # Per seed the two separate models sum to 190 s and 204 s: 197 s on average; parameters 2 M against 1.3 M.
+    assert together["train_seconds"] == pytest.approx(197) and together["params"] == pytest.approx(2e6)
+    assert judged["cost"]["separate_over_shared"]["shared-fixed"]["params"] == pytest.approx(2 / 1.3)
+    assert judged["cost"]["separate_over_shared"]["shared-fixed"]["train_seconds"] == pytest.approx(197 / 310)
+    (item,) = judged["balancing"]
+    assert item["task"] == "lanes" and item["balanced_run"] == "shared-gradnorm" and item["removed"] is True
+
+
+def test_merge_joins_seeds_of_one_experiment_and_refuses_another_one():
+    config = {"data": "d", "model": "n", "imgsz": [64, 128], "max_steps": 10, "seeds": [0]}
+    first = {**_result(RUNS[:1]), "config": config}
+    second = {**_result(RUNS[1:2]), "config": {**config, "seeds": [1]}}
+    merged = merge_comparisons([first, second], ["a", "b"])
+    assert merged["config"]["seeds"] == [0, 1] and [r["seed"] for r in merged["runs"]] == [0, 1]
+    with pytest.raises(ConfigError, match="b: not the same experiment as a: max_steps differ"):
+        merge_comparisons([first, {**second, "config": {**config, "seeds": [1], "max_steps": 20}}], ["a", "b"])
+    with pytest.raises(ConfigError, match=r"b: seeds \[0\] are already in an earlier one"):
+        merge_comparisons([first, first], ["a", "b"])
