@@ -16,7 +16,7 @@ def eval_parity(ctx: StepContext) -> dict:
     weights, limit = ctx.checkpoint(), ctx.sizes.eval_images
     runs = {}
     for device in dict.fromkeys(("cpu", ctx.device)):
-        runs[device] = cli(["eval", "--weights", str(weights), "--data", str(ctx.data_dir), "--out",
+        runs[device] = cli(["eval", "--model", str(weights), "--data", str(ctx.data_dir), "--out",
                             str(ctx.work / f"eval_{device}"), "--limit", str(limit), "--batch", str(ctx.sizes.eval_batch), "--device", device,
                             "--worst", "0"],
                            ctx.work / f"eval_{device}.json")

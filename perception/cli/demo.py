@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace, out: Path) -> int:
                     "--augment" if args.augment else "--no-augment", "--out", str(train), *device,
                     "--json", str(out / "train.json")], log)
     weights = train / "weights" / "best.pt"
-    _step("eval", ["eval", "--weights", str(weights), "--data", str(data), "--split", "val", "--out", str(evaluation),
+    _step("eval", ["eval", "--model", str(weights), "--data", str(data), "--split", "val", "--out", str(evaluation),
                    *device, "--json", str(out / "eval.json")], log)
     onnx_fp32 = export / "model.onnx"
     onnx_int8 = export / "model.int8.onnx"

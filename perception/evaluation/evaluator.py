@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from perception.classes import BDD100K_CLASSES, PEDESTRIAN_CLASSES
-from perception.config import ConfigBase, ConfigError
+from perception.config import ConfigBase, ConfigError, check_at_least, option
 from perception.evaluation.confusion import DetectionConfusion
 from perception.evaluation.detection import DetectionAccumulator
 from perception.evaluation.drivable import DrivableAccumulator
@@ -30,29 +30,47 @@ from perception.thresholds import DISPLAY_CONF, EVAL_CONF, EVAL_MAX_DETECTIONS, 
 
 @dataclass
 class EvalConfig(ConfigBase):
-    """Every choice that changes a number; written into report.json."""
+    """One evaluation: what is scored and how (every choice that changes a number), and where the model, data
+    and report are. Written into report.json. Fields with help text are `perception eval`'s flags
+    (cli/common.add_config_flags); the training validator uses the scoring fields only."""
 
     SECTION: ClassVar[str] = "eval"
 
-    tasks: tuple[str, ...] = TASKS
+    model: str | None = option(None, "model file: W.pt (PyTorch) or W.onnx (ONNX Runtime)", metavar="FILE")
+    data: str | None = option(None, "dataset YAML (datasets/X.yaml) or a BDD100K-layout directory")
+    split: str = option("val", "split to evaluate")
+    out: str | None = option(None, "output directory for the report")
+    imgsz: tuple[int, int] | None = option(None, "input size (default: the model's)")
+    batch: int = option(8, "images per predictor call")
+    tasks: tuple[str, ...] = option(TASKS, f"tasks to score: {' '.join(TASKS)}", metavar="TASK")
     class_names: dict[int, str] = field(default_factory=lambda: dict(enumerate(BDD100K_CLASSES)))
     # The evaluation side of perception.thresholds (why it differs from predicting is written there).
-    conf: float = EVAL_CONF
-    nms_iou: float = NMS_IOU  # the decode's NMS IoU, also the re-suppression of merged vehicle boxes
-    max_detections: int = EVAL_MAX_DETECTIONS  # per image and class for AP
-    vehicle_protocol: bool = False
+    conf: float = option(EVAL_CONF, "score threshold before NMS (as COCO; see perception/thresholds.py)")
+    nms_iou: float = option(NMS_IOU, "NMS IoU threshold, also the re-suppression of merged vehicle boxes", flag="--iou")
+    max_detections: int = option(EVAL_MAX_DETECTIONS, "detections kept per image and class for AP", flag="--max-det")
+    vehicle_protocol: bool = option(False, "also report the YOLOP/HybridNets 'vehicle' class (car+truck+bus+train): "
+                                    "mAP50 and recall")
+    limit: int | None = option(None, "evaluate only the first N images")
+    device: str | None = option(None, "cpu or cuda: torch device of a .pt model (default cpu), ONNX Runtime provider "
+                                "of an .onnx one (default: the best that starts)")
+    trt_cache: str | None = option(None, "TensorRT engine and timing cache folder: the first start builds the engine "
+                                   "(minutes), later ones read it (seconds)", metavar="DIR")
+    trt_fp16: bool = option(False, "TensorRT: build fp16 engines")
+    worst_k: int = option(12, "images in the worst-images grid (0 = none)", flag="--worst")
+    strict: bool = option(False, "stop at the first bad label instead of counting skips")
     person_class: int = PEDESTRIAN_CLASSES[0]
     person_ignore_classes: tuple[int, ...] = PEDESTRIAN_CLASSES[1:]
     lane_eval_width: int = DEFAULT_EVAL_WIDTH
     lane_line_width: int = DEFAULT_LINE_WIDTH
     display_conf: float = DISPLAY_CONF  # confusion matrix, per-image F1 and drawings only, never AP
-    worst_k: int = 12
 
     def validate(self) -> None:
         unknown = set(self.tasks) - set(TASKS)
-        if unknown:
+        if unknown or not self.tasks:
             raise ConfigError(f"{self.SECTION}.tasks: unknown evaluation task(s) {sorted(unknown)}; choose from {list(TASKS)}")
         self.class_names = {int(k): str(v) for k, v in self.class_names.items()}
+        check_at_least(self, 1, "batch", "limit", "max_detections")
+        check_at_least(self, 0, "worst_k")
 
 
 def _is_crossing(attrs: dict) -> bool:

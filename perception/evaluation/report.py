@@ -41,7 +41,7 @@ def markdown_report(report: dict[str, Any]) -> str:
     metrics = report["metrics"]
     lines = ["# Evaluation report", ""]
     meta = report.get("meta", {})
-    for key in ("weights", "data", "split", "imgsz", "batch", "conf", "iou"):
+    for key in ("model", "data", "split", "imgsz", "batch", "conf", "iou"):
         if key in meta:
             lines.append(f"- {key}: `{meta[key]}`")
     latency = report.get("latency") or {}

@@ -41,8 +41,20 @@ def _bench_configs():
     ]
 
 
+def _eval_configs():
+    from perception.evaluation import EvalConfig
+
+    return EvalConfig, [
+        EvalConfig(model="w.pt", data="d", out="o"),
+        EvalConfig(model="my w.onnx", data="d.yaml", split="test", out="o 1", imgsz=(64, 96), batch=3, tasks=("lanes", "objects"),
+                   conf=0.01, nms_iou=0.5, max_detections=30, vehicle_protocol=True, limit=5, device="cuda:1",
+                   trt_cache="c", trt_fp16=True, worst_k=0, strict=True),
+    ]
+
+
 @pytest.mark.parametrize("which, words", [(_compare_configs, ["perception", "compare-tasks"]),
-                                          (_bench_configs, ["perception", "bench"])])
+                                          (_bench_configs, ["perception", "bench"]),
+                                          (_eval_configs, ["perception", "eval"])])
 def test_the_recorded_command_rebuilds_the_same_config(which, words):
     config_cls, configs = which()
     for config in configs:

@@ -21,7 +21,7 @@ def test_last_epoch_validation_equals_perception_eval_on_last_pt(tiny_synthetic,
     assert {"objects/map50", "pedestrians/map50", "lanes/f1", "lanes/iou", "drivable/miou", "fitness"} <= set(trained)
 
     weights = tmp_path / "run" / "weights" / "last.pt"
-    assert main(["eval", "--weights", str(weights), "--data", str(tiny_synthetic), "--split", "val", "--worst", "0",
+    assert main(["eval", "--model", str(weights), "--data", str(tiny_synthetic), "--split", "val", "--worst", "0",
                  "--out", str(tmp_path / "eval")]) == 0
     capsys.readouterr()
     report = json.loads((tmp_path / "eval" / "report.json").read_text())

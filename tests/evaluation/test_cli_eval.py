@@ -39,7 +39,7 @@ def test_eval_writes_report_and_json(tiny_run):
     sub = parser.add_subparsers()
     add_parser(sub)
     out = root / "report"
-    args = parser.parse_args(["eval", "--weights", str(weights), "--data", str(root / "synth"), "--split", "val",
+    args = parser.parse_args(["eval", "--model", str(weights), "--data", str(root / "synth"), "--split", "val",
                               "--out", str(out), "--batch", "1", "--limit", "2", "--vehicle-protocol", "--worst", "2",
                               "--json", str(root / "summary.json")])
     assert run(args) == 0
@@ -61,9 +61,12 @@ def test_eval_missing_weights_is_one_line_error(tiny_run, capsys):
     from perception.cli.main import main
 
     root, _ = tiny_run
+    # --weights: the model file's name before every command called it --model; still read.
     code = main(["eval", "--weights", str(root / "nope.pt"), "--data", str(root / "synth"), "--out", str(root / "x")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "nope.pt" in err and len(err.splitlines()) == 1
+    assert main(["eval", "--data", str(root / "synth")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["perception eval: error: eval needs --model, --out (perception eval --help)"]
 
 
 def test_eval_honours_imgsz_for_a_dynamic_onnx_and_refuses_it_for_a_fixed_one(tiny_run, tmp_path, capsys):
@@ -76,13 +79,13 @@ def test_eval_honours_imgsz_for_a_dynamic_onnx_and_refuses_it_for_a_fixed_one(ti
     fixed = export_onnx(model, tmp_path / "fixed.onnx", simplify=False)
     common = ["--data", str(root / "synth"), "--split", "val", "--batch", "1", "--limit", "1", "--worst", "0",
               "--device", "cpu"]
-    assert main(["eval", "--weights", str(dynamic), "--imgsz", "64", "96", "--out", str(tmp_path / "a"), *common]) == 0
+    assert main(["eval", "--model", str(dynamic), "--imgsz", "64", "96", "--out", str(tmp_path / "a"), *common]) == 0
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     assert report["latency"]["imgsz"] == [64, 96]  # used to run at the exported 128x224, silently
     capsys.readouterr()
-    assert main(["eval", "--weights", str(fixed), "--imgsz", "64", "96", "--out", str(tmp_path / "b"), *common]) == 2
+    assert main(["eval", "--model", str(fixed), "--imgsz", "64", "96", "--out", str(tmp_path / "b"), *common]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "fixed input" in err and "--dynamic" in err
-    assert main(["eval", "--weights", str(fixed), "--out", str(tmp_path / "c"), *common[:-2],
+    assert main(["eval", "--model", str(fixed), "--out", str(tmp_path / "c"), *common[:-2],
                  "--device", "tpu"]) == 2
     assert "--device tpu" in capsys.readouterr().err
