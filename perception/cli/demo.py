@@ -88,7 +88,7 @@ def _run(args: argparse.Namespace, out: Path) -> int:
                    *device, "--json", str(out / "eval.json")], log)
     onnx_fp32 = export / "model.onnx"
     onnx_int8 = export / "model.int8.onnx"
-    _step("export", ["export", "--weights", str(weights), "--out", str(onnx_fp32), "--imgsz", *imgsz, "--int8",
+    _step("export", ["export", "--model", str(weights), "--out", str(onnx_fp32), "--imgsz", *imgsz, "--int8",
                      "--calib", str(data / "images" / "100k" / "val"), "--json", str(out / "export.json")], log)
     _step("infer", ["infer", str(data / "video" / "synth.mp4"), "--model", str(onnx_fp32), "--out", str(video),
                     "--json", str(out / "infer.json")], log)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 from tqdm import tqdm
 
-from perception.config import ConfigBase
+from perception.deploy.export_config import ExportConfig
 
 from perception.deploy.export import export_onnx, load_export_model
 from perception.deploy.parity import FP32_TOLERANCE, check_parity
@@ -20,47 +18,21 @@ def _sibling(out: Path, tag: str) -> Path:
     return out.with_name(f"{out.stem}.{tag}{out.suffix}")
 
 
-@dataclass
-class ExportOptions(ConfigBase):
-    """Everything one `perception export` job does: `out` from `weights` (or a fresh `model` scale), at `imgsz`,
-    then parity, and the optional FP16 / INT8 siblings (`<out>.fp16.onnx`, `<out>.int8.onnx`)."""
-
-    SECTION: ClassVar[str] = "export"
-
-    out: str | Path = "model.onnx"
-    weights: str | Path | None = None
-    model: str | None = None
-    imgsz: tuple[int, int] | None = None
-    batch: int | None = None  # None: dynamic batch
-    dynamic: bool = False  # dynamic H and W
-    opset: int = 17
-    half: bool = False
-    int8: bool = False
-    calib: str | Path | None = None  # folder of calibration images (INT8)
-    calib_count: int = 32
-    nms: dict | None = None  # {"conf_threshold", "iou_threshold", "max_detections"}; None values: the model's
-    simplify: bool = True
-    latency_runs: int = 10
-    threads: int = 2
-
-    def validate(self) -> None:
-        if self.int8 and self.calib is None:
-            raise InputError("--int8 needs --calib DIR (a folder of calibration images)")
-
-
 def export_model(out: str | Path, **options) -> dict:
-    """Export to `out` as `ExportOptions(out=out, **options)` says, verify it, optionally write the FP16 and INT8
+    """Export to `out` as `ExportConfig(out=out, **options)` says, verify it, optionally write the FP16 and INT8
     siblings. Raises ParityError when the FP32 file differs from PyTorch beyond 1e-3.
 
     Returns the JSON summary: files and sizes (bytes), parity figures per output, INT8 vs FP32 CPU latency
     (median ms at `threads` threads) and the ONNX Runtime providers available.
     """
-    job = ExportOptions(out=Path(out), **options)
+    job = ExportConfig(out=str(out), **options)
     if Path(job.out).is_dir():
         raise InputError(f"--out {job.out}: is a folder; name the .onnx file to write")
     if job.int8:
         read_images(job.calib, 1)  # an empty or missing calibration folder fails before anything is written
-    net = load_export_model(job.weights, job.model, job.imgsz)
+    if job.model is None:
+        raise InputError("export: give --model CHECKPOINT.pt, or a scale n|s|m or model YAML for a fresh model")
+    net = load_export_model(job.checkpoint, None if job.checkpoint else job.model, job.imgsz)
     files = [Path(job.out), _sibling(Path(job.out), "fp16"), _sibling(Path(job.out), "int8")]
     before = {path: _identity(path) for path in files}
     try:
@@ -83,17 +55,17 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return stat.st_ino, stat.st_mtime_ns
 
 
-def _export_steps(net, job: ExportOptions, progress) -> dict:
+def _export_steps(net, job: ExportConfig, progress) -> dict:
     import onnxruntime as ort
 
-    out, nms, threads = Path(job.out), job.nms, job.threads
+    out, nms, threads = Path(job.out), job.nms_thresholds(), job.threads
     config = net.config
     if nms is not None:
         nms = {key: getattr(config, key) if value is None else value for key, value in nms.items()}
     export_onnx(net, out, batch=job.batch, dynamic=job.dynamic, opset=job.opset, simplify=job.simplify, nms=nms)
     progress.update()
     summary: dict = {
-        "source": str(job.weights) if job.weights else f"fresh model '{job.model}'",
+        "source": job.checkpoint or f"fresh model '{job.model}'",
         "imgsz": list(config.imgsz),
         "batch": job.batch if job.batch is not None else "dynamic",
         "dynamic_hw": job.dynamic,

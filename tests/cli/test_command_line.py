@@ -52,7 +52,18 @@ def _eval_configs():
     ]
 
 
-@pytest.mark.parametrize("which, words", [(_compare_configs, ["perception", "compare-tasks"]),
+def _export_configs():
+    from perception.deploy.export_config import ExportConfig
+
+    return ExportConfig, [
+        ExportConfig(model="w.pt", out="m.onnx"),
+        ExportConfig(model="n", out="my m.onnx", imgsz=(64, 96), batch=2, dynamic=True, opset=18, half=True, int8=True,
+                     calib="c d", calib_count=4, nms=True, conf=0.3, iou=0.6, max_det=50, simplify=False, threads=1),
+    ]
+
+
+@pytest.mark.parametrize("which, words", [(_export_configs, ["perception", "export"]),
+                                          (_compare_configs, ["perception", "compare-tasks"]),
                                           (_bench_configs, ["perception", "bench"]),
                                           (_eval_configs, ["perception", "eval"])])
 def test_the_recorded_command_rebuilds_the_same_config(which, words):

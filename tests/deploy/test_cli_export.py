@@ -22,7 +22,7 @@ def test_cli_export_writes_model_and_summary(tmp_path):
 
 
 def test_cli_bad_input_is_one_line(tmp_path):
-    cmd = [sys.executable, "-m", "perception.cli.export", "--weights", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "m.onnx")]
+    cmd = [sys.executable, "-m", "perception.cli.export", "--model", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "m.onnx")]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("perception export: error:")
@@ -58,3 +58,10 @@ def test_out_naming_a_folder_is_one_line(tmp_path):
     proc = _export("--out", str(tmp_path), timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == f"perception export: error: --out {tmp_path}: is a folder; name the .onnx file to write"
+
+
+def test_export_without_a_model_names_the_flag(tmp_path, capsys):
+    from perception.cli.main import main
+
+    assert main(["export", "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "export: give --model CHECKPOINT.pt" in capsys.readouterr().err and not (tmp_path / "m.onnx").exists()

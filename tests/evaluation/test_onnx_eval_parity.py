@@ -71,7 +71,7 @@ def parity_models(tmp_path_factory):
     data = root / "synth"
     generate_dataset(data, 12, seed=7, imgsz=IMGSZ, val_fraction=0.5, workers=1, progress=False)
     weights = _checkpoint(data, root / "tiny.pt", seed=0)
-    summary = export_model(root / "tiny.onnx", weights=weights, threads=1)
+    summary = export_model(root / "tiny.onnx", model=str(weights), threads=1)
     assert summary["parity"]["fp32"]["passed"]
     return data, weights, root / "tiny.onnx"
 
