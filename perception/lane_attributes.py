@@ -22,9 +22,11 @@ ATTRIBUTE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("type", LANE_TYPES),
 )
 NUM_ATTRIBUTE_CHANNELS = sum(len(values) for _, values in ATTRIBUTE_GROUPS)
+# Stride of the lane_attr and crossing outputs: the neck's stride-4 level feeds models/marking_head.py; the
+# loader builds the marking targets and the decode reads the outputs at it.
+MARKING_STRIDE = 4
 # Crossing classes of the `crossing` output: channel 0 is background.
 CROSSING_CLASSES = ("crosswalk", "stop line")
-IGNORE = IGNORE_INDEX  # one value, classes.IGNORE_INDEX; this name stays for evaluation.lane_markings
 
 # BDD100K lane categories (the mask's bits 0-2 index this tuple; bdd100k/label/label.py).
 BDD_LANE_CATEGORIES = (

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from perception.classes import IGNORE_INDEX as IGNORE
+from perception.classes import IGNORE_INDEX
 from perception.lane_attributes import (
     ATTRIBUTE_GROUPS, CROSSING_CLASSES, attribute_indices, bdd_mask_attributes, has_marking_labels, is_crossing,
 )
@@ -80,7 +80,7 @@ def assign_lane_slots(
     return slots
 
 
-def rasterize_lanes(lanes: Sequence[np.ndarray], slots: Sequence[int], size: tuple[int, int], thickness: int | None = None) -> np.ndarray:
+def rasterize_lane_slots(lanes: Sequence[np.ndarray], slots: Sequence[int], size: tuple[int, int], thickness: int | None = None) -> np.ndarray:
     """(H, W) uint8 map: 0 background, each lane drawn `thickness` px wide with its slot value.
 
     `size` is (H, W) of the canvas; points are pixels of that canvas (outside points are clipped by
@@ -118,7 +118,7 @@ def lane_target(
     """
     h, w = size
     if not labelled:
-        return np.full((h, w), IGNORE, np.uint8), False
+        return np.full((h, w), IGNORE_INDEX, np.uint8), False
     if lanes and attrs:
         keep = [i for i in range(len(lanes)) if i >= len(attrs) or is_crossing(attrs[i]) is None]
         lanes, attrs = [lanes[i] for i in keep], [attrs[i] for i in keep if i < len(attrs)]
@@ -126,7 +126,7 @@ def lane_target(
             return np.zeros((h, w), np.uint8), True
     if lanes:
         slots = assign_lane_slots(lanes, attrs, w, h, num_slots)
-        return rasterize_lanes(lanes, slots, size, thickness), True
+        return rasterize_lane_slots(lanes, slots, size, thickness), True
     if lane_mask is not None:
         return np.where(lane_mask > 0, num_slots + 1, 0).astype(np.uint8), False
     return np.zeros((h, w), np.uint8), True  # labelled, and the image has no lanes
@@ -134,7 +134,7 @@ def lane_target(
 
 def _mask_lookup_tables() -> np.ndarray:
     """(4, 256) uint8: style, colour, type and crossing class (0 none, 1.. CROSSING_CLASSES) per lane-mask byte."""
-    tables = np.full((4, 256), IGNORE, np.uint8)
+    tables = np.full((4, 256), IGNORE_INDEX, np.uint8)
     tables[3] = 0
     for byte in range(256):
         if byte & 8:
@@ -173,8 +173,8 @@ def marking_targets(
     Polylines win over `lane_bits` (a BDD100K lane byte mask of the input, 255 background).
     """
     h, w = size[0] // stride, size[1] // stride
-    attr = np.full((len(ATTRIBUTE_GROUPS), h, w), IGNORE, np.uint8)
-    crossing = np.full((h, w), IGNORE, np.uint8)
+    attr = np.full((len(ATTRIBUTE_GROUPS), h, w), IGNORE_INDEX, np.uint8)
+    crossing = np.full((h, w), IGNORE_INDEX, np.uint8)
     if not labelled:
         return attr, crossing
     attrs = list(attrs or [])
@@ -201,7 +201,7 @@ def marking_targets(
                     cv2.polylines(crossing, [fixed], False, value, line, cv2.LINE_8, 4)
                 continue
             for g, index in enumerate(attribute_indices(a)):
-                if index != IGNORE:
+                if index != IGNORE_INDEX:
                     plane = np.ascontiguousarray(attr[g])
                     cv2.polylines(plane, [fixed], False, int(index), line, cv2.LINE_8, 4)
                     attr[g] = plane
@@ -217,5 +217,5 @@ def marking_targets(
 def drivable_target(drivable: np.ndarray | None, labelled: bool, size: tuple[int, int]) -> np.ndarray:
     """(H, W) uint8: 0 direct, 1 alternative, 2 background, 255 ignore (padding, or not labelled)."""
     if not labelled or drivable is None:
-        return np.full(size, IGNORE, np.uint8)
+        return np.full(size, IGNORE_INDEX, np.uint8)
     return np.ascontiguousarray(drivable, np.uint8)

@@ -2,7 +2,7 @@
 
 The lane mask byte packs direction (bit 5: 0 parallel, 1 vertical), style (bit 4: 0 solid, 1 dashed), a
 background flag (bit 3: set means no lane, so 255 is background) and the category (bits 0-2, the index in
-`LANE_CATEGORIES`). Per image, sub-task (direction, style, category) and value, the value's foreground
+`BDD_LANE_CATEGORIES`). Per image, sub-task (direction, style, category) and value, the value's foreground
 in prediction and ground truth is compared with a boundary F-score (DAVIS's F measure): each mask is
 dilated by a disk of radius 1, 2 and 5 px; P = |pred & dilated gt| / |pred|, R = |gt & dilated pred| / |gt|.
 Both empty scores 1, one empty scores 0. The official aggregation: mean over images, x100, mean over the
@@ -18,16 +18,14 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from perception.lane_attributes import BDD_LANE_CATEGORIES
+
 BOUND_PIXELS = (1, 2, 5)
-LANE_CATEGORIES = (
-    "crosswalk", "double other", "double white", "double yellow",
-    "road curb", "single other", "single white", "single yellow",
-)
 # sub-task -> (bit offset, bit width, value names), as the toolkit's `sub_task_funcs` / `sub_task_cats`.
 SUB_TASKS: dict[str, tuple[int, int, tuple[str, ...]]] = {
     "direction": (5, 1, ("parallel", "vertical")),
     "style": (4, 1, ("solid", "dashed")),
-    "category": (0, 3, LANE_CATEGORIES),
+    "category": (0, 3, BDD_LANE_CATEGORIES),
 }
 BACKGROUND = 255
 
@@ -125,7 +123,7 @@ def encode_lane_byte(direction: str, style: str, category: str) -> int:
     """The BDD100K lane mask byte of one marking (unknown values fall back to parallel, solid, single white)."""
     d = 1 if direction == "vertical" else 0
     s = 1 if style == "dashed" else 0
-    c = LANE_CATEGORIES.index(category) if category in LANE_CATEGORIES else LANE_CATEGORIES.index("single white")
+    c = BDD_LANE_CATEGORIES.index(category) if category in BDD_LANE_CATEGORIES else BDD_LANE_CATEGORIES.index("single white")
     return (d << 5) | (s << 4) | c
 
 

@@ -18,8 +18,9 @@ import numpy as np
 from perception.evaluation.bdd_lane_metric import LaneMarkingMetric, draw_lane_byte_mask, encode_lane_byte
 from perception.evaluation.lane_instances import culane_pairs
 from perception.evaluation.merge import merge_fields
+from perception.classes import IGNORE_INDEX
 from perception.lane_attributes import (
-    ATTRIBUTE_GROUPS, IGNORE, attribute_indices, bdd_category, has_marking_labels, is_crossing,
+    ATTRIBUTE_GROUPS, attribute_indices, bdd_category, has_marking_labels, is_crossing,
 )
 from perception.structures import FrameResult, Sample
 
@@ -79,7 +80,7 @@ class LaneMarkingAccumulator:
             truth = attribute_indices(lanes[g][1])
             self.matched_lanes += 1
             for (name, values), t in zip(ATTRIBUTE_GROUPS, truth):
-                if t != IGNORE:
+                if t != IGNORE_INDEX:
                     self.confusion[name][t, values.index(getattr(pred.lanes[p], name))] += 1
 
     def summary(self) -> dict | None:

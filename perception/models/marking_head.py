@@ -14,8 +14,6 @@ from torch import nn
 from perception.lane_attributes import CROSSING_CLASSES, NUM_ATTRIBUTE_CHANNELS
 from perception.models.layers import ConvBNAct
 
-STRIDE = 4
-
 
 class LaneMarkingHead(nn.Module):
     """Input: the neck's stride-4 feature (B, C, H/4, W/4). Output: (lane_attr (B, 8, H/4, W/4): logits of

@@ -9,10 +9,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from perception.lane_attributes import ATTRIBUTE_GROUPS, CROSSING_CLASSES
+from perception.lane_attributes import ATTRIBUTE_GROUPS, CROSSING_CLASSES, MARKING_STRIDE
 from perception.postprocess.lanes import softmax
 
-MARKING_STRIDE = 4
 # A crossing region needs this many stride-4 cells (a 12 x 12 input-pixel patch at the least).
 MIN_CROSSING_CELLS = 9
 

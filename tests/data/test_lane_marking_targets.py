@@ -5,7 +5,8 @@ import numpy as np
 
 from perception.data.synthetic.render import render_scene
 from perception.data.synthetic.scene import sample_scene
-from perception.data.targets import IGNORE, crossing_pixels, lane_target, marking_targets
+from perception.classes import IGNORE_INDEX
+from perception.data.targets import crossing_pixels, lane_target, marking_targets
 from perception.lane_attributes import LANE_COLORS, LANE_STYLES, LANE_TYPES
 
 H, W, S = 384, 640, 4
@@ -28,7 +29,7 @@ def test_bdd_polylines_give_attributes_and_crossings():
     assert attr[0, row, 200 // S] == LANE_STYLES.index("dashed") and attr[0, row, 400 // S] == LANE_STYLES.index("solid")
     assert attr[1, row, 200 // S] == LANE_COLORS.index("white") and attr[1, row, 400 // S] == LANE_COLORS.index("yellow")
     assert attr[2, row, 200 // S] == LANE_TYPES.index("single") and attr[2, row, 400 // S] == LANE_TYPES.index("double")
-    assert attr[0, row, 300 // S] == IGNORE  # off the lanes: no attribute label
+    assert attr[0, row, 300 // S] == IGNORE_INDEX  # off the lanes: no attribute label
     assert crossing[300 // S, 600 // S] == 2  # the stop line
     assert crossing[215 // S, 300 // S] == 1  # inside the filled crosswalk polygon
     assert crossing[row, 300 // S] == 0  # labelled: elsewhere is "no crossing"
@@ -41,12 +42,12 @@ def test_culane_lanes_and_a_kerb_leave_unknown_attributes_ignored():
     lanes = [vertical(200), vertical(400)]
     unknown = [{"direction": "parallel", "style": "unknown", "category": "lane"}] * 2
     attr, crossing = marking_targets(lanes, unknown, None, True, (H, W), S, thickness=8)
-    assert (attr == IGNORE).all() and (crossing == IGNORE).all()  # a missing label is never a negative
+    assert (attr == IGNORE_INDEX).all() and (crossing == IGNORE_INDEX).all()  # a missing label is never a negative
     kerb = [{"direction": "parallel", "style": "solid", "category": "road curb"}] * 2
     attr, _ = marking_targets(lanes, kerb, None, True, (H, W), S, thickness=8)
-    assert attr[2, 340 // S, 200 // S] == LANE_TYPES.index("curb") and attr[1, 340 // S, 200 // S] == IGNORE
+    assert attr[2, 340 // S, 200 // S] == LANE_TYPES.index("curb") and attr[1, 340 // S, 200 // S] == IGNORE_INDEX
     attr, crossing = marking_targets(lanes, kerb, None, False, (H, W), S)
-    assert (attr == IGNORE).all() and (crossing == IGNORE).all()
+    assert (attr == IGNORE_INDEX).all() and (crossing == IGNORE_INDEX).all()
 
 
 def test_lane_byte_mask_bits_give_targets_and_255_is_background():
@@ -59,7 +60,7 @@ def test_lane_byte_mask_bits_give_targets_and_255_is_background():
     assert attr[0][cell] == LANE_STYLES.index("dashed") and attr[1][cell] == LANE_COLORS.index("yellow")
     assert attr[2][cell] == LANE_TYPES.index("single")
     assert crossing[300 // S, 500 // S] == 2 and crossing[104 // S, 350 // S] == 1 and crossing[50, 20] == 0
-    assert attr[0, 50, 20] == IGNORE
+    assert attr[0, 50, 20] == IGNORE_INDEX
     assert crossing_pixels(bits).sum() == 3 * W + 10 * 100 - 0
 
 

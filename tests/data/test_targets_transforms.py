@@ -4,7 +4,7 @@ import random
 import numpy as np
 import pytest
 
-from perception.data.targets import assign_lane_slots, bottom_x, drivable_target, lane_target, rasterize_lanes
+from perception.data.targets import assign_lane_slots, bottom_x, drivable_target, lane_target, rasterize_lane_slots
 from perception.data.transforms import AugmentConfig, EvalTransform, TrainTransform, hflip, letterbox_sample
 from perception.preprocess import letterbox
 from perception.structures import Sample
@@ -30,7 +30,7 @@ def test_bottom_x_extrapolates():
 
 
 def test_rasterize_thickness_and_values():
-    target = rasterize_lanes([lane(200, 200), lane(400, 400)], [3, 4], (H, W), thickness=8)
+    target = rasterize_lane_slots([lane(200, 200), lane(400, 400)], [3, 4], (H, W), thickness=8)
     row = target[300]
     assert set(np.unique(target)) == {0, 3, 4}
     assert (row == 3).sum() in (8, 9) and (row == 4).sum() in (8, 9)

@@ -72,15 +72,8 @@ def test_every_folder_of_the_package_is_a_regular_package():
 # still allowed. A name leaves this list when its duplicate goes; a new duplicate fails the test below.
 KNOWN_DUPLICATES = {
     "GPU_PROVIDERS": "video/fleet.py: provider names a user may give; bench/suite.py: ONNX Runtime's own names",
-    "IGNORE": "lane_attributes.py re-exports classes.IGNORE_INDEX for evaluation/lane_markings.py; "
-              "data/sources/base.py is the class-map sentinel 'ignore' (perception/data: other branches' files)",
-    "LANE_CATEGORIES": "evaluation/bdd_lane_metric.py vs data/sources/bdd_labels.py (other branches' files)",
-    "LANE_STYLES": "lane_attributes.py vs data/sources/bdd_labels.py (other branches' files)",
     "LOG": "data/dataset.py and data/errors.py: the same logger, fetched by name",
-    "MARKING_STRIDE": "data/dataset.py copies the head's stride (other branches' file)",
     "PARTS": "models/summary.py: model parts; bench/train_bench.py: parts of a training step",
-    "STRIDE": "models/marking_head.py: the marking head's stride; data/synthetic/video.py: metres per gait cycle",
-    "rasterize_lanes": "evaluation/lanes.py vs data/targets.py (other branches' files)",
     "render_markdown": "bench/report.py and multitask/report.py: each report's own renderer",
 }
 # Names retired for another: none may be defined again anywhere in perception.
@@ -88,6 +81,8 @@ RETIRED_NAMES = {
     "Timing": "bench.runners.BatchTiming (one letter from timing.Timings)",
     "run_setup": "engine.resume / engine.run_folder / engine.synthetic_data",
     "LaneAttributeHead": "models.marking_head.LaneMarkingHead (the feature is 'markings' in the CLI and JSON)",
+    "IGNORE": "classes.IGNORE_INDEX (the 255 label value) or data.sources.base.IGNORE_REGION (the class-map target)",
+    "LANE_CATEGORIES": "lane_attributes.BDD_LANE_CATEGORIES",
 }
 
 

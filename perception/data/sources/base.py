@@ -19,7 +19,7 @@ from perception.errors import MissingFileError
 from perception.imageio import decode_rgb
 from perception.structures import TASKS, Sample
 
-IGNORE = "ignore"  # a class-mapping target: the region becomes an ignore box
+IGNORE_REGION = "ignore"  # a class-mapping target (as written in a dataset YAML): the region becomes an ignore box
 DROP = None  # a class-mapping target: the label is not used (documented, counted in stats, not an error)
 MIN_BOX_SIDE = 1.0  # pixels; thinner boxes are degenerate
 
@@ -33,7 +33,7 @@ class SourceAdapter:
 
     type_name = "base"
     supported_tasks: tuple[str, ...] = TASKS
-    # Source category name (lower case) -> global class name, IGNORE, or DROP.
+    # Source category name (lower case) -> global class name, IGNORE_REGION, or DROP.
     default_class_map: dict[str, str | None] = {}
 
     def __init__(
@@ -94,15 +94,15 @@ class SourceAdapter:
     # --- helpers shared by the adapters ---------------------------------------------------------
 
     def map_category(self, category: str, path: str, item: str) -> int | str | None:
-        """Global class index, IGNORE, or DROP for a source category; unknown -> LabelError."""
+        """Global class index, IGNORE_REGION, or DROP for a source category; unknown -> LabelError."""
         key = str(category).strip().lower()
         if key in self.class_map:
             target = self.class_map[key]
             if target is DROP:
                 self.dropped_categories[key] = self.dropped_categories.get(key, 0) + 1
                 return DROP
-            if target == IGNORE:
-                return IGNORE
+            if target == IGNORE_REGION:
+                return IGNORE_REGION
             return class_index(target)
         try:
             return class_index(key)

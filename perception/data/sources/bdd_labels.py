@@ -15,23 +15,18 @@ import cv2
 import numpy as np
 
 from perception.data.errors import LabelError
-from perception.data.sources.base import DROP, IGNORE, SourceAdapter, check_box, poly2d_points
+from perception.data.sources.base import DROP, IGNORE_REGION, SourceAdapter, check_box, poly2d_points
+from perception.lane_attributes import BDD_LANE_CATEGORIES
 from perception.structures import Sample
 
-LANE_CATEGORIES = (
-    "crosswalk", "double other", "double white", "double yellow",
-    "road curb", "single other", "single white", "single yellow",
-)
-LANE_DIRECTIONS = ("parallel", "vertical")
-LANE_STYLES = ("solid", "dashed")
 DRIVABLE_IDS = {"direct": 0, "area/drivable": 0, "alternative": 1, "area/alternative": 1}
 
 # BDD100K det_20 categories outside the 10 evaluated classes become ignore regions (as in the official
 # evaluation, which does not count detections on them as false positives).
 BDD_CLASS_MAP: dict[str, str | None] = {
-    "other person": IGNORE,
-    "other vehicle": IGNORE,
-    "trailer": IGNORE,
+    "other person": IGNORE_REGION,
+    "other vehicle": IGNORE_REGION,
+    "trailer": IGNORE_REGION,
     "person": "pedestrian",
     "bike": "bicycle",
     "motor": "motorcycle",
@@ -139,7 +134,7 @@ def parse_boxes(adapter: SourceAdapter, labels: list[dict], width: int, height: 
             adapter.policy.report(err)
             continue
         attributes = label.get("attributes") or {}
-        if target == IGNORE or bool(attributes.get("crowd", False)):
+        if target == IGNORE_REGION or bool(attributes.get("crowd", False)):
             ignores.append(box)
         else:
             boxes.append(box)
@@ -162,7 +157,7 @@ def parse_lanes(adapter: SourceAdapter, labels: list[dict], path: str, image: st
     lanes, attrs = [], []
     for label in labels:
         category = str(label.get("category", "")).lower()
-        if label.get("box2d") is not None or (category and not category.startswith("lane") and category not in LANE_CATEGORIES):
+        if label.get("box2d") is not None or (category and not category.startswith("lane") and category not in BDD_LANE_CATEGORIES):
             continue
         item = f"{image} label {label.get('id', '?')}"
         a = label.get("attributes") or {}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from perception.data.errors import LabelError
-from perception.data.sources.base import DROP, IGNORE, SourceAdapter, check_box, read_image
+from perception.data.sources.base import DROP, IGNORE_REGION, SourceAdapter, check_box, read_image
 from perception.errors import MissingFileError
 from perception.structures import Sample
 
@@ -25,9 +25,9 @@ CITYPERSONS_CLASS_MAP: dict[str, str | None] = {
     "pedestrian": "pedestrian",
     "rider": "rider",
     "sitting person": "pedestrian",
-    "person (other)": IGNORE,
-    "person group": IGNORE,
-    "ignore": IGNORE,
+    "person (other)": IGNORE_REGION,
+    "person group": IGNORE_REGION,
+    "ignore": IGNORE_REGION,
 }
 
 
@@ -75,7 +75,7 @@ class CityPersonsSource(SourceAdapter):
             except LabelError as err:
                 self.policy.report(err)
                 continue
-            if target == IGNORE:
+            if target == IGNORE_REGION:
                 ignores.append(box)
                 continue
             visible = obj.get("bboxVis")

@@ -19,7 +19,7 @@ import numpy as np
 
 from perception.classes import class_index
 from perception.data.errors import LabelError
-from perception.data.sources.base import DROP, IGNORE, SourceAdapter, check_box, read_image
+from perception.data.sources.base import DROP, IGNORE_REGION, SourceAdapter, check_box, read_image
 from perception.errors import MissingFileError
 from perception.structures import Sample
 
@@ -47,7 +47,7 @@ class COCOSource(SourceAdapter):
     def labelled_classes(self) -> frozenset[int]:
         # Only mapped categories are labelled (COCO has no rider). 'traffic sign' is only partly labelled
         # (stop signs): its boxes are positives, but an unlabelled sign must not be trained as background.
-        mapped = {class_index(v) for v in self.class_map.values() if v not in (DROP, IGNORE)}
+        mapped = {class_index(v) for v in self.class_map.values() if v not in (DROP, IGNORE_REGION)}
         return frozenset(mapped - {class_index(c) for c in PARTIAL_CLASSES})
 
     def map_category(self, category: str, path: str, item: str):
@@ -109,7 +109,7 @@ class COCOSource(SourceAdapter):
             except LabelError as err:
                 self.policy.report(err)
                 continue
-            if a.get("iscrowd") or target == IGNORE:
+            if a.get("iscrowd") or target == IGNORE_REGION:
                 ignores.append(box)
             else:
                 boxes.append(box)
