@@ -1,7 +1,8 @@
 """Runs a predictor over ground-truth samples in batches, feeding an Evaluator, timing the model.
 
-Batches come from a sample iterator (`evaluate_predictor`, `perception eval`) or from any source of
-(samples, predict) calls (`score_calls`: the trainer's DataLoader of letterboxed val items).
+`score_calls` runs (samples, predict) calls from any source: `Validator.score` makes them from a sample
+iterator in batches (`batches`, `perception eval`), `Validator.score_loader` from the trainer's DataLoader of
+letterboxed val items.
 
 The predictor is any object with `predict(images: list[RGB uint8]) -> list[FrameResult]`; when it also
 has `timings` (stage -> `perception.timing.Timings`, as `BasePredictor`) the latency is
@@ -20,24 +21,11 @@ from perception.structures import Sample
 from perception.timing import Timings
 
 
-def _batches(samples: Iterable[Sample], size: int, limit: int | None) -> Iterator[list[Sample]]:
+def batches(samples: Iterable[Sample], size: int, limit: int | None) -> Iterator[list[Sample]]:
+    """Lists of `size` samples (the last one shorter), at most `limit` samples in all."""
     it = iter(samples) if limit is None else itertools.islice(samples, limit)
     while batch := list(itertools.islice(it, size)):
         yield batch
-
-
-def evaluate_predictor(
-    predictor,
-    samples: Iterable[Sample],
-    evaluator: Evaluator,
-    batch_size: int = 8,
-    limit: int | None = None,
-    progress=None,
-) -> dict:
-    """Predict every sample (at most `limit`), update `evaluator`; returns the latency summary (`score_calls`)."""
-    calls = ((batch, lambda batch=batch: predictor.predict([s.image for s in batch]))
-             for batch in _batches(samples, batch_size, limit))
-    return score_calls(predictor, calls, evaluator, batch_size, progress)
 
 
 def score_calls(

@@ -17,7 +17,7 @@ import numpy as np
 
 from perception.data.errors import ErrorPolicy
 from perception.evaluation.evaluator import EvalConfig, Evaluator
-from perception.evaluation.loop import evaluate_predictor, score_calls
+from perception.evaluation.loop import batches, score_calls
 from perception.structures import Sample
 
 # The setup whose AP50/recall stand for "pedestrians" in the trainer's epoch line and fitness: the official
@@ -47,8 +47,10 @@ class Validator:
 
     def score(self, predictor, samples: Iterable[Sample], limit: int | None = None, progress=None) -> Evaluator:
         """The Evaluator fed with the predictions of (at most `limit`) samples, in batches of `batch_size`."""
+        calls = ((batch, lambda batch=batch: predictor.predict([s.image for s in batch]))
+                 for batch in batches(samples, self.batch_size, limit))
         evaluator = Evaluator(self.config, worst=self.worst)
-        self.latency = evaluate_predictor(predictor, samples, evaluator, self.batch_size, limit, progress)
+        self.latency = score_calls(predictor, calls, evaluator, self.batch_size, progress)
         return evaluator
 
     def score_loader(self, predictor, loader, policy: ErrorPolicy, progress=None) -> Evaluator:
