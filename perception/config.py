@@ -88,6 +88,8 @@ class ConfigBase:
     """
 
     SECTION: ClassVar[str] = "config"
+    # Old field name -> new one: files written before a rename (checkpoints, ONNX metadata, YAMLs) still load.
+    RENAMED_FIELDS: ClassVar[dict[str, str]] = {}
 
     def __post_init__(self) -> None:
         # every field against its declared type first (one message for a wrong type in any config), then the
@@ -108,6 +110,7 @@ class ConfigBase:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config"):
+        data = {cls.RENAMED_FIELDS.get(key, key): value for key, value in data.items()}
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ConfigError(f"{source}: unknown {cls.SECTION} field(s) {sorted(unknown)}")
@@ -150,6 +153,7 @@ class DetectionHeadSpec:
 @dataclass
 class ModelConfig(ConfigBase):
     SECTION: ClassVar[str] = "model"
+    RENAMED_FIELDS: ClassVar[dict[str, str]] = {"lane_attributes": "lane_markings"}
 
     scale: str = "s"
     backbone: str = "csp"
@@ -164,7 +168,7 @@ class ModelConfig(ConfigBase):
     lane_slots: int = 6
     # Lane-marking head: style/colour/type per lane and crossing markings (perception.models.marking_head).
     # Checkpoints saved before it existed load with it off (perception.models.factory.load_model).
-    lane_attributes: bool = True
+    lane_markings: bool = True
     activation: str = "relu"
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD

@@ -48,7 +48,7 @@ LANE_SLOT_COLORS = (
     (255, 128, 0),
 )
 UNSLOTTED_LANE_COLOR = (255, 255, 255)
-# Lane markings by paint colour (perception.lane_attributes.LANE_COLORS), and kerbs.
+# Lane markings by paint colour (perception.markings.LANE_COLORS), and kerbs.
 PAINT_COLORS = {"white": (255, 255, 255), "yellow": (255, 210, 0), "other": (170, 170, 170)}
 CURB_COLOR = (120, 120, 120)
 CROSSING_COLORS = {"crosswalk": (255, 0, 255), "stop line": (255, 0, 0)}

@@ -116,7 +116,7 @@ class Lane:
     """One lane line: points (K, 2) xy in original-image pixels, ordered bottom to top.
 
     style ('solid'/'dashed'), color ('white'/'yellow'/'other') and type ('single'/'double'/'curb') with a
-    confidence each (perception.lane_attributes); None when the model has no lane-marking head."""
+    confidence each (perception.markings); None when the model has no lane-marking head."""
 
     points: np.ndarray
     score: float = 1.0

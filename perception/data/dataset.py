@@ -26,7 +26,7 @@ from perception.data.sources import SourceAdapter
 from perception.data.targets import crossing_pixels, default_lane_thickness, drivable_target, lane_target, marking_targets
 from perception.data.transforms import AugmentConfig, Augmented, EvalTransform, TrainTransform
 from perception.errors import InputError
-from perception.lane_attributes import MARKING_STRIDE
+from perception.markings import MARKING_STRIDE
 from perception.structures import TASKS, Sample
 
 LOG = logging.getLogger("perception.data")

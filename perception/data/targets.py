@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from perception.classes import IGNORE_INDEX
-from perception.lane_attributes import (
+from perception.markings import (
     ATTRIBUTE_GROUPS, CROSSING_CLASSES, attribute_indices, bdd_mask_attributes, has_marking_labels, is_crossing,
 )
 

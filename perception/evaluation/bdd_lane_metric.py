@@ -18,7 +18,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from perception.lane_attributes import BDD_LANE_CATEGORIES
+from perception.markings import BDD_LANE_CATEGORIES
 
 BOUND_PIXELS = (1, 2, 5)
 # sub-task -> (bit offset, bit width, value names), as the toolkit's `sub_task_funcs` / `sub_task_cats`.

@@ -23,7 +23,7 @@ from perception.evaluation.lanes import DEFAULT_EVAL_WIDTH, DEFAULT_LINE_WIDTH, 
 from perception.evaluation.merge import merge_fields
 from perception.evaluation.pedestrian import PedestrianAccumulator
 from perception.evaluation.vehicle import VEHICLE_ID, merge_vehicles, vehicle_ground_truth
-from perception.lane_attributes import is_crossing
+from perception.markings import is_crossing
 from perception.structures import TASKS, Detections, FrameResult, Sample
 from perception.thresholds import DISPLAY_CONF, EVAL_CONF, EVAL_MAX_DETECTIONS, NMS_IOU
 

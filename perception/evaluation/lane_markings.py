@@ -19,7 +19,7 @@ from perception.evaluation.bdd_lane_metric import LaneMarkingMetric, draw_lane_b
 from perception.evaluation.lane_instances import culane_pairs
 from perception.evaluation.merge import merge_fields
 from perception.classes import IGNORE_INDEX
-from perception.lane_attributes import (
+from perception.markings import (
     ATTRIBUTE_GROUPS, attribute_indices, bdd_category, has_marking_labels, is_crossing,
 )
 from perception.structures import FrameResult, Sample

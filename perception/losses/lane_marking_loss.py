@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from perception.classes import IGNORE_INDEX
-from perception.lane_attributes import ATTRIBUTE_GROUPS
+from perception.markings import ATTRIBUTE_GROUPS
 
 # Crossing pixels are ~1% of a road image; weighting them up keeps the map from collapsing to "none".
 CROSSING_CLASS_WEIGHTS = (1.0, 4.0, 4.0)

@@ -42,8 +42,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def saved_model_config(data: dict[str, Any], source: str) -> ModelConfig:
     """The ModelConfig a checkpoint was saved with, with the defaults of its time for fields added since."""
     config = ModelConfig.from_dict(data, source=source)
-    if "lane_attributes" not in data:
-        config = config.replace(lane_attributes=False)  # saved before the lane-marking head existed
+    if not {"lane_markings", "lane_attributes"} & set(data):  # (the field's name before it became lane_markings)
+        config = config.replace(lane_markings=False)  # saved before the lane-marking head existed
     return config
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from perception.lane_attributes import CROSSING_CLASSES, NUM_ATTRIBUTE_CHANNELS
+from perception.markings import CROSSING_CLASSES, NUM_ATTRIBUTE_CHANNELS
 from perception.models.layers import ConvBNAct
 
 
 class LaneMarkingHead(nn.Module):
     """Input: the neck's stride-4 feature (B, C, H/4, W/4). Output: (lane_attr (B, 8, H/4, W/4): logits of
-    the channel groups of perception.lane_attributes.ATTRIBUTE_GROUPS, softmax within each group: style 2,
+    the channel groups of perception.markings.ATTRIBUTE_GROUPS, softmax within each group: style 2,
     colour 3, type 3; crossing (B, 3, H/4, W/4): softmax logits of background, crosswalk, stop line)."""
 
     def __init__(self, c_in: int, hidden: int, act: str):

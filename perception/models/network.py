@@ -51,7 +51,7 @@ class MultiTaskNet(nn.Module):
             setattr(self, spec.module, DetectionHead(c, spec.strides, len(spec.classes), hidden[spec.task], act))
         self.lane_head = LaneHead(c[4], fine_hidden, config.lane_channels, act) if heads["lanes"] else None
         self.lane_attr_head = (
-            LaneMarkingHead(c[4], max(8, fine_hidden // 2), act) if heads["lanes"] and config.lane_attributes else None
+            LaneMarkingHead(c[4], max(8, fine_hidden // 2), act) if heads["lanes"] and config.lane_markings else None
         )
         self.drivable_head = DrivableHead(c[4], c[8], fine_hidden, act) if heads["drivable"] else None
 

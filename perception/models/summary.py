@@ -14,7 +14,7 @@ PARTS = {
     "objects": "object_head",
     "pedestrians": "pedestrian_head",
     "lanes": "lane_head",
-    "lane marks": "lane_attr_head",
+    "lane markings": "lane_attr_head",
     "drivable": "drivable_head",
 }
 

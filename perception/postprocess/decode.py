@@ -9,7 +9,7 @@ import numpy as np
 from perception.config import ModelConfig
 from perception.postprocess.boxes import anchor_points, batched_nms, decode_distances
 from perception.postprocess.lanes import channel_argmax, decode_lanes, lane_polylines
-from perception.postprocess.markings import crossing_mask, decode_crossings, lane_attributes
+from perception.postprocess.markings import crossing_mask, decode_crossings, decode_lane_marking
 from perception.preprocess import LetterboxInfo
 from perception.structures import Crossing, Detections, FrameResult, Lane
 
@@ -98,7 +98,7 @@ def decode_outputs(
             result.lanes = [_lane_to_original(points, score, slot, info) for points, score, slot in lanes]
             if "lane_attr" in outputs:
                 for lane, (points, _, _) in zip(result.lanes, lanes):
-                    for name, (value, prob) in lane_attributes(points, outputs["lane_attr"][b]).items():
+                    for name, (value, prob) in decode_lane_marking(points, outputs["lane_attr"][b]).items():
                         setattr(lane, name, value)
                         setattr(lane, f"{name}_score", prob)
             if lane_mask is not None:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from perception.lane_attributes import ATTRIBUTE_GROUPS, CROSSING_CLASSES, MARKING_STRIDE
+from perception.markings import ATTRIBUTE_GROUPS, CROSSING_CLASSES, MARKING_STRIDE
 from perception.postprocess.lanes import softmax
 
 # A crossing region needs this many stride-4 cells (a 12 x 12 input-pixel patch at the least).
 MIN_CROSSING_CELLS = 9
 
 
-def lane_attributes(points: np.ndarray, attr_logits: np.ndarray, stride: int = MARKING_STRIDE) -> dict[str, tuple[str, float]]:
+def decode_lane_marking(points: np.ndarray, attr_logits: np.ndarray, stride: int = MARKING_STRIDE) -> dict[str, tuple[str, float]]:
     """{attribute: (value, confidence)} of one lane: points (P, 2) xy in input pixels; attr_logits (8, h, w).
 
     Each group's softmax is averaged over the cells the polyline passes through; the value is the

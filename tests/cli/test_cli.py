@@ -34,7 +34,7 @@ def test_info_reports_params_and_gflops(tmp_path):
     result = _perception("info", "--model", "s", "--imgsz", "384", "640", "--json", str(out))
     assert result.returncode == 0, result.stderr
     summary = json.loads(out.read_text())
-    assert set(summary["parts"]) == {"backbone", "neck", "objects", "pedestrians", "lanes", "lane marks", "drivable"}
+    assert set(summary["parts"]) == {"backbone", "neck", "objects", "pedestrians", "lanes", "lane markings", "drivable"}
     total = summary["total"]
     # The budget for the default scale at 640x384 with four heads.
     assert total["gflops"] <= 8.0 and total["params"] <= 8_000_000

@@ -7,7 +7,7 @@ from perception.data.synthetic.render import render_scene
 from perception.data.synthetic.scene import sample_scene
 from perception.classes import IGNORE_INDEX
 from perception.data.targets import crossing_pixels, lane_target, marking_targets
-from perception.lane_attributes import LANE_COLORS, LANE_STYLES, LANE_TYPES
+from perception.markings import LANE_COLORS, LANE_STYLES, LANE_TYPES
 
 H, W, S = 384, 640, 4
 

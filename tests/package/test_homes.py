@@ -52,6 +52,7 @@ RETIRED_MODULES = {
     "engine/gradient_monitor.py": "multitask/monitor.py",
     "engine/run_setup.py": "engine/resume.py, engine/run_folder.py and engine/synthetic_data.py",
     "models/lane_attributes.py": "models/marking_head.py",
+    "lane_attributes.py": "markings.py",
 }
 
 
@@ -82,7 +83,7 @@ RETIRED_NAMES = {
     "run_setup": "engine.resume / engine.run_folder / engine.synthetic_data",
     "LaneAttributeHead": "models.marking_head.LaneMarkingHead (the feature is 'markings' in the CLI and JSON)",
     "IGNORE": "classes.IGNORE_INDEX (the 255 label value) or data.sources.base.IGNORE_REGION (the class-map target)",
-    "LANE_CATEGORIES": "lane_attributes.BDD_LANE_CATEGORIES",
+    "LANE_CATEGORIES": "markings.BDD_LANE_CATEGORIES",
 }
 
 

@@ -114,7 +114,7 @@ def test_model_without_marking_head_still_returns_lane_mask():
     # Every checkpoint saved before the lane-marking head (and its ONNX export) decodes like this: no
     # `lane_attr` or `crossing` outputs. Its binary lane mask must still be argmax != background, in
     # original pixels, or eval silently scores lane IoU on rasterised polylines instead.
-    config = ModelConfig(scale="n", imgsz=(128, 256), lane_attributes=False)
+    config = ModelConfig(scale="n", imgsz=(128, 256), lane_markings=False)
     _, info = letterbox(np.zeros((128, 256, 3), np.uint8), config.imgsz)  # identity letterbox
     result = decode_outputs(_lane_line_outputs(config), config, [info])[0]
     assert result.lane_mask is not None and result.lane_mask.shape == (128, 256)
@@ -126,7 +126,7 @@ def test_model_without_marking_head_still_returns_lane_mask():
 
 
 def test_model_with_marking_head_adds_crossings_to_the_lane_mask():
-    config = ModelConfig(scale="n", imgsz=(128, 256), lane_attributes=True)
+    config = ModelConfig(scale="n", imgsz=(128, 256), lane_markings=True)
     _, info = letterbox(np.zeros((128, 256, 3), np.uint8), config.imgsz)
     outputs = _lane_line_outputs(config)
     h, w = 128 // 4, 256 // 4  # the marking head's stride-4 maps

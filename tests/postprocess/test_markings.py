@@ -6,7 +6,7 @@ import numpy as np
 
 from perception.config import ModelConfig
 from perception.postprocess.decode import decode_outputs
-from perception.postprocess.markings import decode_crossings, lane_attributes
+from perception.postprocess.markings import decode_crossings, decode_lane_marking
 from perception.preprocess import LetterboxInfo
 from perception.structures import FrameResult
 
@@ -21,15 +21,15 @@ def attr_logits(style: int, color: int, lane_type: int) -> np.ndarray:
     return logits
 
 
-def test_lane_attributes_follow_the_cells_under_the_lane():
+def test_a_lanes_marking_follows_the_cells_under_it():
     logits = attr_logits(1, 1, 1)  # dashed, yellow, double everywhere
     logits[:, :, : W // 8] = attr_logits(0, 0, 2)[:, :, : W // 8]  # solid, white, curb on the left half
     left = np.array([[20, 120], [22, 20]], np.float32)
     right = np.array([[150, 120], [152, 20]], np.float32)
-    a = lane_attributes(left, logits)
+    a = decode_lane_marking(left, logits)
     assert {k: v[0] for k, v in a.items()} == {"style": "solid", "color": "white", "type": "curb"}
     assert all(0.9 < v[1] <= 1.0 for v in a.values())
-    b = lane_attributes(right, logits)
+    b = decode_lane_marking(right, logits)
     assert {k: v[0] for k, v in b.items()} == {"style": "dashed", "color": "yellow", "type": "double"}
 
 

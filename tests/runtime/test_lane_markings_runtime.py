@@ -9,7 +9,7 @@ from perception.postprocess import decode_outputs
 from perception.runtime import OnnxPredictor
 
 
-def test_onnx_lane_attributes_and_crossings_equal_torch(runtime_model, runtime_onnx, runtime_frames):
+def test_onnx_lane_markings_and_crossings_equal_torch(runtime_model, runtime_onnx, runtime_frames):
     predictor = OnnxPredictor(runtime_onnx, providers="cpu", threads=1, warmup=False)
     assert {"lane_attr", "crossing"} <= set(predictor.output_names)
     reference = TorchPredictor(runtime_model)

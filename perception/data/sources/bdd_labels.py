@@ -16,7 +16,7 @@ import numpy as np
 
 from perception.data.errors import LabelError
 from perception.data.sources.base import DROP, IGNORE_REGION, SourceAdapter, check_box, poly2d_points
-from perception.lane_attributes import BDD_LANE_CATEGORIES
+from perception.markings import BDD_LANE_CATEGORIES
 from perception.structures import Sample
 
 DRIVABLE_IDS = {"direct": 0, "area/drivable": 0, "alternative": 1, "area/alternative": 1}

@@ -1,10 +1,10 @@
 """Lane-attribute accuracy of a checkpoint's lane-marking head on every ground-truth lane of a split.
 
 `perception eval` scores attributes on the lanes the model also found (CULane-matched); this probe reads
-the head along each labelled lane's own polyline instead (the decoder's `lane_attributes`), so it measures
+the head along each labelled lane's own polyline instead (the decoder's `decode_lane_marking`), so it measures
 the head alone, on every lane, dashed ones included. Usage:
 
-    python tools/lane_attribute_probe.py --weights runs/x/weights/best.pt --data DATA [--split val]
+    python tools/lane_marking_probe.py --model runs/x/weights/best.pt --data DATA [--split val]
 """
 
 from __future__ import annotations
@@ -17,19 +17,19 @@ import torch
 
 from perception.data.dataset import iter_samples
 from perception.classes import IGNORE_INDEX
-from perception.lane_attributes import ATTRIBUTE_GROUPS, attribute_indices, is_crossing
+from perception.markings import ATTRIBUTE_GROUPS, attribute_indices, is_crossing
 from perception.models import load_model
-from perception.postprocess.markings import lane_attributes
+from perception.postprocess.markings import decode_lane_marking
 from perception.preprocess import letterbox, normalize
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", required=True)
+    parser.add_argument("--model", required=True, help="a training checkpoint (.pt)")
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="val")
     args = parser.parse_args()
-    model, config = load_model(args.weights)
+    model, config = load_model(args.model)
     confusion = {name: np.zeros((len(v), len(v)), np.int64) for name, v in ATTRIBUTE_GROUPS}
     for sample in iter_samples(args.data, args.split):
         image, info = letterbox(sample.image, config.imgsz)
@@ -39,7 +39,7 @@ def main() -> None:
         for lane, attrs in zip(sample.lanes, sample.lane_attrs):
             if is_crossing(attrs) is not None or len(lane) < 2:
                 continue
-            predicted = lane_attributes(info.to_input(lane).reshape(-1, 2), attr)
+            predicted = decode_lane_marking(info.to_input(lane).reshape(-1, 2), attr)
             for (name, values), truth in zip(ATTRIBUTE_GROUPS, attribute_indices(attrs)):
                 if truth != IGNORE_INDEX:
                     confusion[name][truth, values.index(predicted[name][0])] += 1
