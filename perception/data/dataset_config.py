@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from perception.classes import class_index
-from perception.config import ConfigError
+from perception.config import ConfigError, read_config_section
 from perception.data.errors import ErrorPolicy
 from perception.data.sources import SOURCE_TYPES, SourceAdapter, get_source_type
 from perception.errors import InputError, MissingFileError
@@ -114,17 +114,10 @@ def dataset_config_from_dict(data: Any, path: str, base_dir: Path | None = None)
 
 
 def load_dataset_config(path: str | Path) -> DatasetConfig:
-    """Read and validate a dataset YAML; errors name the file and the key."""
-    import yaml
-
+    """Read and validate a dataset YAML (flat, or under `dataset:`) with the configs' one YAML reader; errors
+    name the file and the key."""
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: dataset config not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    return dataset_config_from_dict(data, str(path), path.resolve().parent)
+    return dataset_config_from_dict(read_config_section(path, "dataset"), str(path), path.resolve().parent)
 
 
 def bdd_directory_config(root: str | Path) -> DatasetConfig:
