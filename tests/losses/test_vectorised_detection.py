@@ -7,7 +7,7 @@ import torch
 from perception.batching import pad_boxes, pad_regions
 from perception.losses.assigner import TaskAlignedAssigner
 from perception.losses.detection_loss import DetectionLoss, anchor_grid, decode_boxes
-from tests.losses.per_image_reference import PerImageAssigner, PerImageDetectionLoss
+from per_image_reference import PerImageAssigner, PerImageDetectionLoss
 
 IMGSZ = (64, 96)
 STRIDES = (8, 16, 32)

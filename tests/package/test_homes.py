@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "perception"
@@ -110,3 +111,14 @@ def test_one_definition_per_public_name():
     assert not stale, f"no longer duplicated; remove from KNOWN_DUPLICATES: {stale}"
     back = {name: defined[name] for name in RETIRED_NAMES if name in defined}
     assert not back, f"retired names defined again (use {[RETIRED_NAMES[n] for n in back]}): {back}"
+
+
+def test_test_helpers_have_one_home_and_one_import_style():
+    """Helpers a test imports live in tests/helpers (pyproject's pytest pythonpath) and are imported by name."""
+    tests = PACKAGE.parent / "tests"
+    stray = sorted(str(p.relative_to(tests)) for p in tests.rglob("*.py") if not p.name.startswith("test_")
+                   and p.name not in ("conftest.py", "__init__.py") and p.parent.name != "helpers")
+    assert not stray, f"test helpers outside tests/helpers: {stray}"
+    by_path = sorted(str(p.relative_to(tests)) for p in tests.rglob("*.py")
+                     if re.search(r"^(from|import) tests\.", p.read_text(), re.MULTILINE))
+    assert not by_path, f"helpers imported as tests.<folder>.<module>: {by_path}"

@@ -8,7 +8,7 @@ import pytest
 
 from perception.video import encode
 from perception.video.outputs import AnnotatedVideoWriter
-from tests.video.video_fixtures import synthetic_frame_bgr
+from video_fixtures import synthetic_frame_bgr
 
 pytestmark = pytest.mark.skipif(not encode.h264_available(), reason="PyAV with libx264 not installed")
 
