@@ -34,13 +34,13 @@ from perception.engine.distributed import (
     broadcast_buffers,
     cleanup_distributed,
     convert_sync_bn,
-    replica_max_abs_diff,
     setup_distributed,
     wrap_model,
 )
 from perception.engine.ema import ModelEMA, unwrap
 from perception.engine.hardware import resolve_amp
 from perception.engine.step_stats import StepStats
+from perception.engine import run_summary
 from perception.engine.run_logger import RunLogger, epoch_line
 from perception.engine.run_folder import claim_run_dir
 from perception.engine.schedule import build_scheduler, set_total_steps
@@ -398,7 +398,9 @@ class Trainer:
                 self.logger.close()
             if self.claim is not None:
                 self.claim.release()
-        return self._summary(last_losses, metrics)
+        summary = run_summary.summarize(self, last_losses, metrics)
+        cleanup_distributed()
+        return summary
 
     def _train_epoch(self) -> tuple[dict[str, float], int]:
         """The rest of the current epoch (all of it unless resumed mid-epoch): (mean losses, label items skipped)."""
@@ -481,7 +483,7 @@ class Trainer:
             self.logger.log_epoch(row, plot=run_val or self.epoch >= self.epochs)
             if run_val and self.progress:
                 print(epoch_line(epoch, self.epochs, self.step, metrics, time.time() - self._start_time)
-                      + self._epoch_notes(), flush=True)
+                      + run_summary.epoch_notes(self), flush=True)
             improved = run_val and metrics.get("fitness", -math.inf) > self.best_fitness
             if improved:
                 self.best_fitness = metrics["fitness"]
@@ -499,75 +501,3 @@ class Trainer:
         names = sorted(src.name for src in getattr(getattr(dataset, "dataset", dataset), "sources", ()))
         counts = torch.tensor([float(self.epoch_sources.get(n, 0)) for n in names], device=self.ctx.device)  # NCCL: CUDA
         self.epoch_sources = {n: round(float(v)) for n, v in zip(names, all_reduce_sum(counts, self.ctx).tolist())}
-
-    def _epoch_notes(self) -> str:
-        """What the epoch line must not leave out: samples per source when several mix, tasks without labels."""
-        notes = ""
-        sources = getattr(self, "epoch_sources", {})
-        if len(sources) > 1:
-            notes += " | samples " + ", ".join(f"{name} {n}" for name, n in sorted(sources.items()))
-        unlabelled = getattr(self.train_loader.dataset, "unlabelled_tasks", None)
-        if unlabelled:
-            notes += f" | WARNING no labels for {', '.join(unlabelled)}: those heads do not learn"
-        return notes
-
-    def _best_summary(self) -> dict[str, Any] | None:
-        """best.pt's epoch, step and saved metrics, and best.pt validated again as `perception eval` would load it
-        (EMA weights), after ultralytics' final validation: the numbers of the model a user keeps."""
-        if not (self.ctx.is_main and self.best_path.is_file()):
-            return None
-        from perception.models import load_model
-
-        ckpt = load_checkpoint(self.best_path, map_location="cpu")
-        best = {"path": str(self.best_path), "epoch": int(ckpt["epoch"]), "step": int(ckpt["step"]),
-                "metrics": dict(ckpt.get("metrics") or {}), "validated": None}
-        if self.val_loader is not None:
-            model, _ = load_model(self.best_path)
-            best["validated"] = validate(model.to(self.ctx.device), self.val_loader, self.model_config, self.ctx.device,
-                                         self.config.max_val_batches)
-        return best
-
-    def _summary(self, last_losses: dict[str, float], metrics: dict[str, Any]) -> dict[str, Any]:
-        elapsed = time.time() - self._start_time
-        # Parameters, and BN statistics where they are kept equal (SyncBatchNorm, or PCGrad's broadcast after each
-        # step): under plain DDP they legitimately differ after each rank's last forward.
-        compared = [*unwrap(self.model).parameters(), *self.loss.parameters()]
-        if self.config.sync_bn or self.task_backward.reduces_by_hand:
-            compared += [b for b in unwrap(self.model).buffers() if b.dtype.is_floating_point]
-        replica_diff = replica_max_abs_diff(compared, self.ctx)
-        summary = {
-            "out": str(self.out_dir),
-            "epochs": self.epoch,
-            "steps": self.step,
-            "skipped_steps": self.skipped_steps,  # fp16 steps GradScaler skipped for inf/nan gradients
-            "amp": self.amp,
-            "label_skips": self.label_skips,  # malformed labels skipped (lenient training), with the first paths
-            "world_size": self.ctx.world_size,
-            "replicas_identical": replica_diff == 0.0,
-            "replica_max_abs_diff": replica_diff,
-            "device": str(self.ctx.device),
-            "seconds": round(elapsed, 2),
-            "images_per_second": round(self._images_seen / max(elapsed, 1e-9), 2),
-            "train_losses": last_losses,
-            "val_metrics": metrics,
-            "best_fitness": self.best_fitness if math.isfinite(self.best_fitness) else None,
-            "last": str(self.last_path),
-            "best": str(self.best_path) if self.best_path.is_file() else None,
-            "best_model": self._best_summary(),  # best.pt's epoch and metrics, re-validated
-            "resumed_from": getattr(self, "resumed_from", None),
-            "data_skips": self._data_skips(),
-            "model_config": self.model_config.to_dict(),
-            "multitask": self.task_backward.summary(elapsed),
-            "transfer": getattr(self, "transfer", None),
-        }
-        cleanup_distributed()
-        return summary
-
-    def _data_skips(self) -> dict[str, Any]:
-        """Per split: images and labels skipped by reason and what was left out (ErrorPolicy.summary)."""
-        out = {}
-        for split, loader in (("train", self.train_loader), ("val", self.val_loader)):
-            policy = getattr(getattr(loader, "dataset", None), "policy", None)
-            if policy is not None:
-                out[split] = policy.summary()
-        return out
