@@ -67,5 +67,9 @@ def test_cli_prints_the_verdict_and_uses_the_named_folder(calib_six, tmp_path):
     verdict = [line for line in proc.stdout.splitlines() if line.startswith("int8 verdict: ")]
     assert len(verdict) == 1 and "held-out frame(s) of " + str(calib_six) in verdict[0]
     summary = json.loads(summary_path.read_text())
-    assert summary["int8"]["verdict"]["acceptable"] in (True, False)
+    judgement = summary["int8"]["verdict"]
+    # The printed line is the JSON's verdict, and "acceptable" is exactly "no figure below its threshold".
+    assert verdict[0] == "int8 verdict: " + verdict_line(judgement)
+    assert judgement["acceptable"] is (not judgement["failing"])
+    assert judgement["failing"] == [k for k, low in AGREEMENT_THRESHOLDS.items() if judgement[k] < low]
     assert {p["source"] for p in summary["parity"].values()} == {str(calib_six)}  # only the folder given
