@@ -113,8 +113,8 @@ def _train_one(name: str, heads: list[str], balancing: str, seed: int, cfg: Comp
     train_config = TrainConfig(
         data=cfg.data, model=cfg.model, imgsz=cfg.imgsz, epochs=cfg.max_steps, max_steps=cfg.max_steps, batch=cfg.batch,
         lr=cfg.lr, seed=seed, balancing=balancing, out=str(Path(cfg.out) / run_folder(name, seed, cfg.seeds)), exist_ok=True,
-        device=cfg.device,
-        workers=cfg.workers, save_period=0, val_period=cfg.val_period or 10**6,  # 0: once, at the end of the budget
+        device=cfg.device, workers=cfg.workers, save_period=0,
+        val_period=cfg.val_period or 10**6,  # 0: once, at the end of the budget
         grad_monitor_period=cfg.grad_monitor if shared else 0,
         label_fraction={cfg.fraction_task: cfg.fraction} if cfg.fraction is not None else {},
     )
@@ -176,9 +176,10 @@ def run_folder(name: str, seed: int, seeds: list[int]) -> str:
     return name if len(seeds) == 1 else f"{name}-seed{seed}"
 
 
-# Settings that make two comparisons one experiment when they differ only in their seeds.
-_SAME = ("data", "model", "imgsz", "max_steps", "batch", "lr", "tasks", "balancers", "fraction", "fraction_task",
-         "grad_monitor", "val_period")
+# Settings that make two comparisons one experiment when they differ only in their seeds (and in which balancers
+# were run: an expensive balancer may have been trained with fewer seeds).
+_SAME = ("data", "model", "imgsz", "max_steps", "batch", "lr", "tasks", "fraction", "fraction_task", "grad_monitor",
+         "val_period")
 
 
 def merge_comparisons(results: list[dict[str, Any]], sources: list[str]) -> dict[str, Any]:
@@ -197,7 +198,8 @@ def merge_comparisons(results: list[dict[str, Any]], sources: list[str]) -> dict
         seeds += config_seeds
         for run in result["runs"]:
             run.setdefault("seed", config_seeds[0])
-    config = {**first, "seeds": seeds}
+    balancers = list(dict.fromkeys(b for result in results for b in result["config"].get("balancers", [])))
+    config = {**first, "seeds": seeds, "balancers": balancers}
     config.pop("seed", None)
     return {"config": config, "tasks": results[0]["tasks"], "headline": results[0]["headline"],
             "runs": [r for result in results for r in result["runs"]],

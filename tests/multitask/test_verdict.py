@@ -63,11 +63,12 @@ def test_cost_side_and_what_balancing_did_to_the_task_sharing_hurt():
 
 
 def test_merge_joins_seeds_of_one_experiment_and_refuses_another_one():
-    config = {"data": "d", "model": "n", "imgsz": [64, 128], "max_steps": 10, "seeds": [0]}
+    config = {"data": "d", "model": "n", "imgsz": [64, 128], "max_steps": 10, "seeds": [0], "balancers": ["fixed", "gradnorm"]}
     first = {**_result(RUNS[:1]), "config": config}
-    second = {**_result(RUNS[1:2]), "config": {**config, "seeds": [1]}}
+    second = {**_result(RUNS[1:2]), "config": {**config, "seeds": [1], "balancers": ["fixed"]}}
     merged = merge_comparisons([first, second], ["a", "b"])
     assert merged["config"]["seeds"] == [0, 1] and [r["seed"] for r in merged["runs"]] == [0, 1]
+    assert merged["config"]["balancers"] == ["fixed", "gradnorm"]  # GradNorm trained with seed 0 only
     with pytest.raises(ConfigError, match="b: not the same experiment as a: max_steps differ"):
         merge_comparisons([first, {**second, "config": {**config, "seeds": [1], "max_steps": 20}}], ["a", "b"])
     with pytest.raises(ConfigError, match=r"b: seeds \[0\] are already in an earlier one"):
