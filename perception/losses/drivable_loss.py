@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from perception.classes import IGNORE_INDEX
 from perception.losses.segmentation_terms import soft_dice
@@ -22,9 +21,13 @@ class DrivableLoss:
         # Pixels of unlabelled images count as ignored: whole-batch tensors, no host sync; with nothing labelled
         # both terms are exact zeros (a mean over a count clamped to 1, Dice over an all-zero valid mask).
         valid = (target != IGNORE_INDEX) & labelled[:, None, None]
-        ce_target = torch.where(valid, target, torch.full_like(target, IGNORE_INDEX))
-        ce = F.cross_entropy(logits, ce_target, ignore_index=IGNORE_INDEX, reduction="sum") / valid.sum().clamp(min=1)
-        onehot = F.one_hot(torch.where(valid, target, 0), logits.shape[1]).permute(0, 3, 1, 2).float()
-        dice = soft_dice(logits.softmax(dim=1), onehot, valid[:, None].float())
+        # Cross-entropy as lse - the target's logit (a gather, not a (B, C, H, W) log-softmax); the same lse
+        # gives Dice its probabilities. The one-hot is a comparison against the class indices, zero where invalid.
+        lse = torch.logsumexp(logits, dim=1)
+        picked = logits.gather(1, torch.where(valid, target, 0)[:, None])[:, 0]
+        ce = ((lse - picked) * valid).sum() / valid.sum().clamp(min=1)
+        classes = torch.arange(logits.shape[1], device=logits.device)[None, :, None, None]
+        onehot = ((target[:, None] == classes) & valid[:, None]).float()
+        dice = soft_dice((logits - lse[:, None]).exp(), onehot, valid[:, None].float())
         total = ce + self.dice_weight * dice
         return {"ce": ce.detach(), "dice": dice.detach(), "total": total}

@@ -5,7 +5,6 @@ whose polylines gave slot labels (`lane_instances`)."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from perception.classes import IGNORE_INDEX
 from perception.config import LANE_BINARY_LOSSES
@@ -35,18 +34,22 @@ class LaneLoss:
         per_image = labelled[:, None, None]
         valid = ((target != IGNORE_INDEX) & per_image).float()
         is_lane = ((target > 0) & (target != IGNORE_INDEX)).float()
-        # log p(lane) - log p(bg) with p(lane) = 1 - p(bg): the binary logit implied by the softmax.
-        lane_logit = torch.logsumexp(logits[:, 1:], dim=1) - logits[:, 0]
+        # log p(lane) - log p(bg) with p(lane) = 1 - p(bg): the binary logit implied by the softmax. The same
+        # log-sum-exp over the lane channels normalises them for the slot term below.
+        lane_channels = logits[:, 1:]
+        lane_lse = torch.logsumexp(lane_channels, dim=1)
+        lane_logit = lane_lse - logits[:, 0]
         if self.binary == "focal":
             binary = binary_focal(lane_logit, is_lane, valid)
         else:
             binary = weighted_bce(lane_logit, is_lane, valid)
         dice = soft_dice(lane_logit.sigmoid(), is_lane, valid)
 
-        # Which lane channel, given that the pixel is a lane: the background channel takes no part.
+        # Which lane channel, given that the pixel is a lane: the background channel takes no part. The
+        # cross-entropy is lse - the target channel's logit, read with a gather: no (B, K+1, H, W) log-softmax.
         lane_pixels = (target > 0) & (target != IGNORE_INDEX) & instances[:, None, None]
-        channel_target = torch.where(lane_pixels, target.long() - 1, torch.full_like(target, -100, dtype=torch.long))
-        slot_sum = F.cross_entropy(logits[:, 1:], channel_target, ignore_index=-100, reduction="sum")
-        slot = slot_sum / lane_pixels.sum().clamp(min=1)
+        channel = torch.where(lane_pixels, target.long() - 1, 0)[:, None]
+        picked = lane_channels.gather(1, channel)[:, 0]
+        slot = ((lane_lse - picked) * lane_pixels).sum() / lane_pixels.sum().clamp(min=1)
         total = binary + self.dice_weight * dice + self.slot_weight * slot
         return {"binary": binary.detach(), "dice": dice.detach(), "slot": slot.detach(), "total": total}
