@@ -1,15 +1,16 @@
-"""Lane + drivable loss forward+backward: the previous formulation (tests/losses/test_loss_terms_reference.py's
+"""Usage: python tools/measurements/loss_ab.py DATA [ROUNDS]. Lane + drivable loss forward+backward: the previous formulation (tests/losses/test_loss_terms_reference.py's
 textbook forms, which equal HEAD~ code) vs the working tree, interleaved rounds, one real batch (n, 192x320, b8)."""
 import statistics, sys, time, json
+from pathlib import Path
 import torch
-sys.path.insert(0, "/work/main/tests/losses")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "losses"))
 from test_loss_terms_reference import textbook_drivable, textbook_lane
 from perception.engine import TrainConfig, Trainer
 from perception.engine.train_data import move_batch
 from perception.losses.drivable_loss import DrivableLoss
 from perception.losses.lane_loss import LaneLoss
 torch.set_num_threads(2)
-cfg = TrainConfig(data=sys.argv[1], model="n", imgsz=(192, 320), batch=8, workers=0, device="cpu", out="/tmp/lossab", epochs=100, save_period=0, exist_ok=True)
+cfg = TrainConfig(data=sys.argv[1], model="n", imgsz=(192, 320), batch=8, workers=0, device="cpu", out="/tmp/loss_ab_run", epochs=100, save_period=0, exist_ok=True)
 t = Trainer(cfg, progress=False); t._setup()
 b = move_batch(next(iter(t.train_loader)), t.ctx.device, mean=t.model_config.mean, std=t.model_config.std)
 with torch.no_grad():
