@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from perception.classes import class_index
-from perception.config import ConfigError, read_config_section
+from perception.config import ConfigBase, ConfigError, read_config_section
 from perception.data.errors import ErrorPolicy
 from perception.data.sources import SOURCE_TYPES, SourceAdapter, get_source_type
 from perception.errors import InputError, MissingFileError
@@ -29,7 +29,12 @@ SOURCE_KEYS = {"type", "root", "splits", "tasks", "classes", "weight", "name"}
 
 
 @dataclass
-class SourceConfig:
+class SourceConfig(ConfigBase):
+    """One source of a dataset YAML, as `_source` parsed and checked it (its errors name the file, the list index
+    and the key: `data.yaml: sources[0].tasks: ...`); on the config base for types, `to_dict` and `replace`."""
+
+    SECTION: ClassVar[str] = "source"
+
     type: str
     root: Path
     splits: dict[str, Any]
@@ -40,7 +45,11 @@ class SourceConfig:
 
 
 @dataclass
-class DatasetConfig:
+class DatasetConfig(ConfigBase):
+    """A dataset YAML (or a BDD100K-layout directory) as the loaders read it: `load_dataset_config`."""
+
+    SECTION: ClassVar[str] = "dataset"
+
     name: str
     sources: list[SourceConfig]
     path: str = "<directory>"
@@ -117,7 +126,7 @@ def load_dataset_config(path: str | Path) -> DatasetConfig:
     """Read and validate a dataset YAML (flat, or under `dataset:`) with the configs' one YAML reader; errors
     name the file and the key."""
     path = Path(path)
-    return dataset_config_from_dict(read_config_section(path, "dataset"), str(path), path.resolve().parent)
+    return dataset_config_from_dict(read_config_section(path, DatasetConfig.SECTION), str(path), path.resolve().parent)
 
 
 def bdd_directory_config(root: str | Path) -> DatasetConfig:
