@@ -122,3 +122,15 @@ def test_test_helpers_have_one_home_and_one_import_style():
     by_path = sorted(str(p.relative_to(tests)) for p in tests.rglob("*.py")
                      if re.search(r"^(from|import) tests\.", p.read_text(), re.MULTILINE))
     assert not by_path, f"helpers imported as tests.<folder>.<module>: {by_path}"
+
+
+def test_every_config_class_is_on_the_config_base():
+    """One way to build, check and write a config: a class named *Config derives from ConfigBase."""
+    off_base = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and node.name.endswith("Config") and node.name != "ConfigBase":
+                bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+                if "ConfigBase" not in bases:
+                    off_base.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}")
+    assert not off_base, f"config classes off ConfigBase: {off_base}"
