@@ -451,9 +451,21 @@ class Trainer:
         self.logger.log_step(self.step, {k: losses[k] for k in ["total", *tasks] if k in losses} | {"lr": lr} | self.step_log)
 
     def _end_epoch(self, losses: dict[str, float], epoch_skips: int, metrics: dict[str, Any]) -> dict[str, Any]:
-        """Count skipped labels over ranks, advance the epoch, validate when due, log the row, save last.pt and
-        (when the fitness improved) best.pt. Returns the latest validation metrics."""
-        cfg = self.config
+        """Count skipped labels over ranks, advance the epoch, validate when due, then record the epoch (row, line,
+        last.pt and best.pt when the fitness improved). Returns the latest validation metrics."""
+        epoch_skips = self._count_epoch_skips(epoch_skips)
+        epoch_done = self._advance_epoch()
+        run_val = epoch_done and (self.epoch % self.config.val_period == 0 or self.epoch == self.epochs)
+        run_val = run_val or self.step >= self.total_steps
+        if run_val:
+            metrics = self.history_metrics = self._run_validation()
+        if self.ctx.is_main:
+            self._record_epoch(losses, metrics, epoch_skips, epoch_done, run_val)
+        barrier(self.ctx)
+        return metrics
+
+    def _count_epoch_skips(self, epoch_skips: int) -> int:
+        """The epoch's malformed label items over every rank (and its samples per source), said once."""
         device = self.ctx.device  # collectives take tensors of the process's device (NCCL: CUDA only)
         epoch_skips = round(float(all_reduce_mean(torch.tensor(float(epoch_skips), device=device), self.ctx)) * self.ctx.world_size)
         self.label_skips["last_epoch"] = epoch_skips
@@ -461,37 +473,39 @@ class Trainer:
         if epoch_skips and self.ctx.is_main:
             print(f"epoch {self.epoch + 1}: skipped {epoch_skips} malformed label item(s) while loading "
                   f"(first: {', '.join(self.label_skips['first_paths'])})")
-        epoch_done = self.epoch_step >= self.steps_per_epoch
-        if epoch_done:
-            self.epoch += 1
-            self.epoch_step = 0
-            # ranks agree on the measured time, so they agree on the number of epochs
-            elapsed = torch.tensor(time.time() - self._epoch_clock, device=device)
-            self._fit_epochs_to_time(float(all_reduce_mean(elapsed, self.ctx)))
-            self._epoch_clock = time.time()
-        run_val = epoch_done and (self.epoch % cfg.val_period == 0 or self.epoch == self.epochs)
-        run_val = run_val or self.step >= self.total_steps
-        if run_val:
-            metrics = self.history_metrics = self._run_validation()
-        if self.ctx.is_main:
-            epoch = self.epoch if epoch_done else self.epoch + self.epoch_step / self.steps_per_epoch
-            row = {"epoch": epoch, "step": self.step} | {f"train/{k}": v for k, v in losses.items()}
-            row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
-            row |= self.task_backward.epoch_row(self.out_dir / "task_gradients.png")
-            row |= {"lr": self.scheduler.get_last_lr()[0], "skipped_labels": epoch_skips}
-            row |= {f"samples/{name}": n for name, n in sorted(getattr(self, "epoch_sources", {}).items())}
-            self.logger.log_epoch(row, plot=run_val or self.epoch >= self.epochs)
-            if run_val and self.progress:
-                print(epoch_line(epoch, self.epochs, self.step, metrics, time.time() - self._start_time)
-                      + run_summary.epoch_notes(self), flush=True)
-            improved = run_val and metrics.get("fitness", -math.inf) > self.best_fitness
-            if improved:
-                self.best_fitness = metrics["fitness"]
-            self.save_last(metrics)
-            if improved:
-                save_checkpoint(self.checkpoint(metrics), self.best_path)
-        barrier(self.ctx)
-        return metrics
+        return epoch_skips
+
+    def _advance_epoch(self) -> bool:
+        """Whether a whole epoch ended (not only --max-steps); if so, count it and fit the epochs to --time."""
+        if self.epoch_step < self.steps_per_epoch:
+            return False
+        self.epoch += 1
+        self.epoch_step = 0
+        # ranks agree on the measured time, so they agree on the number of epochs
+        elapsed = torch.tensor(time.time() - self._epoch_clock, device=self.ctx.device)
+        self._fit_epochs_to_time(float(all_reduce_mean(elapsed, self.ctx)))
+        self._epoch_clock = time.time()
+        return True
+
+    def _record_epoch(self, losses: dict[str, float], metrics: dict[str, Any], epoch_skips: int, epoch_done: bool,
+                      run_val: bool) -> None:
+        """Rank 0: the results.csv row, the epoch line after a validation, last.pt, and best.pt when improved."""
+        epoch = self.epoch if epoch_done else self.epoch + self.epoch_step / self.steps_per_epoch
+        row = {"epoch": epoch, "step": self.step} | {f"train/{k}": v for k, v in losses.items()}
+        row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
+        row |= self.task_backward.epoch_row(self.out_dir / "task_gradients.png")
+        row |= {"lr": self.scheduler.get_last_lr()[0], "skipped_labels": epoch_skips}
+        row |= {f"samples/{name}": n for name, n in sorted(getattr(self, "epoch_sources", {}).items())}
+        self.logger.log_epoch(row, plot=run_val or self.epoch >= self.epochs)
+        if run_val and self.progress:
+            print(epoch_line(epoch, self.epochs, self.step, metrics, time.time() - self._start_time)
+                  + run_summary.epoch_notes(self), flush=True)
+        improved = run_val and metrics.get("fitness", -math.inf) > self.best_fitness
+        if improved:
+            self.best_fitness = metrics["fitness"]
+        self.save_last(metrics)
+        if improved:
+            save_checkpoint(self.checkpoint(metrics), self.best_path)
 
     def _sum_sources_over_ranks(self) -> None:
         """Each rank counted the samples of its own batches: the epoch's counts are their sum."""
