@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def epoch_notes(trainer: Trainer) -> str:
     """What the epoch line must not leave out: samples per source when several mix, tasks without labels."""
     notes = ""
-    sources = getattr(trainer, "epoch_sources", {})
+    sources = trainer.epoch_sources
     if len(sources) > 1:
         notes += " | samples " + ", ".join(f"{name} {n}" for name, n in sorted(sources.items()))
     unlabelled = getattr(trainer.train_loader.dataset, "unlabelled_tasks", None)
@@ -74,11 +74,11 @@ def summarize(trainer: Trainer, last_losses: dict[str, float], metrics: dict[str
         "last": str(trainer.last_path),
         "best": str(trainer.best_path) if trainer.best_path.is_file() else None,
         "best_model": best_model(trainer),  # best.pt's epoch and metrics, re-validated
-        "resumed_from": getattr(trainer, "resumed_from", None),
+        "resumed_from": trainer.resumed_from,
         "data_skips": data_skips(trainer),
         "model_config": trainer.model_config.to_dict(),
         "multitask": trainer.task_backward.summary(elapsed),
-        "transfer": getattr(trainer, "transfer", None),
+        "transfer": trainer.transfer,
     }
     return summary
 

@@ -97,6 +97,11 @@ class Trainer:
         self._model_config = model_config
         self._loaders = (train_loader, val_loader)
         self.claim = None
+        # What a run may or may not have, set here so that every reader finds the attribute: the transfer report
+        # (--weights), where a resumed run started, and the samples each source gave this epoch.
+        self.transfer: dict[str, Any] | None = None
+        self.resumed_from: dict[str, Any] | None = None
+        self.epoch_sources: dict[str, int] = {}
         self._set_out_dir(config.out)
 
     def _set_out_dir(self, out: str | Path) -> None:
@@ -495,7 +500,7 @@ class Trainer:
         row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
         row |= self.task_backward.epoch_row(self.out_dir / "task_gradients.png")
         row |= {"lr": self.scheduler.get_last_lr()[0], "skipped_labels": epoch_skips}
-        row |= {f"samples/{name}": n for name, n in sorted(getattr(self, "epoch_sources", {}).items())}
+        row |= {f"samples/{name}": n for name, n in sorted(self.epoch_sources.items())}
         self.logger.log_epoch(row, plot=run_val or self.epoch >= self.epochs)
         if run_val and self.progress:
             print(epoch_line(epoch, self.epochs, self.step, metrics, time.time() - self._start_time)
