@@ -51,6 +51,8 @@ class CompareConfig(ConfigBase):
     fraction_task: str = option("lanes", "the task whose labels --fraction thins")
     grad_monitor: int = option(0, "measure task-gradient cosines every N steps in the shared runs (0 = off)",
                                metavar="N")
+    separate: bool = option(True, "train the single-task models (--no-separate: the shared runs only, e.g. another "
+                            "seed of an expensive balancer, to --merge with a comparison that has them)")
     # A learning curve per model costs a validation per epoch; the verdict needs only the last one.
     val_period: int = option(0, "epochs between validations, for each run's learning curve (0 = at the end only)",
                              metavar="N")
@@ -147,7 +149,7 @@ def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str]
     started = time.time()
     plan = [(f"shared-{b}", list(cfg.tasks), b) for b in cfg.balancers]
     singles = [cfg.fraction_task] if cfg.fraction is not None else list(cfg.tasks)
-    plan += [(f"separate-{t}", [t], "fixed") for t in singles]
+    plan += [(f"separate-{t}", [t], "fixed") for t in singles if cfg.separate]
     plan = [(name, heads, balancing, seed) for seed in cfg.seeds for name, heads, balancing in plan]
     runs = []
     for index, (name, heads, balancing, seed) in enumerate(plan):
@@ -183,21 +185,23 @@ _SAME = ("data", "model", "imgsz", "max_steps", "batch", "lr", "tasks", "fractio
 
 
 def merge_comparisons(results: list[dict[str, Any]], sources: list[str]) -> dict[str, Any]:
-    """Comparisons of one experiment run with different seeds (one after another, or on several machines) as
-    one comparison over all their seeds. Refuses comparisons whose settings differ or whose seeds overlap."""
+    """Comparisons of one experiment run with different seeds or balancers (one after another, or on several
+    machines) as one comparison. Refuses comparisons whose settings differ, or a model trained twice with a seed."""
     first = results[0]["config"]
     seeds: list[int] = []
+    seen: set[tuple[str, int]] = set()
     for result, source in zip(results, sources):
         config = result["config"]
         config_seeds = config.get("seeds", [config.get("seed", 0)])
         differ = [k for k in _SAME if config.get(k) != first.get(k) and k in config and k in first]
         if differ:
             raise ConfigError(f"{source}: not the same experiment as {sources[0]}: {', '.join(differ)} differ")
-        if set(config_seeds) & set(seeds):
-            raise ConfigError(f"{source}: seeds {sorted(set(config_seeds) & set(seeds))} are already in an earlier one")
-        seeds += config_seeds
         for run in result["runs"]:
             run.setdefault("seed", config_seeds[0])
+            if (run["name"], run["seed"]) in seen:
+                raise ConfigError(f"{source}: {run['name']} with seed {run['seed']} is already in an earlier one")
+            seen.add((run["name"], run["seed"]))
+        seeds += [s for s in config_seeds if s not in seeds]
     balancers = list(dict.fromkeys(b for result in results for b in result["config"].get("balancers", [])))
     config = {**first, "seeds": seeds, "balancers": balancers}
     config.pop("seed", None)

@@ -26,7 +26,7 @@ def _compare_configs():
         CompareConfig(),
         CompareConfig(data="my data/x.yaml", model="s", imgsz=(64, 96), max_steps=5, batch=2, lr=1e-3, seeds=[3, 4],
                       tasks=["lanes", "drivable"], balancers=["fixed", "pcgrad"], fraction=0.25,
-                      fraction_task="drivable", grad_monitor=2, val_period=2, out="runs/c 1", device="cuda:1", workers=0),
+                      fraction_task="drivable", grad_monitor=2, separate=False, val_period=2, out="runs/c 1", device="cuda:1", workers=0),
     ]
 
 

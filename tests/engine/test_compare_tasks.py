@@ -47,10 +47,15 @@ def test_compare_tasks_merges_comparisons_of_one_experiment_run_with_other_seeds
               *map(str, TINY_IMGSZ), "--max-steps", "1", "--batch", "2", "--workers", "0", "--quiet"]
     for seed in (0, 1):
         assert main([*common, "--seeds", str(seed), "--out", str(tmp_path / f"s{seed}")]) == 0
-    assert main(["compare-tasks", "--merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "both")]) == 0
+    # A balancer trained afterwards with one of the seeds, without retraining the separate models.
+    assert main([*common, "--seeds", "1", "--balancing", "pcgrad", "--no-separate", "--out", str(tmp_path / "p1")]) == 0
+    assert [r["name"] for r in json.loads((tmp_path / "p1" / "compare.json").read_text())["runs"]] == ["shared-pcgrad"]
+    assert main(["compare-tasks", "--merge", *(str(tmp_path / d) for d in ("s0", "s1", "p1")), "--out", str(tmp_path / "both")]) == 0
     merged = json.loads((tmp_path / "both" / "compare.json").read_text())
-    assert merged["config"]["seeds"] == [0, 1] and [r["seed"] for r in merged["runs"]] == [0, 0, 0, 1, 1, 1]
-    assert [(r["task"], r["seeds"]) for r in merged["verdict"]["rows"]] == [("lanes", [0, 1]), ("drivable", [0, 1])]
+    assert merged["config"]["seeds"] == [0, 1] and [r["seed"] for r in merged["runs"]] == [0, 0, 0, 1, 1, 1, 1]
+    rows = [(r["shared_run"], r["task"], r["seeds"]) for r in merged["verdict"]["rows"]]
+    assert rows == [("shared-fixed", "lanes", [0, 1]), ("shared-fixed", "drivable", [0, 1]),
+                    ("shared-pcgrad", "lanes", [1]), ("shared-pcgrad", "drivable", [1])]
     assert all(r["band"] is not None for r in merged["verdict"]["rows"])
     assert main([*common[:1], "--merge", str(tmp_path / "s0"), str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
     assert "nowhere: no compare.json there" in capsys.readouterr().err

@@ -71,5 +71,9 @@ def test_merge_joins_seeds_of_one_experiment_and_refuses_another_one():
     assert merged["config"]["balancers"] == ["fixed", "gradnorm"]  # GradNorm trained with seed 0 only
     with pytest.raises(ConfigError, match="b: not the same experiment as a: max_steps differ"):
         merge_comparisons([first, {**second, "config": {**config, "seeds": [1], "max_steps": 20}}], ["a", "b"])
-    with pytest.raises(ConfigError, match=r"b: seeds \[0\] are already in an earlier one"):
+    with pytest.raises(ConfigError, match="b: shared-fixed with seed 0 is already in an earlier one"):
         merge_comparisons([first, first], ["a", "b"])
+    # Another balancer with an existing seed (compare-tasks --no-separate) joins the runs of that seed.
+    extra = {**_result(RUNS[2:3]), "config": {**config, "seeds": [0], "balancers": ["gradnorm"]}}
+    merged = merge_comparisons([first, second, extra], ["a", "b", "c"])
+    assert merged["config"]["seeds"] == [0, 1] and [r["name"] for r in merged["runs"]][-1] == "shared-gradnorm"
