@@ -50,8 +50,13 @@ class ExportConfig(ConfigBase):
 
     @property
     def checkpoint(self) -> str | None:
-        """`model` when it names a checkpoint file, else None (a scale or YAML: a fresh model)."""
-        return self.model if self.model and Path(self.model).suffix in CHECKPOINT_SUFFIXES else None
+        """`model` when it names a checkpoint (a .pt/.pth path, or any existing file but a YAML), else None (a
+        scale or a model YAML: a fresh model)."""
+        if not self.model:
+            return None
+        path = Path(self.model)
+        is_file = path.suffix in CHECKPOINT_SUFFIXES or (path.is_file() and path.suffix not in (".yaml", ".yml"))
+        return self.model if is_file else None
 
     def nms_thresholds(self) -> dict | None:
         return {"conf_threshold": self.conf, "iou_threshold": self.iou, "max_detections": self.max_det} if self.nms else None
