@@ -1,7 +1,7 @@
 """`run_benchmark`: the whole `perception bench` measurement, from a model name to the JSON summary.
 
 Model (fused) and the lraspp baseline, at one input size, for each batch: PyTorch eager (CUDA when present,
-else CPU), ONNX Runtime fp32 on every provider that actually starts, INT8 (QDQ, static calibration) and FP16
+else CPU; the model also under bf16/fp16 autocast with --torch-amp), ONNX Runtime fp32 on every provider that actually starts, INT8 (QDQ, static calibration) and FP16
 (GPU providers only); model-only and end-to-end latency, memory; then the video tool's FPS on a clip, the
 ratios to the baseline and the pass/miss targets. Nothing here asserts speed: it measures and reports.
 """
@@ -25,6 +25,8 @@ from perception.errors import InputError, MissingFileError
 SHARED_DATA = Path(os.environ.get("PERCEPTION_SHARED", Path(__file__).resolve().parents[2].parent / "shared")) / "data"
 DEFAULT_VIDEO = SHARED_DATA / "video" / "solidWhiteRight.mp4"
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+# --torch-amp: the autocast dtype of each PyTorch eager precision and its name in the rows (fp32 = no autocast)
+TORCH_AMP = {"off": ("fp32", None), "bf16": ("bf16", "bfloat16"), "fp16": ("fp16", "float16")}
 
 
 @dataclass
@@ -44,6 +46,8 @@ class BenchConfig(ConfigBase):
     warmup: int = option(5, "untimed warm-up runs per figure")
     int8: bool = option(False, "also measure INT8 (QDQ static quantization, calibrated)")
     calibration_images: int = option(8, "INT8 calibration images", flag="--calib-images", metavar="N")
+    torch_amp: tuple[str, ...] = option(("off",), "PyTorch eager precisions to time: off (fp32) bf16 fp16 (autocast; fp16 "
+                                        "on CUDA only)", metavar="P")
     providers: tuple[str, ...] = option(("cuda", "cpu"), "ONNX Runtime providers to try: tensorrt cuda cpu (one counts "
                                         "only if a session starts on it)", metavar="P")
     # TensorRT engine cache (perception.runtime.session)
@@ -68,6 +72,9 @@ class BenchConfig(ConfigBase):
             raise InputError(f"--imgsz {list(self.imgsz)}: must be two positive multiples of 32 (H W)")
         check_at_least(self, 1, "batches", "runs", "threads", "calibration_images", "video_frames")
         check_at_least(self, 0, "warmup")
+        unknown = sorted(set(self.torch_amp) - set(TORCH_AMP))
+        if unknown or not self.torch_amp:
+            raise InputError(f"--torch-amp {list(self.torch_amp)}: each must be one of {list(TORCH_AMP)}")
         if self.onnx is not None and not Path(self.onnx).is_file():
             raise MissingFileError(f"{self.onnx}: ONNX model not found")
         if self.video is not None and not self.no_video and not Path(self.video).is_file():
@@ -165,6 +172,8 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     frames, frames_source = benchmark_frames(config.frames, max(config.batches))
 
     variants, calibration = _onnx_variants(config, fp32_path, providers, out_dir, skipped)
+    if "fp16" in config.torch_amp and device != "cuda":
+        skipped.append({"what": "torch fp16", "why": "fp16 autocast is timed on CUDA only"})
 
     _log(config, f"baseline {baseline.BASELINE_NAME} (untrained) at {imgsz[0]}x{imgsz[1]}")
     base_model = baseline.build_baseline()
@@ -204,8 +213,8 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     }
 
 
-def _eager(provider: str) -> dict:
-    return {"runtime": "torch", "precision": "fp32", "provider": provider, "uses_cuda": provider == "cuda"}
+def _eager(provider: str, precision: str = "fp32") -> dict:
+    return {"runtime": "torch", "precision": precision, "provider": provider, "uses_cuda": provider == "cuda"}
 
 
 def _ort(precision: str, provider: str) -> dict:
@@ -215,6 +224,8 @@ def _ort(precision: str, provider: str) -> dict:
 def _plan(config, model, model_name, summary, variants, base_model, base_summary, base_onnx, providers, frames, threads, device):
     """[(setup, measure_row kwargs)]: per batch, eager model + baseline, then per provider every ONNX precision
     of the model and the baseline's fp32. Setups are callables so each runner is built inside its own row."""
+    import torch
+
     from perception.bench import baseline
     from perception.models.torch_predictor import TorchPredictor
     from perception.preprocess import prepare_batch
@@ -229,7 +240,13 @@ def _plan(config, model, model_name, summary, variants, base_model, base_summary
         common = {"batch_input": batch_input, "images": images, "runs": config.runs, "warmup": config.warmup}
         ours = common | {"model": model_name, "params": summary["total"]["params"], "gflops": summary["total"]["gflops"]}
         base = common | {"model": baseline.BASELINE_NAME, "params": base_summary["params"], "gflops": base_summary["gflops"]}
-        plan.append((lambda: TorchPredictor(model, device=device, imgsz=imgsz), ours | _eager(device)))
+        for amp in config.torch_amp:
+            precision, dtype = TORCH_AMP[amp]
+            if amp == "fp16" and device != "cuda":
+                continue  # said once in `skipped` (run_benchmark)
+            autocast = None if dtype is None else getattr(torch, dtype)
+            plan.append((partial(TorchPredictor, model, device=device, imgsz=imgsz, autocast_dtype=autocast),
+                         ours | _eager(device, precision)))
         plan.append((lambda: baseline.torch_baseline_runner(base_model, imgsz, device), base | _eager(device)))
         for provider in providers:
             for precision, path in variants.items():

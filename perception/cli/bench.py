@@ -15,7 +15,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "bench",
         help="latency/throughput/memory: PyTorch, ONNX Runtime fp32/INT8/FP16, video tool, vs lraspp baseline",
         description="Measure parameters, GFLOPs, model-only and end-to-end latency (p50/p90 ms of repeated runs "
-        "after warm-up), throughput and peak memory for PyTorch eager, ONNX Runtime fp32, INT8 (QDQ, static "
+        "after warm-up), throughput and peak memory for PyTorch eager (fp32, and bf16/fp16 autocast with "
+        "--torch-amp), ONNX Runtime fp32, INT8 (QDQ, static "
         "calibration, --int8) and FP16 (GPU providers only) on every provider that starts; the video tool's FPS "
         "on a clip; and the same for torchvision's untrained lraspp_mobilenet_v3_large at the same input and "
         "threads, with every figure as a ratio to it. Writes DIR/benchmarks.md (also printed).",

@@ -24,7 +24,7 @@ def bench_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     argv = [
         "bench", "--model", "n", "--imgsz", "128", "256", "--batch", "1", "--runs", "2", "--warmup", "1",
-        "--threads", "2", "--int8", "--calib-images", "2", "--video-frames", "4", "--out", str(out),
+        "--threads", "2", "--torch-amp", "off", "bf16", "fp16", "--int8", "--calib-images", "2", "--video-frames", "4", "--out", str(out),
         "--json", str(out / "bench.json"),
     ]
     assert main(argv) == 0
@@ -54,6 +54,12 @@ def test_every_runtime_is_measured_with_positive_latencies(bench_run):
         assert (model, "torch", "fp32", TORCH_DEVICE) in ids
         assert (model, "onnxruntime", "fp32", "CPUExecutionProvider") in ids
     assert ("perception-n", "onnxruntime", "int8", "CPUExecutionProvider") in ids
+    # --torch-amp: the model (not the baseline) also timed under bf16 autocast; fp16 only where CUDA is
+    assert ("perception-n", "torch", "bf16", TORCH_DEVICE) in ids
+    assert ("lraspp_mobilenet_v3_large", "torch", "bf16", TORCH_DEVICE) not in ids
+    assert (("perception-n", "torch", "fp16", TORCH_DEVICE) in ids) == (TORCH_DEVICE == "cuda")
+    if TORCH_DEVICE != "cuda":
+        assert {"what": "torch fp16", "why": "fp16 autocast is timed on CUDA only"} in result["skipped"]
     for row in result["rows"]:
         assert row["imgsz"] == [128, 256] and row["batch"] == 1
         for scope in ("model_only", "end_to_end"):
