@@ -164,7 +164,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     imgsz = tuple(config.imgsz)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     machine = machine_info(threads, []) | {"torch_device": device}  # before the run: the load it started under
-    skipped: list[dict[str, str]] = []
+    skipped = _torch_amp_skips(config, device)
     _log(config, f"building {config.model} at {imgsz[0]}x{imgsz[1]} and exporting ONNX")
     model, summary, fp32_path = _model_and_onnx(config, out_dir)
     model_name = f"perception-{model.config.scale}" if not str(config.model).endswith((".pt", ".pth")) else Path(config.model).stem
@@ -172,8 +172,6 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     frames, frames_source = benchmark_frames(config.frames, max(config.batches))
 
     variants, calibration = _onnx_variants(config, fp32_path, providers, out_dir, skipped)
-    if "fp16" in config.torch_amp and device != "cuda":
-        skipped.append({"what": "torch fp16", "why": "fp16 autocast is timed on CUDA only"})
 
     _log(config, f"baseline {baseline.BASELINE_NAME} (untrained) at {imgsz[0]}x{imgsz[1]}")
     base_model = baseline.build_baseline()
@@ -211,6 +209,11 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         "skipped": skipped,
         "peak_rss_mb_process": round(max([setup_peak_mb, peak_rss_mb()] + [r["peak_rss_mb"] for r in rows + video]), 1),
     }
+
+
+def _torch_amp_skips(config: BenchConfig, device: str) -> list[dict[str, str]]:
+    return [{"what": "torch fp16", "why": "fp16 autocast is timed on CUDA only"}] if (
+        "fp16" in config.torch_amp and device != "cuda") else []
 
 
 def _eager(provider: str, precision: str = "fp32") -> dict:

@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "train": "train",
     "eval": "evaluate",
     "export": "export",
+    "release": "release",
     "infer": "infer",
     "bench": "bench",
     "demo": "demo",
