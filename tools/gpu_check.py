@@ -3,6 +3,9 @@
 
     python tools/gpu_check.py --out DIR                       # on the GPU (default --device cuda)
     python tools/gpu_check.py --device cpu --quick --out DIR  # dry run of the same steps on a CPU (tests/tools)
+    python tools/gpu_check.py --suite converge --out DIR      # then: train, evaluate, export, release, time a model
+
+tools/gpu_session.sh runs either suite on the device machine and packs what comes back.
 
 Each step (tools/gpu_check_training.py and gpu_check_deploy.py: one function per step) runs in a child process of its own with its own
 timeout, so a CUDA assert, a crash or a hang in one step cannot hide the others. The steps share files
@@ -10,7 +13,8 @@ through DIR/work (the synthetic data, the trained checkpoint). Every step's pass
 and error tail go to DIR/gpu_check.json and DIR/gpu_check.md; each child's full output to DIR/logs/STEP.log.
 The exit status is 1 when any step failed.
 
---budget S is a deadline for the whole check: optional steps are dropped first when the required ones
+--suite converge (tools/gpu_check_converge.py) trains the synthetic-world model for what --budget leaves once
+the steps after training are provided for. --budget S is a deadline for the whole suite: optional steps are dropped first when the required ones
 that are still to run would not fit, and no step runs past it (its timeout is cut to what is left).
 
 Test-only fault injection (tests/tools/test_gpu_check.py proves the failure paths with it):
@@ -32,11 +36,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gpu_check_core import FAULT_ENV, REPO, STEPS, StepContext, run_step_here  # noqa: E402
+from gpu_check_core import DEADLINE_ENV, FAULT_ENV, REPO, STEPS, SUITES, StepContext, run_step_here  # noqa: E402
 import gpu_check_training  # noqa: E402,F401 - registers the training steps, in order
 import gpu_check_deploy  # noqa: E402,F401 - then the evaluation, export, inference and speed steps
+import gpu_check_converge  # noqa: E402,F401 - the converge suite: a model trained for what the budget leaves
 
-DEFAULT_BUDGET = 330.0
+DEFAULT_BUDGET = {"check": 330.0, "converge": 540.0}
 ERROR_TAIL = 2500  # characters of a failed step's output kept in the report
 
 
@@ -45,19 +50,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default=None, metavar="DIR", help="report folder (gpu_check.json, gpu_check.md, logs/)")
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                         help="the device under test (default cuda); cpu is the dry run")
+    parser.add_argument("--suite", default="check", choices=SUITES,
+                        help="check: every GPU path in minutes (default); converge: train the synthetic-world model for "
+                        "what --budget leaves, evaluate it on held-out data, export and release it, time it")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (scale n, 64x128, a few steps): the dry run")
-    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET, metavar="S",
-                        help=f"deadline for the whole check in seconds (default {DEFAULT_BUDGET:.0f})")
+    parser.add_argument("--budget", type=float, default=None, metavar="S",
+                        help="deadline for the whole suite in seconds (default: check "
+                        f"{DEFAULT_BUDGET['check']:.0f}, converge {DEFAULT_BUDGET['converge']:.0f})")
     parser.add_argument("--only", default=None, metavar="STEPS", help="comma-separated steps to run (default all)")
     parser.add_argument("--list", action="store_true", help="list the steps and exit")
     parser.add_argument("--run-step", default=None, help=argparse.SUPPRESS)  # the child's side
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.budget = DEFAULT_BUDGET[args.suite] if args.budget is None else args.budget
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
-        for step in STEPS.values():
+        for step in (s for s in STEPS.values() if s.suite == args.suite):
             print(f"{step.name:<22}{'optional ' if step.optional else ''}~{step.seconds:.0f} s  {step.what}")
         return 0
     if args.out is None:
@@ -71,12 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"gpu_check: --only: unknown step(s) {unknown}; steps are {list(STEPS)}", file=sys.stderr)
         return 2
-    names = [n for n in STEPS if only is None or n in only]  # always in the registry's order
+    names = [n for n, s in STEPS.items() if s.suite == args.suite and (only is None or n in only)]  # registry order
     results = run_all(names, ctx, args)
     write_reports(results, ctx, args)
     failed = [r["name"] for r in results if r["status"] == "fail"]
     print(f"gpu_check: {len(results) - len(failed)} of {len(results)} steps passed or skipped"
-          + (f"; FAILED: {', '.join(failed)}" if failed else "") + f" -> {ctx.out / 'gpu_check.md'}")
+          + (f"; FAILED: {', '.join(failed)}" if failed else "") + f" -> {ctx.out / report_name(args.suite)}.md")
     return 1 if failed else 0
 
 
@@ -95,7 +106,7 @@ def run_all(names: list[str], ctx: StepContext, args: argparse.Namespace) -> lis
         elif left < 1:
             result = skipped(step, f"not run: the --budget of {args.budget:.0f} s was spent")
         else:
-            result = run_child(step, ctx, timeout=min(step.timeout, left))
+            result = run_child(step, ctx, timeout=min(step.timeout, left), deadline=time.time() + left)
         results.append(result)
         shown = result.get("reason") or (result.get("error") or "").strip().splitlines()[-1:] or ""
         print(f"[{result['status']:>4}] {name:<22}{result['seconds']:7.1f} s {result.get('cpu_s', 0.0):7.1f} s CPU  "
@@ -103,12 +114,16 @@ def run_all(names: list[str], ctx: StepContext, args: argparse.Namespace) -> lis
     return results
 
 
+def report_name(suite: str) -> str:
+    return "gpu_check" if suite == "check" else f"gpu_{suite}"
+
+
 def skipped(step, reason: str) -> dict:
     return {"name": step.name, "what": step.what, "optional": step.optional, "status": "skip", "seconds": 0.0,
             "reason": reason, "figures": {}}
 
 
-def run_child(step, ctx: StepContext, timeout: float) -> dict:
+def run_child(step, ctx: StepContext, timeout: float, deadline: float) -> dict:
     """`gpu_check.py --run-step NAME` in its own process group (torchrun's ranks die with it on a timeout)."""
     log_path = ctx.out / "logs" / f"{step.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +132,7 @@ def run_child(step, ctx: StepContext, timeout: float) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--run-step", step.name, "--out", str(ctx.out),
                "--device", ctx.device] + (["--quick"] if ctx.quick else [])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", **{DEADLINE_ENV: f"{deadline:.3f}"})
     start, cpu_start = time.monotonic(), _children_cpu()
     with open(log_path, "w") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ctx.work,
@@ -161,6 +176,7 @@ def _children_cpu() -> float:
 def write_reports(results: list[dict], ctx: StepContext, args: argparse.Namespace) -> None:
     report = {
         "commit": _commit(),
+        "suite": args.suite,
         "device": ctx.device,
         "quick": ctx.quick,
         "budget_s": args.budget,
@@ -172,12 +188,13 @@ def write_reports(results: list[dict], ctx: StepContext, args: argparse.Namespac
         "fault": os.environ.get(FAULT_ENV) or None,
         "steps": results,
     }
-    (ctx.out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (ctx.out / "gpu_check.md").write_text(markdown(report))
+    name = report_name(args.suite)
+    (ctx.out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (ctx.out / f"{name}.md").write_text(markdown(report))
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# GPU check ({report['device']}{', quick' if report['quick'] else ''}, commit {report['commit']})", "",
+    lines = [f"# GPU {report['suite']} ({report['device']}{', quick' if report['quick'] else ''}, commit {report['commit']})", "",
              f"{report['passed']} passed, {report['failed']} failed, {report['skipped']} skipped in "
              f"{report['seconds']:.0f} s ({report['cpu_s']:.0f} s of CPU; budget {report['budget_s']:.0f} s).", "",
              "| step | status | s | figures / reason |", "| --- | --- | ---: | --- |"]

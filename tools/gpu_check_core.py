@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
 FAULT_ENV = "GPU_CHECK_FAULT"  # test-only: "parity" or "hang:STEP" (see tools/gpu_check.py)
+DEADLINE_ENV = "GPU_CHECK_DEADLINE"  # the --budget's end (time.time()) as the orchestrator hands it to each step
+SUITES = ("check", "converge")  # gpu_check_training/deploy's steps, and gpu_check_converge's
 ERROR_TAIL = 2500
 EVAL_TOLERANCE = 0.01  # eval --device cuda vs cpu, per headline metric
 NCCL_TIMEOUT_S = 600  # torch's default process-group timeout, which a rank-0 validation must stay under
@@ -140,17 +142,27 @@ class Step:
     timeout: float
     optional: bool = False
     cuda_only: str = ""  # why the step cannot run on a CPU (it is skipped there with this reason)
+    suite: str = "check"
 
 
 STEPS: dict[str, Step] = {}
 
 
-def step(what: str, seconds: float, timeout: float | None = None, optional: bool = False, cuda_only: str = ""):
+def step(what: str, seconds: float, timeout: float | None = None, optional: bool = False, cuda_only: str = "",
+         suite: str = "check"):
     def register(fn: Callable[[StepContext], dict]) -> Callable[[StepContext], dict]:
-        STEPS[fn.__name__] = Step(fn.__name__, fn, what, seconds, timeout or max(90.0, 4 * seconds), optional, cuda_only)
+        STEPS[fn.__name__] = Step(fn.__name__, fn, what, seconds, timeout or max(90.0, 4 * seconds), optional, cuda_only,
+                                  suite)
         return fn
 
     return register
+
+
+def seconds_left(reserve: float = 0.0) -> float:
+    """Seconds a step may still use of the whole run's --budget, keeping `reserve` for the steps after it
+    (inf when run outside the orchestrator)."""
+    deadline = os.environ.get(DEADLINE_ENV)
+    return math.inf if deadline is None else float(deadline) - time.time() - reserve
 
 
 def run_step_here(step_: Step, ctx: StepContext) -> int:

@@ -4,9 +4,9 @@
 # as `python3 -m perception.cli.main`, which is what tools/gpu_check.py uses). Source it, so the PYTHONPATH
 # stays set:
 #
-#   source tools/gpu_setup.sh && python3 tools/gpu_check.py --out "$OUT/gpu_check"
+#   source tools/gpu_setup.sh && python3 tools/gpu_check.py --out /tmp/gpu_check
 #
-# (with the device tool: carry .whl, e.g. run(command="source tools/gpu_setup.sh && ...", carry=[".whl"])).
+# tools/gpu_session.sh does this, runs a suite and packs what the device tool can bring back (carry .whl).
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 site="${GPU_SITE:-/tmp/site}"
 if ! ls "$repo"/.whl/gpu/*.whl > /dev/null 2>&1; then

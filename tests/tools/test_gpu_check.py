@@ -85,3 +85,51 @@ def test_a_hung_step_is_killed_at_the_deadline_and_reported(tmp_path):
     assert steps["data"]["status"] == "fail" and steps["data"]["error"].startswith("timed out after 8 s")
     assert steps["data"]["seconds"] < 30  # killed, with its process group, at the deadline
     assert steps["loss_parity"]["status"] == "skip" and "budget" in steps["loss_parity"]["reason"]
+
+
+SESSION = REPO / "tools" / "gpu_session.sh"
+COMES_BACK = {"files": 8, "file_mb": 16}  # what the device tool returns from $OUT (its README's limits)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_converge_session_dry_run_trains_evaluates_releases_and_packs_what_comes_back(tmp_path):
+    """The second device call, end to end on the CPU through the same wrapper: the model trained for what the
+    budget leaves (capped in the dry run), evaluated on the held-out seed, exported, released, timed; and
+    $OUT holds only what the device tool can return."""
+    import torch
+
+    from perception.engine.checkpoint import load_checkpoint
+
+    out, work = tmp_path / "out", tmp_path / "work"
+    env = dict(os.environ, OUT=str(out), GPU_SESSION_WORK=str(work), GPU_SESSION_PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    done = subprocess.run(["bash", str(SESSION), "converge", "--device", "cpu", "--quick", "--budget", "900"],
+                          capture_output=True, text=True, env=env, timeout=1150, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    back = sorted(p.name for p in out.iterdir())
+    assert back == ["converge_logs.tar.gz", "eval_report.md", "gpu_converge.json", "gpu_converge.md", "release.pt",
+                    "results.csv", "results.png"]
+    assert len(back) <= COMES_BACK["files"] and all((out / n).stat().st_size < COMES_BACK["file_mb"] * 2**20 for n in back)
+
+    result = json.loads((out / "gpu_converge.json").read_text())
+    steps = {s["name"]: s for s in result["steps"]}
+    listed = subprocess.run([sys.executable, str(SCRIPT), "--suite", "converge", "--list"], capture_output=True, text=True, check=True)
+    assert list(steps) == [line.split()[0] for line in listed.stdout.splitlines()]
+    assert not set(steps) & set(registered_steps())  # the check suite does not run them
+    assert all(s["status"] == "pass" for s in steps.values()), {n: s.get("error") for n, s in steps.items()}
+    train = steps["converge_train"]["figures"]
+    assert train["time_budget_s"] == 8 and train["steps"] > 0  # the dry run's cap, not the whole budget
+    assert steps["converge_eval"]["figures"]["num_images"] == 4  # the held-out val split (seed 777), not training's
+    assert max(steps["converge_export"]["figures"]["parity_max_abs_diff"].values()) <= 1e-3
+    assert set(steps["converge_inference"]["figures"]) == {"fp32_b1", "bf16_b1", "fp32_b2", "bf16_b2"}
+    best = load_checkpoint(work / "converge" / "work" / "converge" / "weights" / "best.pt")
+    released = load_checkpoint(out / "release.pt")
+    assert all(torch.equal(released["model"][k], best["ema"][k]) for k in best["ema"])
+
+
+def test_converge_refuses_a_budget_that_leaves_training_too_little(tmp_path):
+    done = gpu_check(tmp_path, "--suite", "converge", "--only", "converge_data,converge_train", "--budget", "60")
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    steps = {s["name"]: s for s in json.loads((tmp_path / "gpu_converge.json").read_text())["steps"]}
+    assert steps["converge_data"]["status"] == "pass"
+    assert steps["converge_train"]["status"] == "fail" and "raise --budget" in steps["converge_train"]["error"]
