@@ -1,11 +1,12 @@
 """tools/gpu_check.py's converge suite (`--suite converge`): the synthetic-world model trained for what the
 budget leaves, evaluated on held-out data, exported, released and timed. One function per step, in order.
 
-    python tools/gpu_check.py --suite converge --out DIR                       # on the GPU, --budget 540 s
+    python tools/gpu_check.py --suite converge --out DIR                       # on the GPU, --budget 570 s
     python tools/gpu_check.py --suite converge --device cpu --quick --out DIR  # its CPU dry run (tests/tools)
 
-Training takes every second of the budget that the steps after it do not need (their `seconds` and a margin
-for the trainer's own last validation), so one budget sizes the whole call. The held-out split is rendered with
+The two timing steps come first and are optional: the orchestrator runs them only when the required steps
+after them still fit in --budget. Training then takes every second the steps after it do not need (their
+`seconds` and a margin for the trainer's own last validation), so one budget sizes the whole call. The held-out split is rendered with
 a seed the training set never used, so `perception eval` on it measures the synthetic world, not the images
 that were seen. DIR/work/converge is the run (results.csv, results.png, weights/); DIR/work/release.pt is the
 checkpoint reduced to its weights (`perception release`), what weights/ commits.
@@ -17,7 +18,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from gpu_check_core import STEPS, StepContext, check, cli, seconds_left, step
+from gpu_check_core import STEPS, Skip, StepContext, check, cli, seconds_left, step
 
 TRAIN_SEED, HELDOUT_SEED = 11, 777  # docs/benchmarks.md's convention: training never sees seed 777
 TRAIN_MARGIN_S = 45  # the trainer's last validation, best.pt's revalidation and results.png after --time ends
@@ -52,6 +53,14 @@ def sizes(ctx: StepContext) -> ConvergeSizes:
     return QUICK if ctx.quick else FULL
 
 
+def trained(ctx: StepContext) -> dict:
+    """paths(ctx), once converge_train has left a best.pt (else the step skips: its failure is reported once)."""
+    p = paths(ctx)
+    if not p["best"].is_file():
+        raise Skip(f"no trained model ({p['best']}): converge_train failed or did not run")
+    return p
+
+
 def paths(ctx: StepContext) -> dict:
     work = ctx.work
     return {"train": work / "converge_data", "heldout": work / "heldout", "run": work / "converge",
@@ -62,7 +71,7 @@ def converge_step(what: str, seconds: float, **kwargs):
     return step(what, seconds, suite="converge", **kwargs)
 
 
-@converge_step("perception synth: the training set (seed 11) and a held-out set (seed 777) on every core", seconds=60,
+@converge_step("perception synth: the training set (seed 11) and a held-out set (seed 777) on every core", seconds=45,
                timeout=600)
 def converge_data(ctx: StepContext) -> dict:
     s, p = sizes(ctx), paths(ctx)
@@ -75,49 +84,6 @@ def converge_data(ctx: StepContext) -> dict:
                   ctx.work / "synth_heldout.json")
     return {"train_images": train["images"], "heldout_images": heldout["images"],
             "images_per_second": train["images_per_second"]}
-
-
-@converge_step("perception train for what the budget leaves (bf16, the trainer's --time), validating every epoch",
-               seconds=300, timeout=86_400)
-def converge_train(ctx: StepContext) -> dict:
-    s, p = sizes(ctx), paths(ctx)
-    names = [n for n, st in STEPS.items() if st.suite == "converge"]
-    after = sum(STEPS[n].seconds for n in names[names.index("converge_train") + 1:])
-    budget = min(seconds_left(reserve=after + (TRAIN_MARGIN_S if not ctx.quick else 0)), s.max_train_s)
-    if math.isinf(budget):  # run alone (--run-step) outside the orchestrator: no budget to fill
-        budget = s.min_train_s
-    check(budget >= s.min_train_s, f"{budget:.0f} s left for training, under the {s.min_train_s:.0f} s minimum: "
-          f"raise --budget (the steps after it need ~{after:.0f} s)")
-    result = cli(["train", "--data", str(p["train"]), "--model", s.model, "--imgsz", *map(str, s.imgsz), "--batch",
-                  str(s.batch), "--lr", str(s.lr), "--amp", "bf16", "--device", ctx.device, "--workers",
-                  str(ctx.workers(s.workers)), "--time", f"{budget / 3600:.6f}", "--val-period", "1", "--out",
-                  str(p["run"]), "--quiet"], ctx.work / "train.json")
-    check(p["best"].is_file(), f"{p['best']}: the run wrote no best.pt")
-    return {"time_budget_s": round(budget, 1), "steps": result.get("steps"), "epochs": result.get("epochs"),
-            "images_per_second": result.get("images_per_second"), "wall_s": result.get("seconds"),
-            "val_metrics": result.get("val_metrics"), "best_epoch": (result.get("best_model") or {}).get("epoch")}
-
-
-@converge_step("perception eval of best.pt on the held-out split (seed 777, never trained on)", seconds=40, timeout=600)
-def converge_eval(ctx: StepContext) -> dict:
-    s, p = sizes(ctx), paths(ctx)
-    result = cli(["eval", "--model", str(p["best"]), "--data", str(p["heldout"]), "--split", "val", "--device", ctx.device,
-                  "--batch", str(s.eval_batch), "--out", str(ctx.work / "eval")], ctx.work / "eval.json")
-    keep = ("num_images", "map50", "map50_95", "recall50", "mr2_reasonable", "ped_ap50_reasonable", "culane_f1", "lane_iou",
-            "drivable_miou")
-    return {k: result["metrics"].get(k) for k in keep}
-
-
-@converge_step("export best.pt to ONNX (parity against PyTorch) and release it (weights only, what weights/ commits)",
-               seconds=40, timeout=600)
-def converge_export(ctx: StepContext) -> dict:
-    p = paths(ctx)
-    export = cli(["export", "--model", str(p["best"]), "--out", str(p["onnx"]), "--threads", str(os.cpu_count() or 1)],
-                 ctx.work / "export.json")
-    release = cli(["release", "--model", str(p["best"]), "--out", str(p["release"])], ctx.work / "release.json")
-    return {"onnx_mb": round(p["onnx"].stat().st_size / 2**20, 2), "parity_max_abs_diff": {tag: max(v["max_abs_diff"].values(), default=0.0)
-                                                                 for tag, v in export["parity"].items()},
-            "release_mb": release["out_mb"], "checkpoint_mb": release["source_mb"]}
 
 
 @converge_step("training throughput at each bench batch (`perception bench --train`, bf16, on the converge data)",
@@ -137,13 +103,58 @@ def converge_throughput(ctx: StepContext) -> dict:
     return figures
 
 
-@converge_step("inference images/s of the trained model: PyTorch fp32 and bf16 at batch 1 and 32 (`perception bench`)",
+@converge_step("inference images/s of the architecture: PyTorch fp32 and bf16 at batch 1 and 32 (`perception bench`)",
                seconds=60, timeout=600, optional=True)
 def converge_inference(ctx: StepContext) -> dict:
-    s, p = sizes(ctx), paths(ctx)
-    result = cli(["bench", "--model", str(p["best"]), "--imgsz", *map(str, s.imgsz), "--batch", *map(str, s.infer_batches),
+    s = sizes(ctx)
+    # the untrained model of the same scale: speed depends on the architecture, and timing it before training
+    # lets the budget drop this step rather than cut the training
+    result = cli(["bench", "--model", s.model, "--imgsz", *map(str, s.imgsz), "--batch", *map(str, s.infer_batches),
                   "--torch-amp", "off", "bf16", "--providers", "cpu", "--no-video", "--runs", "10", "--warmup", "3",
                   "--out", str(ctx.work / "bench_infer")], ctx.work / "bench_infer.json")
     rows = [r for r in result["rows"] if r["runtime"] == "torch" and r["model"] != result["baseline"]["name"]]
     check(rows, "no PyTorch rows in the bench")
     return {f"{r['precision']}_b{r['batch']}": r["model_only"]["throughput_img_s"] for r in rows}
+
+
+@converge_step("perception train for what the budget leaves (bf16, the trainer's --time), validating every epoch",
+               seconds=345, timeout=86_400)  # seconds: FULL's minimum training and TRAIN_MARGIN_S
+def converge_train(ctx: StepContext) -> dict:
+    s, p = sizes(ctx), paths(ctx)
+    names = [n for n, st in STEPS.items() if st.suite == "converge"]
+    after = sum(STEPS[n].seconds for n in names[names.index("converge_train") + 1:])
+    budget = min(seconds_left(reserve=after + (TRAIN_MARGIN_S if not ctx.quick else 0)), s.max_train_s)
+    if math.isinf(budget):  # run alone (--run-step) outside the orchestrator: no budget to fill
+        budget = s.min_train_s
+    check(budget >= s.min_train_s, f"{budget:.0f} s left for training, under the {s.min_train_s:.0f} s minimum: "
+          f"raise --budget (the steps after it need ~{after:.0f} s)")
+    result = cli(["train", "--data", str(p["train"]), "--model", s.model, "--imgsz", *map(str, s.imgsz), "--batch",
+                  str(s.batch), "--lr", str(s.lr), "--amp", "bf16", "--device", ctx.device, "--workers",
+                  str(ctx.workers(s.workers)), "--time", f"{budget / 3600:.6f}", "--val-period", "1", "--out",
+                  str(p["run"]), "--quiet"], ctx.work / "train.json")
+    check(p["best"].is_file(), f"{p['best']}: the run wrote no best.pt")
+    return {"time_budget_s": round(budget, 1), "steps": result.get("steps"), "epochs": result.get("epochs"),
+            "images_per_second": result.get("images_per_second"), "wall_s": result.get("seconds"),
+            "val_metrics": result.get("val_metrics"), "best_epoch": (result.get("best_model") or {}).get("epoch")}
+
+
+@converge_step("perception eval of best.pt on the held-out split (seed 777, never trained on)", seconds=30, timeout=600)
+def converge_eval(ctx: StepContext) -> dict:
+    s, p = sizes(ctx), trained(ctx)
+    result = cli(["eval", "--model", str(p["best"]), "--data", str(p["heldout"]), "--split", "val", "--device", ctx.device,
+                  "--batch", str(s.eval_batch), "--out", str(ctx.work / "eval")], ctx.work / "eval.json")
+    keep = ("num_images", "map50", "map50_95", "recall50", "mr2_reasonable", "ped_ap50_reasonable", "culane_f1", "lane_iou",
+            "drivable_miou")
+    return {k: result["metrics"].get(k) for k in keep}
+
+
+@converge_step("export best.pt to ONNX (parity against PyTorch) and release it (weights only, what weights/ commits)",
+               seconds=30, timeout=600)
+def converge_export(ctx: StepContext) -> dict:
+    p = trained(ctx)
+    export = cli(["export", "--model", str(p["best"]), "--out", str(p["onnx"]), "--threads", str(os.cpu_count() or 1)],
+                 ctx.work / "export.json")
+    release = cli(["release", "--model", str(p["best"]), "--out", str(p["release"])], ctx.work / "release.json")
+    return {"onnx_mb": round(p["onnx"].stat().st_size / 2**20, 2), "parity_max_abs_diff": {tag: max(v["max_abs_diff"].values(), default=0.0)
+                                                                 for tag, v in export["parity"].items()},
+            "release_mb": release["out_mb"], "checkpoint_mb": release["source_mb"]}

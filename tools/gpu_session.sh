@@ -1,8 +1,8 @@
 #!/bin/bash
 # One prepared device-machine call: set up, run a tools/gpu_check.py suite, pack what comes back into $OUT.
 #
-#   bash tools/gpu_session.sh check    [gpu_check.py flags]   # every GPU path, ~6 min (call 1)
-#   bash tools/gpu_session.sh converge [gpu_check.py flags]   # train/eval/export/release/time, ~9 min (call 2)
+#   bash tools/gpu_session.sh check    [gpu_check.py flags]   # every GPU path, ~5 min (call 1)
+#   bash tools/gpu_session.sh converge [gpu_check.py flags]   # time, train/eval/export/release, --budget (call 2)
 #
 # With the device tool: run(command="bash tools/gpu_session.sh check", carry=[".whl"], timeout_s=...), after
 # `bash tools/gpu_wheels.sh` here. The device tool returns at most 8 files from $OUT (16 MiB each, two folders

@@ -133,3 +133,11 @@ def test_converge_refuses_a_budget_that_leaves_training_too_little(tmp_path):
     steps = {s["name"]: s for s in json.loads((tmp_path / "gpu_converge.json").read_text())["steps"]}
     assert steps["converge_data"]["status"] == "pass"
     assert steps["converge_train"]["status"] == "fail" and "raise --budget" in steps["converge_train"]["error"]
+
+
+def test_converge_steps_after_a_failed_training_skip_and_say_why(tmp_path):
+    done = gpu_check(tmp_path, "--suite", "converge", "--only", "converge_eval,converge_export")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    steps = json.loads((tmp_path / "gpu_converge.json").read_text())["steps"]
+    assert [s["status"] for s in steps] == ["skip", "skip"]
+    assert all("converge_train failed or did not run" in s["reason"] for s in steps)
