@@ -42,6 +42,16 @@ def load_average() -> list[float] | None:
         return None
 
 
+def training_machine(device: Any, processes: int) -> dict[str, Any]:
+    """What a training run ran on, as its checkpoints record it (plain strings and numbers): the device (and the
+    GPU's name), the processes, the CPU, its speed flags and cores, torch's version."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(device) if getattr(device, "type", "") == "cuda" else None
+    return {"device": str(device), "gpu": gpu, "processes": processes, "cpu": cpu_model(), "cpu_flags": cpu_flags(),
+            "cores": os.cpu_count(), "torch": str(torch.__version__)}  # str: TorchVersion would not load weights_only
+
+
 def machine_info(threads: int, providers: list[str]) -> dict[str, Any]:
     """providers: the ONNX Runtime providers that actually started a session in this run."""
     import onnxruntime as ort

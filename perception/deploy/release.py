@@ -17,7 +17,7 @@ import torch
 
 from perception.errors import InputError
 
-PROVENANCE = ("epoch", "step", "train_seconds", "metrics", "train_config")
+PROVENANCE = ("epoch", "step", "train_seconds", "metrics", "train_config", "machine")
 
 
 def release_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> dict[str, Any]:

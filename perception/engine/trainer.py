@@ -37,6 +37,7 @@ from perception.engine.distributed import (
     setup_distributed,
     wrap_model,
 )
+from perception.bench.machine import training_machine
 from perception.engine.ema import ModelEMA, unwrap
 from perception.engine.hardware import resolve_amp
 from perception.engine.step_stats import StepStats
@@ -116,6 +117,7 @@ class Trainer:
         checkpoint (read once) defines the model and fills their states."""
         cfg = self.config
         self.ctx: DistContext = setup_distributed(cfg.device)
+        self.machine = training_machine(self.ctx.device, self.ctx.world_size)  # recorded in every checkpoint
         # never over another run: the default folder moves on to runs/train2, a named one is refused (out_dir)
         out, self.claim = claim_run_dir(cfg, self.ctx, self.resume)
         self.config = cfg = cfg.replace(out=str(out))
@@ -301,6 +303,7 @@ class Trainer:
             "best_fitness": self.best_fitness,
             "rng": capture_rng(),
             "metrics": dict(metrics or self.history_metrics),
+            "machine": self.machine,
         }
 
     def save_last(self, metrics: dict[str, Any] | None = None) -> None:

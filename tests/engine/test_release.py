@@ -37,7 +37,8 @@ def test_release_keeps_the_ema_weights_and_provenance_and_drops_the_training_sta
     dst = tmp_path / "released.pt"
     assert main(["release", "--model", str(trained), "--out", str(dst), "--json", str(tmp_path / "r.json")]) == 0
     source, released = load_checkpoint(trained), load_checkpoint(dst)
-    assert set(released) == {"model", "config", "released_from", "epoch", "step", "train_seconds", "metrics", "train_config"}
+    assert set(released) == {"model", "config", "released_from", "epoch", "step", "train_seconds", "metrics", "train_config",
+                             "machine"}
     assert released["released_from"] == {"file": "last.pt", "weights": "ema", "dtype": "float32"}
     assert released["step"] == source["step"] == 3 and released["metrics"] == source["metrics"]
     # the EMA weights, not the raw ones (they differ after 3 steps), bit for bit
@@ -62,6 +63,42 @@ def test_half_release_is_float16_and_predicts_within_its_rounding(trained, tmp_p
         # errors add up to a few thousandths of the outputs' scale - 1 % of it is the bound
         scale = full[key].abs().max().clamp(min=1.0)
         assert (full[key] - half[key]).abs().max() <= 0.01 * scale, key
+
+
+def test_model_card_says_what_the_checkpoint_and_the_eval_say(trained, tiny_synthetic, tmp_path):
+    import yaml
+
+    from perception.bench.machine import cpu_model
+    from perception.engine.train_config import TrainConfig
+
+    eval_json = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(trained), "--data", str(tiny_synthetic), "--out", str(tmp_path / "eval"),
+                 "--worst", "0", "--json", str(eval_json)]) == 0
+    dst = tmp_path / "synthetic_n.pt"
+    assert main(["release", "--model", str(trained), "--out", str(dst), "--half", "--card", "--eval", str(eval_json)]) == 0
+    card = (tmp_path / "synthetic_n.md").read_text()
+    assert card.startswith("# synthetic_n\n")
+    assert "3 steps, 1 epochs of batch 2 at 64x128" in card and "float16 ema weights of `last.pt`" in card
+    assert f"cpu x 1; CPU {cpu_model()}" in card  # the machine the checkpoint recorded
+    evaluated = json.loads(eval_json.read_text())["metrics"]
+    assert f"`perception eval` on {evaluated['num_images']} images of `{tiny_synthetic}`" in card
+    assert f"| {evaluated['drivable_miou']:.3f} |" in card
+    # the YAML block, fed back as a train config, is the run's settings
+    block = card.split("```yaml\n")[1].split("```")[0]
+    settings = yaml.safe_load(block)["train"]
+    assert settings["max_steps"] == 3 and settings["model"] == "n" and "out" not in settings
+    rebuilt = TrainConfig(**settings)
+    saved = load_checkpoint(trained)["train_config"]
+    assert all(getattr(rebuilt, k) == (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()
+               if k not in ("out", "exist_ok"))
+
+
+def test_a_bad_eval_summary_is_one_line(trained, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"rows": []}')
+    assert main(["release", "--model", str(trained), "--out", str(tmp_path / "y.pt"), "--eval", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a `perception eval --json` summary" in err and len(err.splitlines()) == 1
 
 
 def test_release_refuses_to_overwrite_its_source_and_names_bad_files(trained, tmp_path, capsys):
