@@ -36,9 +36,11 @@ class LaneLoss:
         is_lane = ((target > 0) & (target != IGNORE_INDEX)).float()
         # log p(lane) - log p(bg) with p(lane) = 1 - p(bg): the binary logit implied by the softmax. The same
         # log-sum-exp over the lane channels normalises them for the slot term below.
-        lane_channels = logits[:, 1:]
+        # split, not two slices: a slice's backward fills a zero gradient of the whole (B, K+2, H, W) map and
+        # copies into it, twice, where split's concatenates the two gradients once
+        background, lane_channels = logits.split([1, logits.shape[1] - 1], dim=1)
         lane_lse = torch.logsumexp(lane_channels, dim=1)
-        lane_logit = lane_lse - logits[:, 0]
+        lane_logit = lane_lse - background.squeeze(1)
         if self.binary == "focal":
             binary = binary_focal(lane_logit, is_lane, valid)
         else:
