@@ -141,3 +141,18 @@ def test_converge_steps_after_a_failed_training_skip_and_say_why(tmp_path):
     steps = json.loads((tmp_path / "gpu_converge.json").read_text())["steps"]
     assert [s["status"] for s in steps] == ["skip", "skip"]
     assert all("converge_train failed or did not run" in s["reason"] for s in steps)
+
+
+def test_check_session_packs_its_reports_and_a_log_tarball(tmp_path):
+    import tarfile
+
+    out, work = tmp_path / "out", tmp_path / "work"
+    env = dict(os.environ, OUT=str(out), GPU_SESSION_WORK=str(work), GPU_SESSION_PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    done = subprocess.run(["bash", str(SESSION), "check", "--device", "cpu", "--quick", "--only", "preflight,data"],
+                          capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["check_logs.tar.gz", "gpu_check.json", "gpu_check.md"]
+    with tarfile.open(out / "check_logs.tar.gz") as tar:
+        names = set(tar.getnames())
+    assert {"console.log", "logs/preflight.log", "logs/data.log", "steps/data.json"} <= names
+    assert not any(n.endswith((".jpg", ".png", ".mp4", ".pt")) for n in names)  # no images, clips or weights
