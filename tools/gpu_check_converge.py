@@ -1,7 +1,7 @@
 """tools/gpu_check.py's converge suite (`--suite converge`): the synthetic-world model trained for what the
 budget leaves, evaluated on held-out data, exported, released and timed. One function per step, in order.
 
-    python tools/gpu_check.py --suite converge --out DIR                       # on the GPU, --budget 570 s
+    python tools/gpu_check.py --suite converge --out DIR                       # on the GPU, --budget 585 s
     python tools/gpu_check.py --suite converge --device cpu --quick --out DIR  # its CPU dry run (tests/tools)
 
 The two timing steps come first and are optional: the orchestrator runs them only when the required steps
@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from gpu_check_core import STEPS, Skip, StepContext, check, cli, seconds_left, step
 
 TRAIN_SEED, HELDOUT_SEED = 11, 777  # docs/benchmarks.md's convention: training never sees seed 777
-TRAIN_MARGIN_S = 45  # the trainer's last validation, best.pt's revalidation and results.png after --time ends
+# What `train --time` does not count: its set-up (indexing the labels: 2,700 files took 2.8 s on one CPU thread,
+# so ~20 s for 20,000), and after the budget best.pt's revalidation and results.png
+TRAIN_MARGIN_S = 60
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ def converge_inference(ctx: StepContext) -> dict:
 
 
 @converge_step("perception train for what the budget leaves (bf16, the trainer's --time), validating every epoch",
-               seconds=345, timeout=86_400)  # seconds: FULL's minimum training and TRAIN_MARGIN_S
+               seconds=360, timeout=86_400)  # seconds: FULL's minimum training and TRAIN_MARGIN_S
 def converge_train(ctx: StepContext) -> dict:
     s, p = sizes(ctx), paths(ctx)
     names = [n for n, st in STEPS.items() if st.suite == "converge"]

@@ -13,7 +13,15 @@ if ! ls "$repo"/.whl/gpu/*.whl > /dev/null 2>&1; then
   echo "gpu_setup: no wheels in $repo/.whl/gpu: run bash tools/gpu_wheels.sh where PyPI is reachable" >&2
   return 1 2> /dev/null || exit 1
 fi
-python3 -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" \
-  "$repo"/.whl/gpu/*.whl || { return 1 2> /dev/null || exit 1; }
+# A warm machine's second call finds the same wheels already installed: the list of wheel names says so
+wanted="$(cd "$repo"/.whl/gpu && ls *.whl | sort | tr '\n' ' ')"
+if [ "$(cat "$site/.gpu_setup_wheels" 2> /dev/null)" != "$wanted" ]; then
+  python3 -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" \
+    "$repo"/.whl/gpu/*.whl || { return 1 2> /dev/null || exit 1; }
+  echo "$wanted" > "$site/.gpu_setup_wheels"
+  state="installed"
+else
+  state="found already installed"
+fi
 export PYTHONPATH="$repo:$site${PYTHONPATH:+:$PYTHONPATH}"
-echo "gpu_setup: installed $(ls "$repo"/.whl/gpu/*.whl | wc -l) wheels into $site; PYTHONPATH=$PYTHONPATH"
+echo "gpu_setup: $state $(ls "$repo"/.whl/gpu/*.whl | wc -l) wheels in $site; PYTHONPATH=$PYTHONPATH"
