@@ -21,6 +21,31 @@ EVAL_METRICS = (("map50", "objects mAP50"), ("map50_95", "mAP50:95"), ("recall50
                 ("culane_f1", "lane F1 (CULane)"), ("lane_iou", "lane IoU"), ("drivable_miou", "drivable mIoU"))
 
 
+def write_model_card(weights: str | Path, evaluation: dict[str, Any] | None = None) -> Path:
+    """Write the card of the released checkpoint `weights` beside it (NAME.md); evaluation: a `perception eval
+    --json` summary of the same model (read_eval_summary). Returns the card's path."""
+    from perception.atomic import write_text_atomic
+    from perception.engine.checkpoint import load_checkpoint
+
+    card = Path(weights).with_suffix(".md")
+    write_text_atomic(card, model_card(load_checkpoint(weights), weights, evaluation))
+    return card
+
+
+def read_eval_summary(path: str | Path) -> dict[str, Any]:
+    from perception.errors import InputError, MissingFileError
+
+    if not Path(path).is_file():
+        raise MissingFileError(f"{path}: eval summary not found")
+    try:
+        data = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+        raise InputError(f"{path}: not a `perception eval --json` summary (no 'metrics' object)")
+    return data
+
+
 def model_card(released: dict[str, Any], weights_path: str | Path, eval_summary: dict[str, Any] | None = None) -> str:
     """Markdown describing the released checkpoint `released` (as `release_checkpoint` wrote it to weights_path)."""
     from perception.models.factory import saved_model_config

@@ -10,14 +10,29 @@ again; load_model widens them back into the float32 model, a rounding of about 1
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import torch
-
+from perception.config import ConfigBase, option
 from perception.errors import InputError
 
 PROVENANCE = ("epoch", "step", "train_seconds", "metrics", "train_config", "machine")
+
+
+@dataclass
+class ReleaseConfig(ConfigBase):
+    """One `perception release` job (its fields with help text are the command's flags)."""
+
+    SECTION: ClassVar[str] = "release"
+
+    model: str = option("", "training checkpoint (last.pt or best.pt)", metavar="CKPT", required=True)
+    out: str = option("", "released checkpoint to write (.pt)", metavar="PATH", required=True)
+    half: bool = option(False, "store the weights as float16 (loaded back as float32)")
+    card: bool = option(False, "also write the model card OUT.md (model, training, machine, metrics, the settings "
+                        "that reproduce it), from the checkpoint's own provenance")
+    eval: str | None = option(None, "a `perception eval --json` summary of this model, whose metrics the card shows "
+                              "(implies --card)", metavar="JSON")
 
 
 def release_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> dict[str, Any]:

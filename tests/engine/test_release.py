@@ -99,6 +99,7 @@ def test_a_bad_eval_summary_is_one_line(trained, tmp_path, capsys):
     assert main(["release", "--model", str(trained), "--out", str(tmp_path / "y.pt"), "--eval", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert "not a `perception eval --json` summary" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "y.pt").exists()  # refused before anything was written
 
 
 def test_release_refuses_to_overwrite_its_source_and_names_bad_files(trained, tmp_path, capsys):
