@@ -38,4 +38,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"release: model card {summary['card']}")
     write_json(args.json, summary)
     return 0
-

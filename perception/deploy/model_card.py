@@ -113,4 +113,3 @@ def _changed_settings(train_config: dict[str, Any]) -> str:
     changed = {k: v for k, v in json.loads(json.dumps(train_config)).items()
                if k in defaults and v != defaults[k] and k not in ("out", "exist_ok")}
     return yaml.safe_dump({"train": changed}, sort_keys=False).rstrip()
-

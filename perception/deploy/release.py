@@ -3,7 +3,7 @@
 last.pt/best.pt carry the optimizer, scheduler, loss balancer, RNG and both the raw and the EMA weights so
 that a run can resume exactly; none of that serves inference, and it makes a scale-s checkpoint four times the
 size of its weights. The released file keeps the EMA weights (what `load_model`, eval and export use) as
-"model", the model config, and the run's provenance (epoch, step, metrics, training config), and nothing
+"model", the model config, and the run's provenance (epoch, step, metrics, training config, machine), and nothing
 else; `load_model` reads it like any checkpoint. half=True stores floating tensors as float16 (half the size
 again; load_model widens them back into the float32 model, a rounding of about 1e-3 relative per weight).
 """
