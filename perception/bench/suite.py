@@ -3,7 +3,8 @@
 Model (fused) and the lraspp baseline, at one input size, for each batch: PyTorch eager (CUDA when present,
 else CPU; the model also under bf16/fp16 autocast with --torch-amp), ONNX Runtime fp32 on every provider that
 actually starts, INT8 (QDQ, static calibration) and FP16 (GPU providers only); model-only and end-to-end
-latency, memory; then the video tool's FPS on a clip, the ratios to the baseline and the pass/miss targets. Nothing here asserts speed: it measures and reports.
+latency, memory; then the video tool's FPS on a clip, the ratios to the baseline and the pass/miss targets.
+Nothing here asserts speed: it measures and reports.
 """
 
 from __future__ import annotations
