@@ -34,6 +34,7 @@ class TrainConfig(ConfigBase):
     # YAML only (--cfg): task -> weight, task -> share of train images keeping its labels
     loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
     label_fraction: dict[str, float] = field(default_factory=dict)
+    label_subset: bool = False  # with label_fraction: train on the images that kept their labels only
     balancing: str = option("fixed", "task loss weighting: fixed, uncertainty, dwa, gradnorm or pcgrad (docs/multitask.md)",
                             choices=BALANCING_MODES)
     dwa_temperature: float = option(2.0, "DWA softmax temperature (the paper's T = 2)")

@@ -30,14 +30,14 @@ def build_train_loaders(config: TrainConfig, model_config: ModelConfig, ctx: Dis
     train_set = build_dataset(config.data, "train", model_config, train=True, augment=augment,
                               allow_missing_labels=config.allow_missing_labels)
     unlabelled = require_task_labels(train_set.sources, model_config.enabled_tasks, config.data, config.allow_missing_labels)
+    if config.label_fraction:  # before the sampler: with label_subset fewer images remain
+        from perception.data.label_fraction import LabelFraction
+
+        train_set = LabelFraction(train_set, config.label_fraction, config.seed, subset=config.label_subset)
     if len(set(train_set.source_weights)) > 1:
         base = WeightedDistributedSampler(train_set.item_weights(), len(train_set), ctx.rank, ctx.world_size, config.seed)
     else:
         base = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed)
-    if config.label_fraction:
-        from perception.data.label_fraction import LabelFraction
-
-        train_set = LabelFraction(train_set, config.label_fraction, config.seed)
     train_set.unlabelled_tasks = unlabelled  # the trainer warns about these on every epoch line
     batch = per_rank_batch(config.batch, ctx)
     workers = loader_workers(config.workers)

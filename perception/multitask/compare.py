@@ -4,7 +4,8 @@ Every model of a comparison gets the same data, scale, input size, seed, batch, 
 budget, and is scored by the trainer's own validator (`perception.engine.validate`) on the same split.
 The shared model may be trained once per balancer; the separate models are the same network with one head
 enabled. Low-data setting: `fraction` of one task's training labels kept (the others whole), where
-sharing is supposed to help most; then only that task's separate model is trained.
+sharing is supposed to help most; then only that task's separate model is trained, on the images that kept
+its labels (the shared models see every image, with that task's labels masked on the others).
 """
 
 from __future__ import annotations
@@ -104,22 +105,32 @@ def latencies_ms(models: dict[str, torch.nn.Module], imgsz: tuple[int, int], run
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def _train_one(name: str, heads: list[str], balancing: str, seed: int, cfg: CompareConfig, progress: bool) -> dict[str, Any]:
+def run_train_config(name: str, heads: list[str], balancing: str, seed: int, cfg: CompareConfig):
+    """The TrainConfig of one model of the comparison."""
     from perception.engine.train_config import TrainConfig
-    from perception.engine.trainer import Trainer
-    from perception.models import build_model, model_config_from_arg
-    from perception.models.summary import model_summary
 
-    model_config = model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz), heads={t: t in heads for t in TASKS})
     shared = len(heads) > 1
-    train_config = TrainConfig(
+    return TrainConfig(
         data=cfg.data, model=cfg.model, imgsz=cfg.imgsz, epochs=cfg.max_steps, max_steps=cfg.max_steps, batch=cfg.batch,
         lr=cfg.lr, seed=seed, balancing=balancing, out=str(Path(cfg.out) / run_folder(name, seed, cfg.seeds)), exist_ok=True,
         device=cfg.device, workers=cfg.workers, save_period=0,
         val_period=cfg.val_period or 10**6,  # 0: once, at the end of the budget
         grad_monitor_period=cfg.grad_monitor if shared else 0,
         label_fraction={cfg.fraction_task: cfg.fraction} if cfg.fraction is not None else {},
+        # a separate model of the scarce task trains on its labelled images alone: masked ones would only waste
+        # its steps, while the shared model still learns the other tasks from them
+        label_subset=not shared,
     )
+
+
+def _train_one(name: str, heads: list[str], balancing: str, seed: int, cfg: CompareConfig, progress: bool) -> dict[str, Any]:
+    from perception.engine.trainer import Trainer
+    from perception.models import build_model, model_config_from_arg
+    from perception.models.summary import model_summary
+
+    model_config = model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz), heads={t: t in heads for t in TASKS})
+    shared = len(heads) > 1
+    train_config = run_train_config(name, heads, balancing, seed, cfg)
     summary = Trainer(train_config, model_config=model_config, progress=progress).fit()
     sizes = model_summary(build_model(model_config), cfg.imgsz)["total"]
     metrics = summary["val_metrics"]
@@ -169,8 +180,21 @@ def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str]
         "tasks": singles,
         "headline": {t: HEADLINE[t][1] for t in cfg.tasks},
         "runs": runs,
+        "separate_low_data": separate_low_data(cfg.to_dict(), LOW_DATA_SUBSET),
         "wall_seconds": round(time.time() - started, 1),
     }
+
+
+# How the separate model of a low-data comparison was fed: its labelled images only (since session 7), or every
+# image with the others masked (compare.json files written before say nothing: they are that)
+LOW_DATA_SUBSET, LOW_DATA_MASKED = "labelled images only", "every image, the unlabelled masked"
+
+
+def separate_low_data(config: dict[str, Any], written: str | None = None) -> str | None:
+    """The low-data feeding of a comparison's separate model (None without --fraction)."""
+    if config.get("fraction") is None:
+        return None
+    return written or LOW_DATA_MASKED
 
 
 def run_folder(name: str, seed: int, seeds: list[int]) -> str:
@@ -194,6 +218,9 @@ def merge_comparisons(results: list[dict[str, Any]], sources: list[str]) -> dict
         config = result["config"]
         config_seeds = config.get("seeds", [config.get("seed", 0)])
         differ = [k for k in _SAME if config.get(k) != first.get(k) and k in config and k in first]
+        if separate_low_data(config, result.get("separate_low_data")) != separate_low_data(
+                first, results[0].get("separate_low_data")):
+            differ.append("the separate model's low-data feeding")
         if differ:
             raise ConfigError(f"{source}: not the same experiment as {sources[0]}: {', '.join(differ)} differ")
         for run in result["runs"]:
@@ -207,4 +234,5 @@ def merge_comparisons(results: list[dict[str, Any]], sources: list[str]) -> dict
     config.pop("seed", None)
     return {"config": config, "tasks": results[0]["tasks"], "headline": results[0]["headline"],
             "runs": [r for result in results for r in result["runs"]],
+            "separate_low_data": separate_low_data(first, results[0].get("separate_low_data")),
             "wall_seconds": round(sum(r["wall_seconds"] for r in results), 1), "merged_from": sources}

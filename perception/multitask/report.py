@@ -26,7 +26,10 @@ def _budget(result: dict[str, Any]) -> str:
     text = (f"scale {cfg['model']}, {cfg['imgsz'][0]}x{cfg['imgsz'][1]}, batch {cfg['batch']}, {cfg['max_steps']} steps per "
             f"model (equal images per model), lr {cfg['lr']}, seeds {','.join(map(str, seeds))}, device {cfg['device']}")
     if cfg.get("fraction") is not None:
-        text += f"; low-data: {cfg['fraction']:.0%} of {cfg['fraction_task']} labels kept, other tasks whole"
+        from perception.multitask.compare import separate_low_data
+
+        text += (f"; low-data: {cfg['fraction']:.0%} of {cfg['fraction_task']} labels kept, other tasks whole; the "
+                 f"separate {cfg['fraction_task']} model trained on {separate_low_data(cfg, result.get('separate_low_data'))}")
     return text
 
 

@@ -74,3 +74,45 @@ def test_label_fraction_keeps_one_tasks_labels_on_a_seeded_subset(tiny_synthetic
     assert all(item["labelled"]["drivable"] and item["labelled"]["objects"] for item in items)  # other tasks whole
     again = LabelFraction(dataset, {"lanes": 0.5}, seed=0)
     assert [again[k]["labelled"]["lanes"] for k in range(len(again))] == [i["labelled"]["lanes"] for i in items]
+
+
+def test_a_subset_keeps_only_the_images_that_kept_their_labels(tiny_synthetic):
+    dataset = build_dataset(str(tiny_synthetic), "train", ModelConfig(scale="n", imgsz=TINY_IMGSZ), train=False)
+    masked = LabelFraction(dataset, {"objects": 0.5}, seed=0)
+    subset = LabelFraction(dataset, {"objects": 0.5}, seed=0, subset=True)
+    kept = [k for k in range(len(masked)) if masked[k]["labelled"]["objects"]]
+    assert len(subset) == len(kept) == round(0.5 * len(dataset)) and subset.indices == kept
+    assert all(subset[i]["labelled"]["objects"] for i in range(len(subset)))  # every remaining image is labelled
+    assert [subset[i]["image"].tolist() == dataset[k]["image"].tolist() for i, k in enumerate(kept)] == [True] * len(kept)
+    assert subset.item_weights() == [dataset.item_weights()[k] for k in kept]
+
+
+def test_low_data_separate_model_trains_on_the_labelled_images_and_the_shared_on_all(tiny_synthetic, tmp_path):
+    from perception.config import ModelConfig as MC
+    from perception.engine.distributed import DistContext
+    from perception.engine.train_data import build_train_loaders
+    from perception.multitask.compare import CompareConfig, run_train_config
+
+    cfg = CompareConfig(data=str(tiny_synthetic), model="n", imgsz=TINY_IMGSZ, max_steps=1, batch=2, workers=0,
+                        fraction=0.5, fraction_task="objects", out=str(tmp_path))
+    sizes = {}
+    for name, heads in (("shared-fixed", ["objects", "pedestrians", "lanes", "drivable"]), ("separate-objects", ["objects"])):
+        train_config = run_train_config(name, heads, "fixed", 0, cfg)
+        assert train_config.label_fraction == {"objects": 0.5}
+        loader, _ = build_train_loaders(train_config, MC(scale="n", imgsz=TINY_IMGSZ), DistContext())
+        sizes[name] = len(loader.dataset)
+    assert sizes == {"shared-fixed": 6, "separate-objects": 3}  # 6 train images, half keep their object labels
+
+
+def test_merge_refuses_low_data_runs_that_fed_the_separate_model_differently(tmp_path, capsys):
+    from perception.multitask.compare import LOW_DATA_SUBSET
+
+    config = {"data": "d", "model": "n", "imgsz": [64, 128], "max_steps": 1, "batch": 2, "lr": 0.01,
+              "tasks": ["objects"], "fraction": 0.1, "fraction_task": "objects", "seeds": [0], "balancers": ["fixed"]}
+    old = {"config": config, "tasks": ["objects"], "headline": {}, "runs": [], "wall_seconds": 1.0}  # before the field
+    new = {**old, "config": {**config, "seeds": [1]}, "separate_low_data": LOW_DATA_SUBSET}
+    for name, result in (("old", old), ("new", new)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "compare.json").write_text(json.dumps(result))
+    assert main(["compare-tasks", "--merge", str(tmp_path / "old"), str(tmp_path / "new"), "--out", str(tmp_path / "m")]) == 2
+    assert "the separate model's low-data feeding differ" in capsys.readouterr().err
