@@ -8,8 +8,9 @@ The two timing steps come first and are optional: the orchestrator runs them onl
 after them still fit in --budget. Training then takes every second the steps after it do not need (their
 `seconds` and a margin for the trainer's own last validation), so one budget sizes the whole call. The held-out split is rendered with
 a seed the training set never used, so `perception eval` on it measures the synthetic world, not the images
-that were seen. DIR/work/converge is the run (results.csv, results.png, weights/); DIR/work/release.pt is the
-checkpoint reduced to its weights (`perception release`), what weights/ commits.
+that were seen. DIR/work/converge is the run (results.csv, results.png, weights/); DIR/work/synthetic_SCALE.pt is
+the checkpoint reduced to float16 weights with its card beside it (`perception release --half --card --eval`):
+what weights/ commits.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def trained(ctx: StepContext) -> dict:
 def paths(ctx: StepContext) -> dict:
     work = ctx.work
     return {"train": work / "converge_data", "heldout": work / "heldout", "run": work / "converge",
-            "best": work / "converge" / "weights" / "best.pt", "release": work / "release.pt", "onnx": work / "model.onnx"}
+            "best": work / "converge" / "weights" / "best.pt", "release": work / f"synthetic_{sizes(ctx).model}.pt",
+            "onnx": work / "model.onnx"}
 
 
 def converge_step(what: str, seconds: float, **kwargs):
@@ -156,7 +158,9 @@ def converge_export(ctx: StepContext) -> dict:
     p = trained(ctx)
     export = cli(["export", "--model", str(p["best"]), "--out", str(p["onnx"]), "--threads", str(os.cpu_count() or 1)],
                  ctx.work / "export.json")
-    release = cli(["release", "--model", str(p["best"]), "--out", str(p["release"])], ctx.work / "release.json")
+    evaluation = ctx.work / "eval.json"  # converge_eval's summary, which the model card quotes
+    release = cli(["release", "--model", str(p["best"]), "--out", str(p["release"]), "--half", "--card",
+                   *(["--eval", str(evaluation)] if evaluation.is_file() else [])], ctx.work / "release.json")
     return {"onnx_mb": round(p["onnx"].stat().st_size / 2**20, 2), "parity_max_abs_diff": {tag: max(v["max_abs_diff"].values(), default=0.0)
                                                                  for tag, v in export["parity"].items()},
-            "release_mb": release["out_mb"], "checkpoint_mb": release["source_mb"]}
+            "release_mb": release["out_mb"], "checkpoint_mb": release["source_mb"], "card": release.get("card")}

@@ -8,7 +8,8 @@
 # `bash tools/gpu_wheels.sh` here. The device tool returns at most 8 files from $OUT (16 MiB each, two folders
 # deep), so the suite runs in /tmp and only its reports, the figures that matter and a tarball of the logs and
 # step results are copied: check -> gpu_check.{json,md}, check_logs.tar.gz; converge -> gpu_converge.{json,md},
-# results.csv, results.png, eval_report.md, release.pt (the weights, ~15 MB for scale s), converge_logs.tar.gz.
+# results.csv, results.png, eval_report.md, synthetic_s.pt + synthetic_s.md (fp16 weights, ~7 MB for scale s, and
+# their model card), converge_logs.tar.gz: eight files, the device tool's limit.
 # GPU_SESSION_PYTHON=... runs the suite with another interpreter (the CPU dry run in tests/tools uses the venv's).
 set -o pipefail
 suite="${1:?usage: gpu_session.sh check|converge [gpu_check.py flags]}"
@@ -27,7 +28,9 @@ report="gpu_check"; [ "$suite" != "check" ] && report="gpu_$suite"
 cp "$work/$report.json" "$work/$report.md" "$out/" 2> /dev/null
 if [ "$suite" = "converge" ]; then
   run="$work/work/converge"
-  for f in "$run/results.csv" "$run/results.png" "$work/work/release.pt"; do [ -f "$f" ] && cp "$f" "$out/"; done
+  for f in "$run/results.csv" "$run/results.png" "$work"/work/synthetic_*.pt "$work"/work/synthetic_*.md; do
+    [ -f "$f" ] && cp "$f" "$out/"
+  done
   [ -f "$work/work/eval/report.md" ] && cp "$work/work/eval/report.md" "$out/eval_report.md"
 fi
 # logs, step results, every command's --json summary and the eval/bench reports; no images, no weights

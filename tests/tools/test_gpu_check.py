@@ -107,8 +107,8 @@ def test_converge_session_dry_run_trains_evaluates_releases_and_packs_what_comes
                           capture_output=True, text=True, env=env, timeout=1150, cwd=REPO)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     back = sorted(p.name for p in out.iterdir())
-    assert back == ["converge_logs.tar.gz", "eval_report.md", "gpu_converge.json", "gpu_converge.md", "release.pt",
-                    "results.csv", "results.png"]
+    assert back == ["converge_logs.tar.gz", "eval_report.md", "gpu_converge.json", "gpu_converge.md", "results.csv",
+                    "results.png", "synthetic_n.md", "synthetic_n.pt"]
     assert len(back) <= COMES_BACK["files"] and all((out / n).stat().st_size < COMES_BACK["file_mb"] * 2**20 for n in back)
 
     result = json.loads((out / "gpu_converge.json").read_text())
@@ -123,8 +123,11 @@ def test_converge_session_dry_run_trains_evaluates_releases_and_packs_what_comes
     assert max(steps["converge_export"]["figures"]["parity_max_abs_diff"].values()) <= 1e-3
     assert set(steps["converge_inference"]["figures"]) == {"fp32_b1", "bf16_b1", "fp32_b2", "bf16_b2"}
     best = load_checkpoint(work / "converge" / "work" / "converge" / "weights" / "best.pt")
-    released = load_checkpoint(out / "release.pt")
-    assert all(torch.equal(released["model"][k], best["ema"][k]) for k in best["ema"])
+    released = load_checkpoint(out / "synthetic_n.pt")  # fp16: the EMA weights rounded, the rest as they were
+    assert all(torch.equal(released["model"][k], best["ema"][k].half() if best["ema"][k].is_floating_point() else best["ema"][k])
+               for k in best["ema"])
+    card = (out / "synthetic_n.md").read_text()  # the card quotes the held-out eval of the same run
+    assert f"`perception eval` on 4 images of `{work / 'converge' / 'work' / 'heldout'}`" in card
 
 
 def test_converge_refuses_a_budget_that_leaves_training_too_little(tmp_path):
