@@ -110,11 +110,16 @@ def run_train_config(name: str, heads: list[str], balancing: str, seed: int, cfg
     from perception.engine.train_config import TrainConfig
 
     shared = len(heads) > 1
+    # The separate model of a scarce task trains on its labelled images alone (below), so its epochs are 1/fraction
+    # as long as the shared model's: the settings counted in epochs stretch by as much, to fall on the same steps
+    # (the same warm-up, validations at the same steps: else 0.1 validates ten times as often and warms up a tenth).
+    stretch = 1.0 / cfg.fraction if cfg.fraction and not shared else 1.0
     return TrainConfig(
         data=cfg.data, model=cfg.model, imgsz=cfg.imgsz, epochs=cfg.max_steps, max_steps=cfg.max_steps, batch=cfg.batch,
         lr=cfg.lr, seed=seed, balancing=balancing, out=str(Path(cfg.out) / run_folder(name, seed, cfg.seeds)), exist_ok=True,
         device=cfg.device, workers=cfg.workers, save_period=0,
-        val_period=cfg.val_period or 10**6,  # 0: once, at the end of the budget
+        val_period=max(1, round(cfg.val_period * stretch)) if cfg.val_period else 10**6,  # 0: once, at the end
+        warmup_epochs=TrainConfig.warmup_epochs * stretch,
         grad_monitor_period=cfg.grad_monitor if shared else 0,
         label_fraction={cfg.fraction_task: cfg.fraction} if cfg.fraction is not None else {},
         # a separate model of the scarce task trains on its labelled images alone: masked ones would only waste

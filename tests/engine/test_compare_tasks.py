@@ -94,14 +94,17 @@ def test_low_data_separate_model_trains_on_the_labelled_images_and_the_shared_on
     from perception.multitask.compare import CompareConfig, run_train_config
 
     cfg = CompareConfig(data=str(tiny_synthetic), model="n", imgsz=TINY_IMGSZ, max_steps=1, batch=2, workers=0,
-                        fraction=0.5, fraction_task="objects", out=str(tmp_path))
-    sizes = {}
+                        fraction=0.5, fraction_task="objects", val_period=1, out=str(tmp_path))
+    sizes, schedule = {}, {}
     for name, heads in (("shared-fixed", ["objects", "pedestrians", "lanes", "drivable"]), ("separate-objects", ["objects"])):
         train_config = run_train_config(name, heads, "fixed", 0, cfg)
         assert train_config.label_fraction == {"objects": 0.5}
+        schedule[name] = (train_config.val_period, train_config.warmup_epochs)
         loader, _ = build_train_loaders(train_config, MC(scale="n", imgsz=TINY_IMGSZ), DistContext())
         sizes[name] = len(loader.dataset)
     assert sizes == {"shared-fixed": 6, "separate-objects": 3}  # 6 train images, half keep their object labels
+    # the subset's epochs are half as long: validation and warm-up fall on the same steps as the shared model's
+    assert schedule == {"shared-fixed": (1, 1.0), "separate-objects": (2, 2.0)}
 
 
 def test_merge_refuses_low_data_runs_that_fed_the_separate_model_differently(tmp_path, capsys):
