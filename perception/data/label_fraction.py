@@ -40,9 +40,11 @@ class LabelFraction(Dataset):
         weights = self.dataset.item_weights()
         return [weights[i] for i in self.indices]
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        """key: an index, or (index, augmentation seed) as the trainer's ResumableSampler yields."""
+        index, aug_seed = key if isinstance(key, tuple) else (key, None)
         k = self.indices[index]
-        item = self.dataset[k]
+        item = self.dataset[k if aug_seed is None else (k, aug_seed)]
         if self.keep:
             labelled = dict(item["labelled"])
             for task, kept in self.keep.items():

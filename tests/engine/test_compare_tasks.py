@@ -85,6 +85,8 @@ def test_a_subset_keeps_only_the_images_that_kept_their_labels(tiny_synthetic):
     assert all(subset[i]["labelled"]["objects"] for i in range(len(subset)))  # every remaining image is labelled
     assert [subset[i]["image"].tolist() == dataset[k]["image"].tolist() for i, k in enumerate(kept)] == [True] * len(kept)
     assert subset.item_weights() == [dataset.item_weights()[k] for k in kept]
+    # the trainer's sampler yields (index, augmentation seed): the seed goes through to the wrapped image
+    assert subset[(1, 7)]["image"].tolist() == dataset[(kept[1], 7)]["image"].tolist()
 
 
 def test_low_data_separate_model_trains_on_the_labelled_images_and_the_shared_on_all(tiny_synthetic, tmp_path):
@@ -102,6 +104,10 @@ def test_low_data_separate_model_trains_on_the_labelled_images_and_the_shared_on
         schedule[name] = (train_config.val_period, train_config.warmup_epochs)
         loader, _ = build_train_loaders(train_config, MC(scale="n", imgsz=TINY_IMGSZ), DistContext())
         sizes[name] = len(loader.dataset)
+        batch = next(iter(loader))  # through the trainer's own sampler, as training draws it
+        assert batch["images"].shape[0] == 2
+        if name == "separate-objects":
+            assert batch["labelled"]["objects"].all()
     assert sizes == {"shared-fixed": 6, "separate-objects": 3}  # 6 train images, half keep their object labels
     # the subset's epochs are half as long: validation and warm-up fall on the same steps as the shared model's
     assert schedule == {"shared-fixed": (1, 1.0), "separate-objects": (2, 2.0)}
