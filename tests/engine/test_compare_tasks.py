@@ -125,3 +125,21 @@ def test_merge_refuses_low_data_runs_that_fed_the_separate_model_differently(tmp
         (tmp_path / name / "compare.json").write_text(json.dumps(result))
     assert main(["compare-tasks", "--merge", str(tmp_path / "old"), str(tmp_path / "new"), "--out", str(tmp_path / "m")]) == 2
     assert "the separate model's low-data feeding differ" in capsys.readouterr().err
+
+
+def test_a_low_data_cost_table_does_not_call_one_separate_model_all_of_them():
+    from perception.multitask.report import _cost_table
+    from perception.multitask.verdict import cost
+
+    def run(name, kind, params):
+        return {"name": name, "kind": kind, "seed": 0, "params": params, "gflops": 1.0, "latency_ms": 10.0,
+                "train_seconds": 100.0}
+
+    tasks = ["objects", "pedestrians", "lanes", "drivable"]
+    low = {"tasks": tasks, "runs": [run("shared-fixed", "shared", 4e6), run("separate-objects", "separate", 3e6)]}
+    table = "\n".join(_cost_table(low, {"cost": cost(low)}))
+    assert "| separate trained (separate-objects) | 3.000 |" in table and "all together" not in table
+    assert "| separate trained / shared-fixed | 0.75x |" in table and "not the cost of one model per task" in table
+    full = {"tasks": tasks, "runs": [run("shared-fixed", "shared", 4e6)] + [run(f"separate-{t}", "separate", 3e6) for t in tasks]}
+    table = "\n".join(_cost_table(full, {"cost": cost(full)}))
+    assert "| separate, all together | 12.000 |" in table and "| separate together / shared-fixed | 3.00x |" in table
