@@ -24,21 +24,30 @@ def kept_indices(length: int, fraction: float, seed: int) -> set[int]:
 
 
 class LabelFraction(Dataset):
-    def __init__(self, dataset: Dataset, fractions: Mapping[str, float], seed: int = 0, subset: bool = False) -> None:
+    def __init__(self, dataset: Dataset, fractions: Mapping[str, float], seed: int = 0, subset: bool = False,
+                 share: Mapping[str, float] | None = None) -> None:
         """fractions: task -> share of the images that keep that task's labels (0..1). subset: only the images
-        that kept every thinned task's labels remain (in their original order)."""
+        that kept every thinned task's labels remain (in their original order). share: task -> share of the
+        draws (by sampling weight) that go to the images that kept that task's labels (oversampling them)."""
         self.dataset = dataset
         self.keep = {task: kept_indices(len(dataset), float(f), seed) for task, f in fractions.items() if float(f) < 1.0}
         everything = range(len(dataset))
         self.indices = sorted(set.intersection(*self.keep.values())) if subset and self.keep else list(everything)
+        self.share = {task: float(v) for task, v in (share or {}).items() if task in self.keep}
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def item_weights(self) -> list[float]:
-        """The wrapped dataset's sampling weights of the images that remain."""
-        weights = self.dataset.item_weights()
-        return [weights[i] for i in self.indices]
+    def item_weights(self) -> np.ndarray:
+        """The wrapped dataset's sampling weights of the images that remain; with `share`, the images that kept a
+        task's labels scaled together so that they draw that share of the total weight (the rest keep theirs)."""
+        weights = np.asarray(self.dataset.item_weights(), np.float64)[self.indices]
+        for task, share in self.share.items():
+            labelled = np.isin(self.indices, sorted(self.keep[task]))
+            kept, rest = weights[labelled].sum(), weights[~labelled].sum()
+            if kept > 0 and rest > 0 and share < 1:
+                weights[labelled] *= share * rest / ((1 - share) * kept)
+        return weights
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         """key: an index, or (index, augmentation seed) as the trainer's ResumableSampler yields."""

@@ -35,6 +35,9 @@ class TrainConfig(ConfigBase):
     loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
     label_fraction: dict[str, float] = field(default_factory=dict)
     label_subset: bool = False  # with label_fraction: train on the images that kept their labels only
+    # with label_fraction: task -> share of the draws given to the images that kept its labels (e.g. 0.5: half of
+    # every epoch's images carry the scarce task's labels; the rest still train the other tasks)
+    label_share: dict[str, float] = field(default_factory=dict)
     balancing: str = option("fixed", "task loss weighting: fixed, uncertainty, dwa, gradnorm or pcgrad (docs/multitask.md)",
                             choices=BALANCING_MODES)
     dwa_temperature: float = option(2.0, "DWA softmax temperature (the paper's T = 2)")
@@ -114,6 +117,9 @@ class TrainConfig(ConfigBase):
         self.label_fraction = {str(k): float(v) for k, v in dict(self.label_fraction).items()}
         if set(self.label_fraction) - set(TASKS) or any(not 0 <= v <= 1 for v in self.label_fraction.values()):
             fail("label_fraction", f"must map tasks of {list(TASKS)} to fractions in [0, 1]")
+        self.label_share = {str(k): float(v) for k, v in dict(self.label_share).items()}
+        if set(self.label_share) - set(self.label_fraction) or any(not 0 < v < 1 for v in self.label_share.values()):
+            fail("label_share", "must map tasks thinned by label_fraction to shares in (0, 1)")
         if any(v < 0 for v in self.loss_weights.values()):
             fail("loss_weights", "must be >= 0")
         if self.balancing == "uncertainty" and any(self.loss_weights.get(t, 1.0) != 1.0 for t in TASKS):

@@ -33,8 +33,9 @@ def build_train_loaders(config: TrainConfig, model_config: ModelConfig, ctx: Dis
     if config.label_fraction:  # before the sampler: with label_subset fewer images remain
         from perception.data.label_fraction import LabelFraction
 
-        train_set = LabelFraction(train_set, config.label_fraction, config.seed, subset=config.label_subset)
-    if len(set(train_set.source_weights)) > 1:
+        train_set = LabelFraction(train_set, config.label_fraction, config.seed, subset=config.label_subset,
+                                  share=config.label_share)
+    if len(set(train_set.source_weights)) > 1 or config.label_share:
         base = WeightedDistributedSampler(train_set.item_weights(), len(train_set), ctx.rank, ctx.world_size, config.seed)
     else:
         base = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed)

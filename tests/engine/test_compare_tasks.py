@@ -84,7 +84,7 @@ def test_a_subset_keeps_only_the_images_that_kept_their_labels(tiny_synthetic):
     assert len(subset) == len(kept) == round(0.5 * len(dataset)) and subset.indices == kept
     assert all(subset[i]["labelled"]["objects"] for i in range(len(subset)))  # every remaining image is labelled
     assert [subset[i]["image"].tolist() == dataset[k]["image"].tolist() for i, k in enumerate(kept)] == [True] * len(kept)
-    assert subset.item_weights() == [dataset.item_weights()[k] for k in kept]
+    assert subset.item_weights().tolist() == [dataset.item_weights()[k] for k in kept]
     # the trainer's sampler yields (index, augmentation seed): the seed goes through to the wrapped image
     assert subset[(1, 7)]["image"].tolist() == dataset[(kept[1], 7)]["image"].tolist()
 
@@ -143,3 +143,29 @@ def test_a_low_data_cost_table_does_not_call_one_separate_model_all_of_them():
     full = {"tasks": tasks, "runs": [run("shared-fixed", "shared", 4e6)] + [run(f"separate-{t}", "separate", 3e6) for t in tasks]}
     table = "\n".join(_cost_table(full, {"cost": cost(full)}))
     assert "| separate, all together | 12.000 |" in table and "| separate together / shared-fixed | 3.00x |" in table
+
+
+def test_label_share_oversamples_the_images_that_kept_the_scarce_tasks_labels(tiny_synthetic, tmp_path):
+    from perception.config import ModelConfig as MC
+    from perception.engine.distributed import DistContext
+    from perception.engine.train_config import TrainConfig
+    from perception.engine.train_data import build_train_loaders
+    from perception.config import ConfigError
+
+    dataset = build_dataset(str(tiny_synthetic), "train", ModelConfig(scale="n", imgsz=TINY_IMGSZ), train=False)
+    shared = LabelFraction(dataset, {"objects": 0.5}, seed=0, share={"objects": 0.75})
+    weights = shared.item_weights()
+    labelled = [shared[k]["labelled"]["objects"] for k in range(len(shared))]
+    assert sum(labelled) == 3 and len(weights) == 6
+    assert weights[labelled].sum() / weights.sum() == pytest.approx(0.75)  # 3 of 6 images draw 3/4 of the weight
+    assert len(set(weights[[not x for x in labelled]].tolist())) == 1  # the rest keep equal weights among them
+
+    # the trainer's loader draws by those weights; a share without a thinned task is refused
+    config = TrainConfig(data=str(tiny_synthetic), model="n", imgsz=TINY_IMGSZ, batch=2, workers=0, out=str(tmp_path),
+                         label_fraction={"objects": 0.5}, label_share={"objects": 0.75})
+    loader, _ = build_train_loaders(config, MC(scale="n", imgsz=TINY_IMGSZ), DistContext())
+    drawn = loader.sampler.base.weights.numpy()
+    assert drawn[labelled].sum() / drawn.sum() == pytest.approx(0.75)
+    assert next(iter(loader))["images"].shape[0] == 2
+    with pytest.raises(ConfigError, match="label_share"):
+        TrainConfig(data=str(tiny_synthetic), label_share={"objects": 0.5})
