@@ -35,7 +35,8 @@ class RunLogger:
         if not self.csv_path.is_file():
             return []
         with self.csv_path.open(newline="") as handle:
-            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+            # an empty cell is a quantity not measured that epoch (e.g. no validation): absent, as in a fresh row
+            return [{k: _number(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
 
     def log_step(self, step: int, values: dict[str, float]) -> None:
         if self.writer is not None:

@@ -500,7 +500,8 @@ class Trainer:
         """Rank 0: the results.csv row, the epoch line after a validation, last.pt, and best.pt when improved."""
         epoch = self.epoch if epoch_done else self.epoch + self.epoch_step / self.steps_per_epoch
         row = {"epoch": epoch, "step": self.step} | {f"train/{k}": v for k, v in losses.items()}
-        row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
+        if run_val:  # an epoch not validated leaves its val/ cells empty: a carried-over value would read as measured
+            row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
         row |= self.task_backward.epoch_row(self.out_dir / "task_gradients.png")
         row |= {"lr": self.scheduler.get_last_lr()[0], "skipped_labels": epoch_skips}
         row |= {f"samples/{name}": n for name, n in sorted(self.epoch_sources.items())}
