@@ -131,12 +131,14 @@ def test_a_low_data_cost_table_does_not_call_one_separate_model_all_of_them():
     from perception.multitask.report import _cost_table
     from perception.multitask.verdict import cost
 
+    tasks = ["objects", "pedestrians", "lanes", "drivable"]
+
     def run(name, kind, params):
         return {"name": name, "kind": kind, "seed": 0, "params": params, "gflops": 1.0, "latency_ms": 10.0,
-                "train_seconds": 100.0}
+                "train_seconds": 100.0, "tasks": tasks if kind == "shared" else [name.removeprefix("separate-")]}
 
-    tasks = ["objects", "pedestrians", "lanes", "drivable"]
-    low = {"tasks": tasks, "runs": [run("shared-fixed", "shared", 4e6), run("separate-objects", "separate", 3e6)]}
+    # a low-data comparison lists only the scarce task (the one with a separate model) as its tasks
+    low = {"tasks": ["objects"], "runs": [run("shared-fixed", "shared", 4e6), run("separate-objects", "separate", 3e6)]}
     table = "\n".join(_cost_table(low, {"cost": cost(low)}))
     assert "| separate trained (separate-objects) | 3.000 |" in table and "all together" not in table
     assert "| separate trained / shared-fixed | 0.75x |" in table and "not the cost of one model per task" in table
