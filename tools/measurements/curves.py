@@ -14,11 +14,16 @@ import csv
 from pathlib import Path
 
 
-def read_curve(path: Path, metric: str) -> tuple[list[float], list[float]]:
-    """(steps, values) of the rows that hold the metric (validated epochs only)."""
+def read_curve(path: Path, metric: str, every: int = 0) -> tuple[list[float], list[float]]:
+    """(steps, values) of the rows that hold the metric (validated epochs only). every: keep only steps that are
+    multiples of it, and the last row (results.csv written before session 8 repeated the last validation's values
+    on every epoch between validations)."""
     steps, values = [], []
     with path.open(newline="") as f:
-        for row in csv.DictReader(f):
+        rows = list(csv.DictReader(f))
+        for i, row in enumerate(rows):
+            if every and float(row["step"]) % every and i != len(rows) - 1:
+                continue
             if row.get(metric) not in (None, ""):
                 steps.append(float(row["step"]))
                 values.append(float(row[metric]))
@@ -33,6 +38,7 @@ def main() -> None:
     parser.add_argument("--metric", required=True, help="a results.csv column, e.g. val/objects/map50")
     parser.add_argument("--out", required=True)
     parser.add_argument("--title", default=None)
+    parser.add_argument("--every", type=int, default=0, help="keep only steps that are multiples of this (old files)")
     args = parser.parse_args()
 
     import matplotlib
@@ -43,7 +49,7 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for spec in args.runs:
         label, _, path = spec.partition("=")
-        steps, values = read_curve(Path(path), args.metric)
+        steps, values = read_curve(Path(path), args.metric, args.every)
         ax.plot(steps, values, marker=".", label=label)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel(args.metric)
