@@ -67,7 +67,7 @@ def _cost_table(result: dict[str, Any], judged: dict[str, Any]) -> list[str]:
                      f"{statistics.fmean(r['train_seconds'] for r in runs):.0f} |")
     t = cost["separate_together"]
     # a low-data comparison trains the scarce task's separate model alone: its sum is not "four models"
-    heads = {t for r in result["runs"] if r["kind"] == "shared" for t in r["tasks"]}
+    heads = {task for r in result["runs"] if r["kind"] == "shared" for task in r["tasks"]}
     every_task = len(cost["separate_models"]) >= len(heads)
     label = "separate, all together" if every_task else f"separate trained ({', '.join(cost['separate_models'])})"
     ratio_label = "separate together" if every_task else "separate trained"
