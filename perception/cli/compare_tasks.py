@@ -21,6 +21,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--merge", nargs="+", metavar="DIR",
                         help="train nothing: report the comparisons in these folders (the same experiment with other "
                         "seeds) as one, into --out")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted comparison in --out: finished models are kept, an interrupted "
+                        "one continues from its last.pt, the rest train (its settings are the saved ones; only "
+                        "--device, --workers may change)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--exist-ok", action="store_true",
                         help="write into --out even when it holds an earlier comparison (else: a new --out is refused, "
@@ -37,21 +41,58 @@ def run(args: argparse.Namespace) -> int:
     from perception.multitask.compare import CompareConfig
     from perception.out_dir import claimed_out_dir
 
-    config = CompareConfig(**config_flags(args, CompareConfig))
+    flags = config_flags(args, CompareConfig)
+    config = CompareConfig(**flags)
     if args.merge:
         return _merge(args, config)
+    if args.resume:
+        config = _resumed_config(config, flags)
     if not Path(config.data).exists():
         raise MissingFileError(f"--data {config.data}: not found "
                                "(render the synthetic world with `perception synth` first)")
-    with claimed_out_dir(config.out, "compare-tasks", default=CompareConfig().out, exist_ok=args.exist_ok) as out:
+    with claimed_out_dir(config.out, "compare-tasks", default=CompareConfig().out,
+                         exist_ok=args.exist_ok or args.resume) as out:
         return _run(args, config.replace(out=str(out)))
+
+
+# What a resumed comparison may change: where and how fast it runs.
+RESUME_FIELDS = {"out", "device", "workers"}
+
+
+def _resumed_config(config, flags: dict):
+    """The settings of the comparison to continue in --out: the saved ones (flags that differ are refused), or,
+    for a comparison started before they were saved, the flags given (each model's last.pt then checks them)."""
+    import dataclasses
+    from pathlib import Path
+
+    from perception.cli.common import flag_name
+    from perception.errors import InputError, MissingFileError
+    from perception.multitask.compare import CONFIG_FILE, CompareConfig, read_json
+
+    out = Path(config.out)
+    if not out.is_dir() or not any(out.iterdir()):
+        raise MissingFileError(f"--out {out}: nothing to resume (no comparison there)")
+    if not (out / CONFIG_FILE).is_file():
+        return config
+    data = read_json(out / CONFIG_FILE)
+    saved = CompareConfig.from_dict({**data, "imgsz": tuple(data["imgsz"])}, source=str(out / CONFIG_FILE))
+    flag_names = {f.name: flag_name(f) for f in dataclasses.fields(CompareConfig)}
+    for key, value in flags.items():
+        old = getattr(saved, key)
+        if key not in RESUME_FIELDS and (list(old) if isinstance(old, (list, tuple)) else old) != (
+                list(value) if isinstance(value, (list, tuple)) else value):
+            flag = flag_names[key]
+            raise InputError(f"{flag}: the comparison in {out} was started with {old!r}, and a resumed one cannot "
+                             f"change it; drop {flag} or start a new comparison with another --out")
+    return saved.replace(**{k: v for k, v in flags.items() if k in RESUME_FIELDS})
 
 
 def _run(args: argparse.Namespace, config) -> int:
     from perception.cli.common import command_line
     from perception.multitask import compare_tasks
 
-    result = compare_tasks(config, progress=not args.quiet, log=lambda line: print(line, flush=True))
+    result = compare_tasks(config, progress=not args.quiet, log=lambda line: print(line, flush=True),
+                           resume=args.resume)
     return _report(args, result, config.out, command_line(["perception", "compare-tasks"], config))
 
 

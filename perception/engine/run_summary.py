@@ -67,6 +67,7 @@ def summarize(trainer: Trainer, last_losses: dict[str, float], metrics: dict[str
         "replica_max_abs_diff": replica_diff,
         "device": str(trainer.ctx.device),
         "seconds": round(elapsed, 2),
+        "train_seconds": round(trainer.train_seconds, 2),  # every epoch's wall time, summed over resumes
         "images_per_second": round(trainer._images_seen / max(elapsed, 1e-9), 2),
         "train_losses": last_losses,
         "val_metrics": metrics,
@@ -77,7 +78,7 @@ def summarize(trainer: Trainer, last_losses: dict[str, float], metrics: dict[str
         "resumed_from": trainer.resumed_from,
         "data_skips": data_skips(trainer),
         "model_config": trainer.model_config.to_dict(),
-        "multitask": trainer.task_backward.summary(elapsed),
+        "multitask": trainer.task_backward.summary(trainer.train_seconds or elapsed),
         "transfer": trainer.transfer,
     }
     return summary

@@ -137,9 +137,9 @@ class Trainer:
         self.label_skips = {"indexing": policy.total if policy else 0, "last_epoch": 0, "first_paths": []}
         self.best_fitness = -math.inf
         self.history_metrics: dict[str, Any] = {}
+        self.task_backward = TaskBackward(self.model, self.loss, self.ctx, cfg.grad_monitor_period, self.steps_per_epoch)
         if ckpt is not None:
             self._restore(ckpt)
-        self.task_backward = TaskBackward(self.model, self.loss, self.ctx, cfg.grad_monitor_period, self.steps_per_epoch)
         self.step_log: dict[str, float] = {}
         self.stats = StepStats(self.ctx)
         self.train_model = self.model if self.task_backward.reduces_by_hand else wrap_model(self.model, self.ctx)
@@ -264,6 +264,8 @@ class Trainer:
             set_total_steps(self.scheduler, self.total_steps)
         self.best_fitness = float(ckpt.get("best_fitness", -math.inf))
         self.history_metrics = dict(ckpt.get("metrics") or {})
+        if self.task_backward.monitor is not None and ckpt.get("grad_monitor"):
+            self.task_backward.monitor.load_state_dict(ckpt["grad_monitor"])
         rng = ckpt.get("rng")
         if rng:
             restore_rng(rng[min(self.ctx.rank, len(rng) - 1)] if isinstance(rng, list) else rng)
@@ -303,6 +305,7 @@ class Trainer:
             "best_fitness": self.best_fitness,
             "rng": capture_rng(),
             "metrics": dict(metrics or self.history_metrics),
+            "grad_monitor": self.task_backward.monitor.state_dict() if self.task_backward.monitor is not None else None,
             "machine": self.machine,
         }
 

@@ -50,6 +50,10 @@ class CompareConfig(ConfigBase):
     fraction: float | None = option(None, "low-data setting: keep this share of --fraction-task's training labels "
                                     "(others whole)")
     fraction_task: str = option("lanes", "the task whose labels --fraction thins")
+    # The low-data remedy measured in docs/multitask.md; its shared runs are named apart (shared-fixed-share50), so a
+    # comparison with it merges with one without it: the plain shared runs need not be trained again.
+    label_share: float | None = option(None, "low-data remedy: the shared runs draw the images that kept "
+                                       "--fraction-task's labels at this share of every epoch (needs --fraction)")
     grad_monitor: int = option(0, "measure task-gradient cosines every N steps in the shared runs (0 = off)",
                                metavar="N")
     separate: bool = option(True, "train the single-task models (--no-separate: the shared runs only, e.g. another "
@@ -77,6 +81,8 @@ class CompareConfig(ConfigBase):
                 fail("fraction", "must be in (0, 1]")
             if self.fraction_task not in self.tasks:
                 fail("fraction_task", f"is not one of the compared tasks {self.tasks}")
+        if self.label_share is not None and (self.fraction is None or not 0 < self.label_share < 1):
+            fail("label_share", "needs --fraction and must be in (0, 1)")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             fail("seeds", "must be one or more different seeds")
         check_at_least(self, 1, "max_steps", "batch", "latency_runs")
@@ -105,6 +111,11 @@ def latencies_ms(models: dict[str, torch.nn.Module], imgsz: tuple[int, int], run
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+# The TrainConfig fields run_train_config derives from the comparison: a resumed model must have been trained with them.
+_RUN_SETTINGS = ("data", "model", "imgsz", "batch", "lr", "seed", "balancing", "val_period", "warmup_epochs",
+                 "grad_monitor_period", "label_fraction", "label_share", "label_subset")
+
+
 def run_train_config(name: str, heads: list[str], balancing: str, seed: int, cfg: CompareConfig):
     """The TrainConfig of one model of the comparison."""
     from perception.engine.train_config import TrainConfig
@@ -122,48 +133,90 @@ def run_train_config(name: str, heads: list[str], balancing: str, seed: int, cfg
         warmup_epochs=TrainConfig.warmup_epochs * stretch,
         grad_monitor_period=cfg.grad_monitor if shared else 0,
         label_fraction={cfg.fraction_task: cfg.fraction} if cfg.fraction is not None else {},
+        label_share={cfg.fraction_task: cfg.label_share} if cfg.label_share is not None and shared else {},
         # a separate model of the scarce task trains on its labelled images alone: masked ones would only waste
         # its steps, while the shared model still learns the other tasks from them
         label_subset=not shared,
     )
 
 
-def _train_one(name: str, heads: list[str], balancing: str, seed: int, cfg: CompareConfig, progress: bool) -> dict[str, Any]:
+# Files of a comparison that make it resumable: its settings (OUT/), and each finished model's row (OUT/<run>/).
+CONFIG_FILE, RUN_FILE = "compare_config.json", "compare_run.json"
+
+
+def _train_one(name: str, heads: list[str], balancing: str, seed: int, cfg: CompareConfig, progress: bool,
+               resume: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """One model of the comparison, trained (or, with `resume`, taken from its finished row, or continued from its
+    last.pt) and described by one row; the row is kept in its run folder."""
+    from perception.engine.resume import resume_config
     from perception.engine.trainer import Trainer
+    from perception.jsonio import write_json_atomic
     from perception.models import build_model, model_config_from_arg
     from perception.models.summary import model_summary
 
+    run_dir = Path(cfg.out) / run_folder(name, seed, cfg.seeds)
+    if resume and (run_dir / RUN_FILE).is_file():
+        log(f"    finished before: {run_dir / RUN_FILE}")
+        return read_json(run_dir / RUN_FILE)
     model_config = model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz), heads={t: t in heads for t in TASKS})
     shared = len(heads) > 1
     train_config = run_train_config(name, heads, balancing, seed, cfg)
-    summary = Trainer(train_config, model_config=model_config, progress=progress).fit()
+    if resume and (run_dir / "weights" / "last.pt").is_file():
+        # the saved run's settings, those this comparison sets checked against it (a differing one is refused)
+        wanted = train_config.to_dict()
+        train_config, _, checkpoint = resume_config(run_dir, **{k: wanted[k] for k in _RUN_SETTINGS})
+        log(f"    continuing from {run_dir / 'weights' / 'last.pt'} (step {checkpoint['step']} of {cfg.max_steps})")
+        summary = Trainer(train_config, resume=True, progress=progress, checkpoint=checkpoint).fit()
+    else:
+        summary = Trainer(train_config, model_config=model_config, progress=progress).fit()
     sizes = model_summary(build_model(model_config), cfg.imgsz)["total"]
     metrics = summary["val_metrics"]
     multitask = summary.get("multitask") or {}
-    return {
+    row = {
         "name": name,
         "seed": seed,
         "kind": "shared" if shared else "separate",
         "balancing": balancing,
+        "label_share": cfg.label_share if shared else None,
         "tasks": heads,
         "metrics": {t: metrics.get(HEADLINE[t][0]) for t in heads},
         "val_metrics": metrics,
         "params": sizes["params"],
         "gflops": sizes["gflops"],
         "model_config": model_config.to_dict(),
-        "train_seconds": summary["seconds"],
+        "train_seconds": summary["train_seconds"],  # over every resume of the run
         "steps": summary["steps"],
         "final_weights": multitask.get("final_weights"),
         "gradient_monitor": multitask.get("gradient_monitor"),
         "out": summary["out"],
     }
+    write_json_atomic(run_dir / RUN_FILE, row)
+    return row
 
 
-def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    from perception.errors import InputError
+
+    try:
+        return json.loads(path.read_text())
+    except ValueError as error:
+        raise InputError(f"{path}: not valid JSON ({error}); delete it to train that model again") from None
+
+
+def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str], None] = print,
+                  resume: bool = False) -> dict[str, Any]:
     """Train the shared model (once per balancer) and the separate ones, once per seed; returns the comparison
-    as data: {"config", "runs": [...], "tasks", "headline", "wall_seconds"} (see docs/multitask.md)."""
+    as data: {"config", "runs": [...], "tasks", "headline", "wall_seconds"} (see docs/multitask.md).
+
+    resume: continue an interrupted comparison in cfg.out: a model whose row was kept is not trained again, one
+    with a last.pt continues from it (exactly: perception.engine.resume), the rest train."""
+    from perception.jsonio import write_json_atomic
+
     started = time.time()
-    plan = [(f"shared-{b}", list(cfg.tasks), b) for b in cfg.balancers]
+    write_json_atomic(Path(cfg.out) / CONFIG_FILE, cfg.to_dict())
+    plan = [(shared_name(b, cfg.label_share), list(cfg.tasks), b) for b in cfg.balancers]
     singles = [cfg.fraction_task] if cfg.fraction is not None else list(cfg.tasks)
     plan += [(f"separate-{t}", [t], "fixed") for t in singles if cfg.separate]
     plan = [(name, heads, balancing, seed) for seed in cfg.seeds for name, heads, balancing in plan]
@@ -171,7 +224,7 @@ def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str]
     for index, (name, heads, balancing, seed) in enumerate(plan):
         log(f"[{index + 1}/{len(plan)}] {name}, seed {seed}: heads {','.join(heads)}, balancing {balancing}, "
             f"{cfg.max_steps} steps")
-        runs.append(_train_one(name, heads, balancing, seed, cfg, progress))
+        runs.append(_train_one(name, heads, balancing, seed, cfg, progress, resume, log))
     from perception.models import build_model
 
     models = {r["name"]: r["model_config"] for r in runs}  # the seed changes the weights, not the latency
@@ -186,6 +239,7 @@ def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str]
         "headline": {t: HEADLINE[t][1] for t in cfg.tasks},
         "runs": runs,
         "separate_low_data": separate_low_data(cfg.to_dict(), LOW_DATA_SUBSET),
+        # this call's wall time; a resumed comparison's models each report their own training time over resumes
         "wall_seconds": round(time.time() - started, 1),
     }
 
@@ -200,6 +254,11 @@ def separate_low_data(config: dict[str, Any], written: str | None = None) -> str
     if config.get("fraction") is None:
         return None
     return written or LOW_DATA_MASKED
+
+
+def shared_name(balancing: str, label_share: float | None = None) -> str:
+    """shared-<balancer>, and -share<percent> when the scarce task's labelled images were oversampled."""
+    return f"shared-{balancing}" + (f"-share{100 * label_share:g}" if label_share is not None else "")
 
 
 def run_folder(name: str, seed: int, seeds: list[int]) -> str:

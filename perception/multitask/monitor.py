@@ -50,6 +50,19 @@ class GradientMonitor:
     def due(self, step: int) -> bool:
         return self.period > 0 and step % self.period == 0
 
+    # A resumed run keeps what was measured before the interruption (its curve, summary and cost), so the monitor's
+    # state travels in last.pt; plain lists, dicts and numbers, which torch.load(weights_only=True) reads.
+    def state_dict(self) -> dict[str, Any]:
+        return {"records": [[step, dict(stats)] for step, stats in self.records], "epochs": [dict(e) for e in self.epochs],
+                "epoch_start": self._epoch_start, "seconds": self.seconds, "measurements": self.measurements}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.records = [(int(step), dict(stats)) for step, stats in state["records"]]
+        self.epochs = [dict(e) for e in state["epochs"]]
+        self._epoch_start = int(state["epoch_start"])
+        self.seconds = float(state["seconds"])
+        self.measurements = int(state["measurements"])
+
     def record(self, step: int, grads: torch.Tensor, tasks: list[str], seconds: float) -> dict[str, float]:
         stats = gradient_statistics(grads, tasks)
         self.records.append((step, stats))

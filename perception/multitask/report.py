@@ -30,6 +30,8 @@ def _budget(result: dict[str, Any]) -> str:
 
         text += (f"; low-data: {cfg['fraction']:.0%} of {cfg['fraction_task']} labels kept, other tasks whole; the "
                  f"separate {cfg['fraction_task']} model trained on {separate_low_data(cfg, result.get('separate_low_data'))}")
+        for name, share in dict.fromkeys((r["name"], r["label_share"]) for r in result["runs"] if r.get("label_share")):
+            text += f"; {name} drew the images that kept them at {share:.0%} of every epoch (label_share)"
     return text
 
 

@@ -171,3 +171,61 @@ def test_label_share_oversamples_the_images_that_kept_the_scarce_tasks_labels(ti
     assert next(iter(loader))["images"].shape[0] == 2
     with pytest.raises(ConfigError, match="label_share"):
         TrainConfig(data=str(tiny_synthetic), label_share={"objects": 0.5})
+
+
+def test_an_interrupted_comparison_resumes_keeping_its_finished_models(tiny_synthetic, tmp_path, monkeypatch, capsys):
+    from perception.engine.trainer import Trainer
+
+    out = tmp_path / "cmp"
+    flags = ["compare-tasks", "--data", str(tiny_synthetic), "--tasks", "lanes,drivable", "--imgsz", *map(str, TINY_IMGSZ),
+             "--max-steps", "5", "--batch", "2", "--workers", "0", "--grad-monitor", "1", "--val-period", "1", "--quiet"]
+    assert main([*flags, "--out", str(tmp_path / "whole")]) == 0
+    whole = {r["name"]: r for r in json.loads((tmp_path / "whole" / "compare.json").read_text())["runs"]}
+    original, fits = Trainer.train_step, []
+
+    def dies_in_the_second_model(self, batch):
+        if "separate-lanes" in str(self.out_dir) and self.step == 4:  # after its epoch-end last.pt at step 3
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", dies_in_the_second_model)
+    assert main([*flags, "--out", str(out)]) == 130  # Ctrl-C, as the CLI reports it
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert (out / "shared-fixed" / "compare_run.json").is_file() and not (out / "separate-lanes" / "compare_run.json").exists()
+    capsys.readouterr()
+    # Settings come from the comparison; one that would change it is refused in one line, before any training.
+    assert main(["compare-tasks", "--resume", "--out", str(out), "--lr", "0.5", "--quiet"]) == 2
+    assert f"--lr: the comparison in {out} was started with 0.002" in capsys.readouterr().err
+    original_fit = Trainer.fit
+    monkeypatch.setattr(Trainer, "fit", lambda self: fits.append(str(self.out_dir)) or original_fit(self))
+    assert main(["compare-tasks", "--resume", "--out", str(out), "--quiet"]) == 0
+    assert [p.rsplit("/", 1)[-1] for p in fits] == ["separate-lanes", "separate-drivable"]  # shared-fixed was kept
+    log = capsys.readouterr().out
+    assert "finished before" in log and "continuing from" in log and "(step 3 of 5)" in log
+    resumed = {r["name"]: r for r in json.loads((out / "compare.json").read_text())["runs"]}
+    assert list(resumed) == list(whole) and all(r["steps"] == 5 for r in resumed.values())
+    # Resumed exactly: the same metrics as the comparison that was never interrupted.
+    for name, run in whole.items():
+        assert resumed[name]["metrics"] == pytest.approx(run["metrics"]), name
+    assert resumed["shared-fixed"]["gradient_monitor"]["measurements"] == 5
+    assert main(["compare-tasks", "--resume", "--out", str(tmp_path / "nothing"), "--quiet"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_label_share_runs_are_named_apart_and_merge_with_the_plain_low_data_comparison(tiny_synthetic, tmp_path, capsys):
+    import yaml
+
+    common = ["compare-tasks", "--data", str(tiny_synthetic), "--tasks", "objects,lanes", "--imgsz", *map(str, TINY_IMGSZ),
+              "--max-steps", "1", "--batch", "2", "--workers", "0", "--fraction", "0.5", "--fraction-task", "objects", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*common, "--label-share", "0.75", "--no-separate", "--out", str(tmp_path / "share")]) == 0
+    shared = tmp_path / "share" / "shared-fixed-share75"
+    assert yaml.safe_load((shared / "train.yaml").read_text())["train"]["label_share"] == {"objects": 0.75}
+    # the plain shared and separate models are not trained again: the remedy's run merges with them
+    assert main(["compare-tasks", "--merge", str(tmp_path / "plain"), str(tmp_path / "share"), "--out", str(tmp_path / "m")]) == 0
+    merged = json.loads((tmp_path / "m" / "compare.json").read_text())
+    assert [r["name"] for r in merged["runs"]] == ["shared-fixed", "separate-objects", "shared-fixed-share75"]
+    assert [r["shared_run"] for r in merged["verdict"]["rows"]] == ["shared-fixed", "shared-fixed-share75"]
+    assert "shared-fixed-share75 drew the images that kept them at 75% of every epoch" in (tmp_path / "m" / "compare.md").read_text()
+    assert main([*common[:-5], "--label-share", "0.5", "--out", str(tmp_path / "x")]) == 2  # without --fraction
+    assert "compare.label_share: 0.5 needs --fraction" in capsys.readouterr().err

@@ -146,3 +146,14 @@ def test_time_budget_replaces_epochs_and_ends_the_schedule(tiny_synthetic, tmp_p
     last = load_checkpoint(tmp_path / "run" / "weights" / "last.pt")
     assert last["scheduler"]["lr_lambdas"][0]["total_steps"] == 3 and last["train_seconds"] > 0
     assert last["optimizer"]["param_groups"][0]["lr"] == pytest.approx(3e-3 * 0.05)
+
+
+def test_resumed_run_keeps_the_gradient_monitors_measurements(tiny_synthetic, tmp_path, monkeypatch):
+    # The monitor's records travel in last.pt: the resumed run's curve, summary and cost cover all of its steps.
+    a, cut, b = _full_then_killed_and_resumed(tiny_synthetic, tmp_path, monkeypatch, grad_monitor_period=1)
+    assert [step for step, _ in cut["grad_monitor"]["records"]] == [0, 1, 2, 3]  # measured before each of 4 steps
+    assert [step for step, _ in b["grad_monitor"]["records"]] == [step for step, _ in a["grad_monitor"]["records"]]
+    assert b["grad_monitor"]["measurements"] == a["grad_monitor"]["measurements"] == 6
+    for (_, full), (_, resumed) in zip(a["grad_monitor"]["records"], b["grad_monitor"]["records"]):
+        assert resumed == pytest.approx(full)  # the same gradients: exact resume
+    assert len(b["grad_monitor"]["epochs"]) == len(a["grad_monitor"]["epochs"]) == 2
