@@ -1,5 +1,5 @@
 """JSON the way every output of perception is written: numpy values as plain numbers, files replaced
-atomically so a reader never sees half a summary. numpy only (the torch-free runtime and video tool use it)."""
+atomically so a reader never sees half a summary; and read back with one line naming a file that is not JSON. numpy only (the torch-free runtime and video tool use it)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,13 @@ def write_json_atomic(path: str | os.PathLike, data: Any, indent: int | None = 2
         json.dump(data, handle, indent=indent, default=to_builtin)
         if indent is not None:
             handle.write("\n")
+
+
+def read_json(path: str | os.PathLike, fix: str = "") -> Any:
+    """The JSON in `path`; InputError naming the file (and `fix`, what to do about it) when it is not JSON."""
+    from perception.errors import InputError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not valid JSON ({error}){'; ' + fix if fix else ''}") from None

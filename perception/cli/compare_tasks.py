@@ -67,15 +67,18 @@ def _resumed_config(config, flags: dict):
 
     from perception.cli.common import flag_name
     from perception.errors import InputError, MissingFileError
-    from perception.multitask.compare import CONFIG_FILE, CompareConfig, read_json
+    from perception.jsonio import read_json
+    from perception.multitask.compare import CONFIG_FILE, CompareConfig
 
     out = Path(config.out)
     if not out.is_dir() or not any(out.iterdir()):
         raise MissingFileError(f"--out {out}: nothing to resume (no comparison there)")
     if not (out / CONFIG_FILE).is_file():
         return config
-    data = read_json(out / CONFIG_FILE)
-    saved = CompareConfig.from_dict({**data, "imgsz": tuple(data["imgsz"])}, source=str(out / CONFIG_FILE))
+    data = read_json(out / CONFIG_FILE, "it holds the comparison's settings")
+    if isinstance(data, dict) and "imgsz" in data:
+        data["imgsz"] = tuple(data["imgsz"])  # JSON has no tuples
+    saved = CompareConfig.from_dict(data, source=str(out / CONFIG_FILE))
     flag_names = {f.name: flag_name(f) for f in dataclasses.fields(CompareConfig)}
     for key, value in flags.items():
         old = getattr(saved, key)
@@ -97,10 +100,10 @@ def _run(args: argparse.Namespace, config) -> int:
 
 
 def _merge(args: argparse.Namespace, config) -> int:
-    import json
     from pathlib import Path
 
     from perception.errors import MissingFileError
+    from perception.jsonio import read_json
     from perception.multitask.compare import merge_comparisons
     from perception.out_dir import claimed_out_dir
 
@@ -108,7 +111,7 @@ def _merge(args: argparse.Namespace, config) -> int:
     for path in paths:
         if not path.is_file():
             raise MissingFileError(f"--merge {path.parent}: no compare.json there (not a finished comparison)")
-    result = merge_comparisons([json.loads(p.read_text()) for p in paths], [str(p.parent) for p in paths])
+    result = merge_comparisons([read_json(p) for p in paths], [str(p.parent) for p in paths])
     with claimed_out_dir(config.out, "compare-tasks", default=config.__class__().out, exist_ok=args.exist_ok) as out:
         return _report(args, result, str(out), "perception compare-tasks --merge " + " ".join(args.merge))
 

@@ -150,14 +150,14 @@ def _train_one(name: str, heads: list[str], balancing: str, seed: int, cfg: Comp
     last.pt) and described by one row; the row is kept in its run folder."""
     from perception.engine.resume import resume_config
     from perception.engine.trainer import Trainer
-    from perception.jsonio import write_json_atomic
+    from perception.jsonio import read_json, write_json_atomic
     from perception.models import build_model, model_config_from_arg
     from perception.models.summary import model_summary
 
     run_dir = Path(cfg.out) / run_folder(name, seed, cfg.seeds)
     if resume and (run_dir / RUN_FILE).is_file():
         log(f"    finished before: {run_dir / RUN_FILE}")
-        return read_json(run_dir / RUN_FILE)
+        return read_json(run_dir / RUN_FILE, "delete it to train that model again")
     model_config = model_config_from_arg(cfg.model, imgsz=list(cfg.imgsz), heads={t: t in heads for t in TASKS})
     shared = len(heads) > 1
     train_config = run_train_config(name, heads, balancing, seed, cfg)
@@ -192,17 +192,6 @@ def _train_one(name: str, heads: list[str], balancing: str, seed: int, cfg: Comp
     }
     write_json_atomic(run_dir / RUN_FILE, row)
     return row
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    import json
-
-    from perception.errors import InputError
-
-    try:
-        return json.loads(path.read_text())
-    except ValueError as error:
-        raise InputError(f"{path}: not valid JSON ({error}); delete it to train that model again") from None
 
 
 def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str], None] = print,

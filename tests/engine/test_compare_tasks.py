@@ -229,3 +229,13 @@ def test_label_share_runs_are_named_apart_and_merge_with_the_plain_low_data_comp
     assert "shared-fixed-share75 drew the images that kept them at 75% of every epoch" in (tmp_path / "m" / "compare.md").read_text()
     assert main([*common[:-5], "--label-share", "0.5", "--out", str(tmp_path / "x")]) == 2  # without --fraction
     assert "compare.label_share: 0.5 needs --fraction" in capsys.readouterr().err
+
+
+def test_a_damaged_row_of_a_finished_model_is_named_with_what_to_do(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    (out / "shared-fixed").mkdir(parents=True)
+    (out / "shared-fixed" / "compare_run.json").write_text('{"name": "shared-fi')  # cut short by a full disk
+    (out / "compare_config.json").write_text(json.dumps({"data": str(tmp_path), "tasks": ["lanes", "drivable"]}))
+    assert main(["compare-tasks", "--resume", "--out", str(out), "--workers", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'shared-fixed' / 'compare_run.json'}: not valid JSON" in err and "delete it to train that model again" in err
