@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from perception.config import ModelConfig
-from perception.engine.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from perception.engine.checkpoint import load_checkpoint, save_checkpoint
 from perception.engine.distributed import (
     DistContext,
     ResumableSampler,
@@ -43,6 +43,7 @@ from perception.engine.hardware import resolve_amp
 from perception.engine.step_stats import StepStats
 from perception.engine import run_summary
 from perception.engine.run_logger import RunLogger, epoch_line
+from perception.engine.run_state import restore_run_state, run_state
 from perception.engine.run_folder import claim_run_dir
 from perception.engine.schedule import build_scheduler, set_total_steps
 from perception.multitask.backward import TaskBackward
@@ -139,7 +140,7 @@ class Trainer:
         self.history_metrics: dict[str, Any] = {}
         self.task_backward = TaskBackward(self.model, self.loss, self.ctx, cfg.grad_monitor_period, self.steps_per_epoch)
         if ckpt is not None:
-            self._restore(ckpt)
+            restore_run_state(self, ckpt)
         self.step_log: dict[str, float] = {}
         self.stats = StepStats(self.ctx)
         self.train_model = self.model if self.task_backward.reduces_by_hand else wrap_model(self.model, self.ctx)
@@ -243,33 +244,6 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None
 
-    def _restore(self, ckpt: dict[str, Any]) -> None:
-        """Every state of a resumed run from its last.pt: weights, loss, optimizer, schedule, EMA, counters, RNG."""
-        self.model.load_state_dict(ckpt["model"])
-        if ckpt.get("loss"):
-            self.loss.load_state_dict(ckpt["loss"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        if ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
-        if self.ema is not None and ckpt.get("ema") is not None:
-            self.ema.load_state_dict(ckpt["ema"], int(ckpt.get("ema_updates", ckpt["step"])))
-        self.epoch, self.epoch_step, self.step = int(ckpt["epoch"]), int(ckpt["epoch_step"]), int(ckpt["step"])
-        self.resumed_from = {"path": str(self.last_path), "epoch": self.epoch, "epoch_step": self.epoch_step, "step": self.step}
-        self.train_seconds = float(ckpt.get("train_seconds", 0.0))
-        if self.config.time:  # the length re-estimated before the interruption, not --epochs
-            self.total_steps = self.scheduler.lr_lambdas[0].total_steps
-            self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        else:
-            set_total_steps(self.scheduler, self.total_steps)
-        self.best_fitness = float(ckpt.get("best_fitness", -math.inf))
-        self.history_metrics = dict(ckpt.get("metrics") or {})
-        if self.task_backward.monitor is not None and ckpt.get("grad_monitor"):
-            self.task_backward.monitor.load_state_dict(ckpt["grad_monitor"])
-        rng = ckpt.get("rng")
-        if rng:
-            restore_rng(rng[min(self.ctx.rank, len(rng) - 1)] if isinstance(rng, list) else rng)
-
     def _steps_for(self, epochs: int) -> int:
         total = epochs * self.steps_per_epoch
         return min(total, self.config.max_steps) if self.config.max_steps else total
@@ -287,31 +261,9 @@ class Trainer:
         set_total_steps(self.scheduler, self.total_steps)
 
     # ---- checkpoints ---------------------------------------------------------------------------------
-    def checkpoint(self, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {
-            "model": unwrap(self.model).state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "ema_updates": self.ema.updates if self.ema is not None else 0,
-            "config": self.model_config.to_dict(),
-            "train_config": self.config.to_dict(),
-            "loss": self.loss.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-            "epoch": self.epoch,
-            "epoch_step": self.epoch_step,
-            "step": self.step,
-            "train_seconds": self.train_seconds,
-            "best_fitness": self.best_fitness,
-            "rng": capture_rng(),
-            "metrics": dict(metrics or self.history_metrics),
-            "grad_monitor": self.task_backward.monitor.state_dict() if self.task_backward.monitor is not None else None,
-            "machine": self.machine,
-        }
-
     def save_last(self, metrics: dict[str, Any] | None = None) -> None:
         if self.ctx.is_main:
-            save_checkpoint(self.checkpoint(metrics), self.last_path)
+            save_checkpoint(run_state(self, metrics), self.last_path)
 
     # ---- loop --------------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, Any], timer: Callable[[str], ContextManager] | None = None) -> dict | None:
@@ -517,7 +469,7 @@ class Trainer:
             self.best_fitness = metrics["fitness"]
         self.save_last(metrics)
         if improved:
-            save_checkpoint(self.checkpoint(metrics), self.best_path)
+            save_checkpoint(run_state(self, metrics), self.best_path)
 
     def _sum_sources_over_ranks(self) -> None:
         """Each rank counted the samples of its own batches: the epoch's counts are their sum."""

@@ -25,8 +25,10 @@ RISE_MB = 0.2
 # At most this share of the steps after warm-up may raise it (validation every 4 steps and checkpoints every 10
 # are the only steps that allocate anything new).
 RISING_SHARE = 1 / 3
-# Whatever the pattern, the whole range after warm-up stays under this (the largest one-off rise seen: 11 MB).
-RANGE_MB = 32.0
+# Whatever the pattern, no rise after warm-up (from the lowest point before it) exceeds this (the largest one-off rise
+# seen: 11 MB). A fall is no leak: beside a long training run the resident size once fell by 190 MB after step 15
+# (pages handed back) and stayed flat, which a max-minus-min range had failed.
+RISE_LIMIT_MB = 32.0
 
 
 class MeasuredTrainer(Trainer):
@@ -56,4 +58,5 @@ def test_resident_memory_stops_growing_after_warm_up(tiny_synthetic, tmp_path):
     assert len(rises) <= RISING_SHARE * (len(after) - 1), (
         f"resident memory rose on {len(rises)} of the {len(after) - 1} steps after warm-up (by "
         f"{', '.join(f'{r:.1f}' for r in rises)} MB): {[round(v, 1) for v in trainer.rss]}")
-    assert max(after) - min(after) < RANGE_MB, [round(v, 1) for v in trainer.rss]
+    largest_rise = max(later - min(after[: i + 1]) for i, later in enumerate(after))
+    assert largest_rise < RISE_LIMIT_MB, [round(v, 1) for v in trainer.rss]
