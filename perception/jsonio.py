@@ -1,5 +1,6 @@
 """JSON the way every output of perception is written: numpy values as plain numbers, files replaced
-atomically so a reader never sees half a summary; and read back with one line naming a file that is not JSON. numpy only (the torch-free runtime and video tool use it)."""
+atomically so a reader never sees half a summary; and read back with one line naming a file that is not JSON.
+numpy only (the torch-free runtime and video tool use it)."""
 
 from __future__ import annotations
 

@@ -53,8 +53,8 @@ class GradientMonitor:
     # A resumed run keeps what was measured before the interruption (its curve, summary and cost), so the monitor's
     # state travels in last.pt; plain lists, dicts and numbers, which torch.load(weights_only=True) reads.
     def state_dict(self) -> dict[str, Any]:
-        return {"records": [[step, dict(stats)] for step, stats in self.records], "epochs": [dict(e) for e in self.epochs],
-                "epoch_start": self._epoch_start, "seconds": self.seconds, "measurements": self.measurements}
+        return {"records": [[step, dict(stats)] for step, stats in self.records],
+                "epochs": [dict(e) for e in self.epochs], "epoch_start": self._epoch_start, "seconds": self.seconds, "measurements": self.measurements}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.records = [(int(step), dict(stats)) for step, stats in state["records"]]
