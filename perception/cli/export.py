@@ -23,7 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from perception.deploy.pipeline import export_model
+    from perception.deploy.export_job import export_model
 
     options = config_flags(args, ExportConfig)
     summary = export_model(options.pop("out", ExportConfig().out), **options)

@@ -1,5 +1,5 @@
 """What one `perception export` job does, as data: torch-free, so the CLI builds its flags without loading the
-exporter (perception/deploy/pipeline.py runs it)."""
+exporter (perception/deploy/export_job.py runs it)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def best_model(trainer: Trainer) -> dict[str, Any] | None:
 
 def summarize(trainer: Trainer, last_losses: dict[str, float], metrics: dict[str, Any]) -> dict[str, Any]:
     """The run's summary (call before the process group is torn down: the replicas check is a collective)."""
-    elapsed = time.time() - trainer._start_time
+    elapsed = time.time() - trainer.start_time
     # Parameters, and BN statistics where they are kept equal (SyncBatchNorm, or PCGrad's broadcast after each
     # step): under plain DDP they legitimately differ after each rank's last forward.
     compared = [*unwrap(trainer.model).parameters(), *trainer.loss.parameters()]

@@ -6,6 +6,10 @@ exact resume, per-epoch validation and best.pt by the combined metric.
 Run directory (`config.out`): weights/last.pt, weights/best.pt, results.csv, results.png,
 tensorboard/, train.yaml (the resolved train and model configs). Under DDP the summary also says whether
 every rank ended with rank 0's parameters (`replicas_identical`, `replica_max_abs_diff`).
+
+The trainer's state is read and written by functions apart from the step loop: engine/run_state.py (what last.pt
+holds, resume), engine/epoch_end.py (an epoch's end: counts over ranks, --time, validation, records),
+engine/run_summary.py (the summary).
 """
 
 from __future__ import annotations
@@ -24,12 +28,11 @@ from torch import nn
 
 from perception.config import ModelConfig
 from perception.engine.checkpoint import load_checkpoint, save_checkpoint
+from perception.engine.epoch_end import end_epoch
 from perception.engine.distributed import (
     DistContext,
     ResumableSampler,
     all_reduce_mean,
-    all_reduce_sum,
-    barrier,
     check_sync_bn,
     broadcast_buffers,
     cleanup_distributed,
@@ -42,10 +45,10 @@ from perception.engine.ema import ModelEMA, unwrap
 from perception.engine.hardware import resolve_amp
 from perception.engine.step_stats import StepStats
 from perception.engine import run_summary
-from perception.engine.run_logger import RunLogger, epoch_line
+from perception.engine.run_logger import RunLogger
 from perception.engine.run_state import restore_run_state, run_state
 from perception.engine.run_folder import claim_run_dir
-from perception.engine.schedule import build_scheduler, set_total_steps
+from perception.engine.schedule import build_scheduler
 from perception.multitask.backward import TaskBackward
 from perception.engine.train_config import TrainConfig, save_train_config
 from perception.engine.train_data import build_train_loaders, move_batch
@@ -228,8 +231,8 @@ class Trainer:
         self.steps_per_epoch = len(train_loader)
         if self.steps_per_epoch == 0:
             raise InputError(f"{cfg.data}: the training split is empty (0 batches of {cfg.batch})")
-        self.epochs = cfg.epochs  # with a time budget, re-estimated after every epoch (_fit_epochs_to_time)
-        self.total_steps = self._steps_for(self.epochs)
+        self.epochs = cfg.epochs  # with a time budget, re-estimated after every epoch (epoch_end.fit_epochs_to_time)
+        self.total_steps = self.steps_for(self.epochs)
         warmup = max(cfg.warmup_steps_min, round(cfg.warmup_epochs * self.steps_per_epoch))
         self.warmup_steps = min(warmup, max(1, self.total_steps // 3))
 
@@ -244,21 +247,9 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None
 
-    def _steps_for(self, epochs: int) -> int:
+    def steps_for(self, epochs: int) -> int:
         total = epochs * self.steps_per_epoch
         return min(total, self.config.max_steps) if self.config.max_steps else total
-
-    def _fit_epochs_to_time(self, epoch_seconds: float) -> None:
-        """With a time budget (TrainConfig.time, hours) the run's length follows the measured epoch time, as
-        ultralytics' `time` does: after each epoch the number of epochs becomes what fits in the budget at the
-        mean epoch time so far (validation included), and the cosine is stretched or shrunk to end there."""
-        self.train_seconds += epoch_seconds
-        if not self.config.time:
-            return
-        per_epoch = self.train_seconds / max(self.epoch, 1)
-        self.epochs = max(self.epoch, round(self.config.time * 3600 / per_epoch))
-        self.total_steps = self._steps_for(self.epochs)
-        set_total_steps(self.scheduler, self.total_steps)
 
     # ---- checkpoints ---------------------------------------------------------------------------------
     def save_last(self, metrics: dict[str, Any] | None = None) -> None:
@@ -336,7 +327,7 @@ class Trainer:
             self.step_log |= self.task_backward.weights_row()
         return stats
 
-    def _run_validation(self) -> dict[str, Any]:
+    def run_validation(self) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
         if self.val_loader is not None:  # every rank scores its shard; rank 0 gets the merged metrics
             model = self.ema.module if self.ema is not None else unwrap(self.model)
@@ -348,14 +339,14 @@ class Trainer:
         """Train until `epochs` or `max_steps`, validating every `val_period` epochs; returns the run summary."""
         try:
             self._setup()
-            self._start_time = time.time()
+            self.start_time = time.time()
             self._images_seen = 0
             last_losses: dict[str, float] = {}
             metrics: dict[str, Any] = dict(self.history_metrics)
-            self._epoch_clock = self._start_time  # from one epoch's end to the next: its validation is part of the cost
+            self.epoch_clock = self.start_time  # from one epoch's end to the next: its validation is part of the cost
             while self.epoch < self.epochs and self.step < self.total_steps:
                 last_losses, skipped = self._train_epoch()
-                metrics = self._end_epoch(last_losses, skipped, metrics)
+                metrics = end_epoch(self, last_losses, skipped, metrics)
         finally:
             if getattr(self, "logger", None) is not None:
                 self.logger.close()
@@ -412,70 +403,3 @@ class Trainer:
         lr = self.scheduler.get_last_lr()[0]
         bar.set_postfix({t: f"{losses[t]:.3f}" for t in tasks if t in losses} | {"img/s": f"{rate:.1f}", "lr": f"{lr:.2e}"})
         self.logger.log_step(self.step, {k: losses[k] for k in ["total", *tasks] if k in losses} | {"lr": lr} | self.step_log)
-
-    def _end_epoch(self, losses: dict[str, float], epoch_skips: int, metrics: dict[str, Any]) -> dict[str, Any]:
-        """Count skipped labels over ranks, advance the epoch, validate when due, then record the epoch (row, line,
-        last.pt and best.pt when the fitness improved). Returns the latest validation metrics."""
-        epoch_skips = self._count_epoch_skips(epoch_skips)
-        epoch_done = self._advance_epoch()
-        run_val = epoch_done and (self.epoch % self.config.val_period == 0 or self.epoch == self.epochs)
-        run_val = run_val or self.step >= self.total_steps
-        if run_val:
-            metrics = self.history_metrics = self._run_validation()
-        if self.ctx.is_main:
-            self._record_epoch(losses, metrics, epoch_skips, epoch_done, run_val)
-        barrier(self.ctx)
-        return metrics
-
-    def _count_epoch_skips(self, epoch_skips: int) -> int:
-        """The epoch's malformed label items over every rank (and its samples per source), said once."""
-        device = self.ctx.device  # collectives take tensors of the process's device (NCCL: CUDA only)
-        epoch_skips = round(float(all_reduce_mean(torch.tensor(float(epoch_skips), device=device), self.ctx)) * self.ctx.world_size)
-        self.label_skips["last_epoch"] = epoch_skips
-        self._sum_sources_over_ranks()
-        if epoch_skips and self.ctx.is_main:
-            print(f"epoch {self.epoch + 1}: skipped {epoch_skips} malformed label item(s) while loading "
-                  f"(first: {', '.join(self.label_skips['first_paths'])})")
-        return epoch_skips
-
-    def _advance_epoch(self) -> bool:
-        """Whether a whole epoch ended (not only --max-steps); if so, count it and fit the epochs to --time."""
-        if self.epoch_step < self.steps_per_epoch:
-            return False
-        self.epoch += 1
-        self.epoch_step = 0
-        # ranks agree on the measured time, so they agree on the number of epochs
-        elapsed = torch.tensor(time.time() - self._epoch_clock, device=self.ctx.device)
-        self._fit_epochs_to_time(float(all_reduce_mean(elapsed, self.ctx)))
-        self._epoch_clock = time.time()
-        return True
-
-    def _record_epoch(self, losses: dict[str, float], metrics: dict[str, Any], epoch_skips: int, epoch_done: bool,
-                      run_val: bool) -> None:
-        """Rank 0: the results.csv row, the epoch line after a validation, last.pt, and best.pt when improved."""
-        epoch = self.epoch if epoch_done else self.epoch + self.epoch_step / self.steps_per_epoch
-        row = {"epoch": epoch, "step": self.step} | {f"train/{k}": v for k, v in losses.items()}
-        if run_val:  # an epoch not validated leaves its val/ cells empty: a carried-over value would read as measured
-            row |= {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
-        row |= self.task_backward.epoch_row(self.out_dir / "task_gradients.png")
-        row |= {"lr": self.scheduler.get_last_lr()[0], "skipped_labels": epoch_skips}
-        row |= {f"samples/{name}": n for name, n in sorted(self.epoch_sources.items())}
-        self.logger.log_epoch(row, plot=run_val or self.epoch >= self.epochs)
-        if run_val and self.progress:
-            print(epoch_line(epoch, self.epochs, self.step, metrics, time.time() - self._start_time)
-                  + run_summary.epoch_notes(self), flush=True)
-        improved = run_val and metrics.get("fitness", -math.inf) > self.best_fitness
-        if improved:
-            self.best_fitness = metrics["fitness"]
-        self.save_last(metrics)
-        if improved:
-            save_checkpoint(run_state(self, metrics), self.best_path)
-
-    def _sum_sources_over_ranks(self) -> None:
-        """Each rank counted the samples of its own batches: the epoch's counts are their sum."""
-        if not self.ctx.distributed:
-            return
-        dataset = self.train_loader.dataset
-        names = sorted(src.name for src in getattr(getattr(dataset, "dataset", dataset), "sources", ()))
-        counts = torch.tensor([float(self.epoch_sources.get(n, 0)) for n in names], device=self.ctx.device)  # NCCL: CUDA
-        self.epoch_sources = {n: round(float(v)) for n, v in zip(names, all_reduce_sum(counts, self.ctx).tolist())}

@@ -185,6 +185,27 @@ def frame_record(
     }
 
 
+def outputs_summary(video: AnnotatedVideoWriter | None, jsonl: PredictionsWriter,
+                    images: AnnotatedImageWriter | None) -> dict[str, Any]:
+    """The "outputs" part of a video run's summary: what each writer wrote, and which files are whole."""
+    wrote_video = video is not None and video.frames
+    return {
+        "video": str(video.path) if video is not None else None,
+        "video_codec": video.codec if video is not None else None,
+        "video_frames": video.frames if video is not None else 0,
+        "video_size": list(video.size) if video is not None and video.size else None,
+        "resized_frames": video.resized_frames if video is not None else 0,
+        "images": images.files if images is not None else 0,
+        "predictions": str(jsonl.path),
+        "prediction_lines": jsonl.lines,
+        # file name -> written whole; a failed video is renamed *.partial.mp4 (AnnotatedVideoWriter)
+        "complete": {
+            jsonl.path.name: jsonl.complete,
+            **({(video.partial_path or video.path).name: video.complete} if wrote_video else {}),
+        },
+    }
+
+
 def read_predictions(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Parse predictions.jsonl; a final line cut short by a hard kill is ignored (only the last may be)."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import collections
 import queue
-import signal
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
@@ -35,8 +33,10 @@ from perception.video.outputs import (
     AnnotatedVideoWriter,
     PredictionsWriter,
     frame_record,
+    outputs_summary,
     write_json_atomic,
 )
+from perception.video.signals import stop_on_signals
 from perception.video.sources import Frame, FrameSource
 from perception.video.tracking import ByteTracker, FrameTracker
 
@@ -290,13 +290,10 @@ class VideoPipeline:
                     break
                 frames.append(item)
             images = [f.image for f in frames]
-            start = time.perf_counter()
-            if self.split_stages:
-                batch, infos = self.predictor.preprocess(images)
-            else:
-                batch, infos = images, None
-            ms = (time.perf_counter() - start) * 1000.0
-            self._stage_ms["preprocess"].add(ms)
+            timing = self._stage_ms["preprocess"]
+            with timing.measure():
+                batch, infos = self.predictor.preprocess(images) if self.split_stages else (images, None)
+            ms = timing.recent[-1]
             if not self._put(q_out, (frames, batch, infos, {"preprocess": ms / len(frames)})):
                 return
 
@@ -310,22 +307,22 @@ class VideoPipeline:
     def _infer(self, q_in: queue.Queue, q_out: queue.Queue) -> None:
         while (item := self._get(q_in)) is not _END:
             frames, batch, infos, ms = item
-            start = time.perf_counter()
-            raw = self.predictor.infer(batch) if self.split_stages else self.predictor.predict(batch)
-            spent = (time.perf_counter() - start) * 1000.0
-            self._stage_ms["inference"].add(spent)
+            timing = self._stage_ms["inference"]
+            with timing.measure():
+                raw = self.predictor.infer(batch) if self.split_stages else self.predictor.predict(batch)
+            spent = timing.recent[-1]
             if not self._put(q_out, (frames, raw, infos, ms | {"inference": spent / len(frames)})):
                 return
 
     def _postprocess(self, q_in: queue.Queue, q_out: queue.Queue) -> None:
         while (item := self._get(q_in)) is not _END:
             frames, raw, infos, ms = item
-            start = time.perf_counter()
-            results = self.predictor.postprocess(raw, infos) if self.split_stages else list(raw)
-            spent = (time.perf_counter() - start) * 1000.0
+            timing = self._stage_ms["postprocess"]
+            with timing.measure():
+                results = self.predictor.postprocess(raw, infos) if self.split_stages else list(raw)
+            spent = timing.recent[-1]
             if len(results) != len(frames):
                 raise InputError(f"predictor returned {len(results)} results for a batch of {len(frames)} frames")
-            self._stage_ms["postprocess"].add(spent)
             if not self._put(q_out, (frames, results, ms | {"postprocess": spent / len(frames)})):
                 return
 
@@ -408,46 +405,8 @@ class VideoPipeline:
             "stage_ms_per_frame": {k: round(t.total_ms / n, 3) if n else 0.0 for k, t in self._stage_ms.items()},
             "source": source,
             "model": self.model_info,
-            "outputs": {
-                "video": str(video.path) if video is not None else None,
-                "video_codec": video.codec if video is not None else None,
-                "video_frames": video.frames if video is not None else 0,
-                "video_size": list(video.size) if video is not None and video.size else None,
-                "resized_frames": video.resized_frames if video is not None else 0,
-                "images": images.files if images is not None else 0,
-                "predictions": str(jsonl.path),
-                "prediction_lines": jsonl.lines,
-                # file name -> written whole; a failed video is renamed *.partial.mp4 (perception.video.outputs)
-                "complete": {
-                    jsonl.path.name: jsonl.complete,
-                    **({(video.partial_path or video.path).name: video.complete} if video is not None and video.frames else {}),
-                },
-            },
+            "outputs": outputs_summary(video, jsonl, images),
         }
-
-
-@contextmanager
-def stop_on_signals(pipeline: VideoPipeline) -> Iterator[None]:
-    """While active, SIGINT/SIGTERM stop `pipeline` gracefully (a second signal aborts it) so the video is
-    finalised and stays playable. Only installable from the main thread; elsewhere a no-op."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
-
-    def handler(signum: int, _frame: Any) -> None:
-        received.append(signum)
-        if len(received) == 1:
-            pipeline.stop()
-        else:
-            pipeline.abort()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def infer_video(predictor: Any, source: FrameSource, out_dir: str | Path, config: PipelineConfig | None = None,

@@ -65,7 +65,7 @@ def _checkpoint(data, path, seed: int):
 def parity_models(tmp_path_factory):
     """A rendered dataset (6 train + 6 val images), a .pt checkpoint and its ONNX export (real export code)."""
     from perception.data.synthetic import generate_dataset
-    from perception.deploy.pipeline import export_model
+    from perception.deploy.export_job import export_model
 
     root = tmp_path_factory.mktemp("onnx_eval")
     data = root / "synth"
