@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from perception.atomic import write_text_atomic
 from perception.bench.measure import PROVIDER_SHORT
 
 SCOPE_NOTE = (
@@ -117,8 +115,3 @@ def _targets(result: dict[str, Any]) -> list[str]:
     if result["skipped"]:
         lines += ["", "Not measured: " + "; ".join(f"{s['what']} ({s['why']})" for s in result["skipped"]) + "."]
     return lines
-
-
-def write_markdown(text: str, path: str | os.PathLike) -> Path:
-    """Atomic write (temp file + rename)."""
-    return write_text_atomic(path, text)

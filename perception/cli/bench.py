@@ -60,7 +60,8 @@ def _tail(out: str, json_path: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from perception.bench.report import render_markdown, write_markdown
+    from perception.atomic import write_text_atomic
+    from perception.bench.report import render_markdown
     from perception.bench.suite import run_benchmark
 
     flags = config_flags(args, BenchConfig)
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_benchmark(config)
     result["command"] = command
     markdown = render_markdown(result, command)
-    result["markdown"] = str(write_markdown(markdown, Path(config.out_dir) / "benchmarks.md"))
+    result["markdown"] = str(write_text_atomic(Path(config.out_dir) / "benchmarks.md", markdown))
     print(markdown)
     write_json(args.json, result)
     return 0
