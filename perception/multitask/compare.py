@@ -58,6 +58,11 @@ class CompareConfig(ConfigBase):
                                metavar="N")
     separate: bool = option(True, "train the single-task models (--no-separate: the shared runs only, e.g. another "
                             "seed of an expensive balancer, to --merge with a comparison that has them)")
+    # A comparison too long for one machine or session is split by model: each part trains some of the plan with
+    # the same settings, and --merge puts the parts together (it refuses a model trained twice with one seed).
+    only: list[str] = option(default_factory=list, help="train only these models of the plan, by their report names "
+                             "(e.g. separate-lanes,separate-drivable): one part of a comparison split over machines or "
+                             "sessions, to --merge with the others (default: every model)", metavar="NAME,NAME")
     # A learning curve per model costs a validation per epoch; the verdict needs only the last one.
     val_period: int = option(0, "epochs between validations, for each run's learning curve (0 = at the end only)",
                              metavar="N")
@@ -87,6 +92,19 @@ class CompareConfig(ConfigBase):
             fail("seeds", "must be one or more different seeds")
         check_at_least(self, 1, "max_steps", "batch", "latency_runs")
         check_at_least(self, 0, "grad_monitor", "workers", "val_period")
+        unknown = [name for name in self.only if name not in [m[0] for m in self.models()]]
+        if unknown:
+            fail("only", f"names {', '.join(unknown)}, not one of this comparison's models "
+                 f"({', '.join(m[0] for m in self.models())})")
+
+    def single_tasks(self) -> list[str]:
+        """The tasks that get a separate model: each one, or only the scarce one in the low-data setting."""
+        return [self.fraction_task] if self.fraction is not None else list(self.tasks)
+
+    def models(self) -> list[tuple[str, list[str], str]]:
+        """The models of one seed, in training order: (report name, heads, balancer)."""
+        shared = [(shared_name(b, self.label_share), list(self.tasks), b) for b in self.balancers]
+        return shared + [(f"separate-{t}", [t], "fixed") for t in self.single_tasks() if self.separate]
 
 
 def latencies_ms(models: dict[str, torch.nn.Module], imgsz: tuple[int, int], runs: int, device: str = "cpu") -> dict[str, float]:
@@ -205,10 +223,8 @@ def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str]
 
     started = time.time()
     write_json_atomic(Path(cfg.out) / CONFIG_FILE, cfg.to_dict())
-    plan = [(shared_name(b, cfg.label_share), list(cfg.tasks), b) for b in cfg.balancers]
-    singles = [cfg.fraction_task] if cfg.fraction is not None else list(cfg.tasks)
-    plan += [(f"separate-{t}", [t], "fixed") for t in singles if cfg.separate]
-    plan = [(name, heads, balancing, seed) for seed in cfg.seeds for name, heads, balancing in plan]
+    plan = [(name, heads, balancing, seed) for seed in cfg.seeds for name, heads, balancing in cfg.models()
+            if not cfg.only or name in cfg.only]
     runs = []
     for index, (name, heads, balancing, seed) in enumerate(plan):
         log(f"[{index + 1}/{len(plan)}] {name}, seed {seed}: heads {','.join(heads)}, balancing {balancing}, "
@@ -224,7 +240,7 @@ def compare_tasks(cfg: CompareConfig, progress: bool = True, log: Callable[[str]
         r["latency_ms"] = latency[r["name"]]
     return {
         "config": cfg.to_dict(),
-        "tasks": singles,
+        "tasks": cfg.single_tasks(),
         "headline": {t: HEADLINE[t][1] for t in cfg.tasks},
         "runs": runs,
         "separate_low_data": separate_low_data(cfg.to_dict(), LOW_DATA_SUBSET),

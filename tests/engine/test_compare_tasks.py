@@ -61,6 +61,27 @@ def test_compare_tasks_merges_comparisons_of_one_experiment_run_with_other_seeds
     assert "nowhere: no compare.json there" in capsys.readouterr().err
 
 
+def test_a_comparison_split_by_model_over_two_parts_merges_into_the_whole(tiny_synthetic, tmp_path, capsys):
+    common = ["compare-tasks", "--data", str(tiny_synthetic), "--tasks", "lanes,drivable", "--imgsz",
+              *map(str, TINY_IMGSZ), "--max-steps", "1", "--batch", "2", "--workers", "0", "--seeds", "0", "--quiet"]
+    assert main([*common, "--only", "shared-fixed,separate-lanes", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--only", "separate-drivable", "--out", str(tmp_path / "b")]) == 0
+    part = json.loads((tmp_path / "b" / "compare.json").read_text())
+    assert [r["name"] for r in part["runs"]] == ["separate-drivable"] and not part["verdict"]["rows"]
+    assert main(["compare-tasks", "--merge", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "ab")]) == 0
+    merged = json.loads((tmp_path / "ab" / "compare.json").read_text())
+    assert [r["name"] for r in merged["runs"]] == ["shared-fixed", "separate-lanes", "separate-drivable"]
+    assert [(r["shared_run"], r["task"]) for r in merged["verdict"]["rows"]] == [("shared-fixed", "lanes"),
+                                                                                  ("shared-fixed", "drivable")]
+    # A part trained twice is refused by the merge; a name not in the plan, before anything trains.
+    assert main(["compare-tasks", "--merge", str(tmp_path / "a"), str(tmp_path / "a"), "--out", str(tmp_path / "x")]) == 2
+    assert main([*common, "--only", "separate-objects", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "shared-fixed with seed 0 is already in an earlier one" in err
+    assert "compare.only: ['separate-objects'] names separate-objects, not one of this comparison's models " in err
+    assert not (tmp_path / "c" / "separate-objects").exists()
+
+
 def test_compare_tasks_refuses_an_unknown_balancer(tiny_synthetic, tmp_path, capsys):
     assert main(["compare-tasks", "--data", str(tiny_synthetic), "--balancing", "fixed,mgda", "--out", str(tmp_path)]) == 2
     assert "compare.balancers: ['fixed', 'mgda'] must each be one of" in capsys.readouterr().err
