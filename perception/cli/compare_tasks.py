@@ -123,10 +123,11 @@ def _report(args: argparse.Namespace, result: dict, out: str, command: str) -> i
     from perception.cli.common import write_json
     from perception.jsonio import write_json_atomic
     from perception.multitask import render_markdown, write_chart, write_curves
+    from perception.multitask.report import learning_curves
     from perception.multitask.verdict import verdict
 
     out_dir = Path(out)
-    result = {**result, "verdict": verdict(result)}
+    result = {**result, "verdict": verdict(result, learning_curves(result))}
     text = render_markdown(result, command)
     write_text_atomic(out_dir / "compare.md", text)
     write_json_atomic(out_dir / "compare.json", result)

@@ -36,11 +36,12 @@ def _budget(result: dict[str, Any]) -> str:
 
 
 def render_markdown(result: dict[str, Any], command: str | None = None, machine: str | None = None) -> str:
-    judged = verdict(result)
+    judged = verdict(result, learning_curves(result))
     lines = [f"Command: `{command}`", ""] if command else []
     lines += [f"Budget: {_budget(result)}. Wall time {result['wall_seconds'] / 60:.1f} min"
               + (f" on {machine}." if machine else "."), ""]
-    lines += _verdict_table(result, judged) + [""] + _cost_table(result, judged) + _monitor_table(result, judged)
+    lines += _verdict_table(result, judged) + [""] + _cost_table(result, judged) + _equal_compute_table(result, judged)
+    lines += _monitor_table(result, judged)
     return "\n".join(lines) + "\n"
 
 
@@ -81,6 +82,28 @@ def _cost_table(result: dict[str, Any], judged: dict[str, Any]) -> list[str]:
     if not every_task:
         lines += ["", "Only the scarce task's separate model was trained, so these ratios are not the cost of one "
                   "model per task: a full comparison (without --fraction) measures that."]
+    return lines
+
+
+def _equal_compute_table(result: dict[str, Any], judged: dict[str, Any]) -> list[str]:
+    rows = judged.get("equal_compute") or []
+    if not rows:
+        return []
+    equal_images = {(r["shared_run"], r["task"]): r["diff"] for r in judged["rows"]}
+    lines = ["", "At equal compute (the other split of the budget): the separate models of a seed together get the "
+             "shared run's training time, k steps each, each read off its learning curve at its last validation by "
+             "step k (mid-schedule: its learning rate not yet annealed). Training times are this machine's; a run "
+             "that shared the cores with other work took longer.", "",
+             "| task | metric | shared run | shared | separate at k steps | shared - separate | per seed | k (step read) | "
+             "at equal images |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        images = equal_images.get((row["shared_run"], row["task"]))
+        story = "-" if images is None else f"{_signed(images)}, " + (
+            "the same sign" if (images > 0) == (row["diff"] > 0) else "the other sign")
+        steps = ", ".join(f"{k} ({at})" for k, at in zip(row["steps"], row["read_at"]))
+        lines.append(f"| {row['task']} | {result['headline'][row['task']]} | {row['shared_run']} | {_fmt(row['shared'])} | "
+                     f"{_fmt(row['separate'])} | **{_signed(row['diff'])}** | {', '.join(_signed(d) for d in row['diffs'])} | "
+                     f"{steps} | {story} |")
     return lines
 
 

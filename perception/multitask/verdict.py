@@ -53,9 +53,10 @@ def task_verdict(runs: list[dict[str, Any]], shared_name: str, task: str) -> dic
             "separate": statistics.fmean(separate.values()), "diff": mean, "diffs": diffs, "band": band, "verdict": call}
 
 
-def verdict(result: dict[str, Any]) -> dict[str, Any]:
+def verdict(result: dict[str, Any], curves: dict[str, list] | None = None) -> dict[str, Any]:
     """Every shared run against every separate model, the cost side, and what balancing did to a task that
-    sharing hurt with fixed weights: {"rows": [...], "cost": {...}, "balancing": [...]}."""
+    sharing hurt with fixed weights: {"rows": [...], "cost": {...}, "balancing": [...], "equal_compute": [...]}
+    (the last from the runs' learning curves, `report.learning_curves`, when given)."""
     runs = result["runs"]
     shared_names = list(dict.fromkeys(r["name"] for r in runs if r["kind"] == "shared"))
     rows = [row for name in shared_names for task in result["tasks"] if (row := task_verdict(runs, name, task))]
@@ -69,7 +70,45 @@ def verdict(result: dict[str, Any]) -> dict[str, Any]:
                 closed = other["verdict"] in (HELPS, NOISE)
                 balancing.append({"task": row["task"], "balanced_run": other["shared_run"], "fixed_diff": row["diff"],
                                   "balanced_diff": other["diff"], "removed": closed})
-    return {"reference": reference, "rows": rows, "cost": cost(result), "balancing": balancing}
+    return {"reference": reference, "rows": rows, "cost": cost(result), "balancing": balancing,
+            "equal_compute": equal_compute(result, curves) if curves else []}
+
+
+def equal_compute(result: dict[str, Any], curves: dict[str, list]) -> list[dict[str, Any]]:
+    """The other split of the budget: the separate models of a seed together get a shared run's training time,
+    k steps each (k = the shared run's seconds over the sum of the separate models' seconds per step), and each
+    separate model is read off its learning curve at its last validation by step k. Mid-schedule, so its learning
+    rate was not yet annealed there: a run scheduled to end at k would do somewhat better. One row per shared run
+    and task, each seed's k and the step read beside it; `curves` as `report.learning_curves` gives them."""
+    runs = result["runs"]
+    by_key = {(r["name"], r.get("seed", 0)): r for r in runs}
+    points = {(task, seed, name): line for task, lines in curves.items() for seed, name, line in lines}
+    rows = []
+    for shared_name in dict.fromkeys(r["name"] for r in runs if r["kind"] == "shared"):
+        for task in result["tasks"]:
+            cells = []  # (seed, k, step read, shared metric, separate metric)
+            for seed in sorted({r.get("seed", 0) for r in runs}):
+                shared, separate = by_key.get((shared_name, seed)), by_key.get((f"separate-{task}", seed))
+                together = [r for r in runs if r["kind"] == "separate" and r.get("seed", 0) == seed and r["steps"]]
+                seconds_per_step = sum(r["train_seconds"] / r["steps"] for r in together)
+                if not shared or not separate or shared["metrics"].get(task) is None or not seconds_per_step:
+                    continue  # (a run too short for its clock to tick has no time to split)
+                k = shared["train_seconds"] / seconds_per_step
+                if k >= separate["steps"]:
+                    read = (separate["steps"], separate["metrics"][task])
+                else:
+                    read = next((p for p in reversed(points.get((task, seed, separate["name"]), [])) if p[0] <= k),
+                                None)
+                if read is not None and read[1] is not None:
+                    cells.append((seed, round(k), read[0], shared["metrics"][task], read[1]))
+            if cells:
+                diffs = [sh - sep for _, _, _, sh, sep in cells]
+                rows.append({"task": task, "shared_run": shared_name, "seeds": [c[0] for c in cells],
+                             "steps": [c[1] for c in cells], "read_at": [c[2] for c in cells],
+                             "shared": statistics.fmean(c[3] for c in cells),
+                             "separate": statistics.fmean(c[4] for c in cells),
+                             "diff": statistics.fmean(diffs), "diffs": diffs})
+    return rows
 
 
 def cost(result: dict[str, Any]) -> dict[str, Any]:

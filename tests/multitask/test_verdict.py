@@ -4,12 +4,14 @@ import pytest
 
 from perception.config import ConfigError
 from perception.multitask.compare import merge_comparisons
+from perception.multitask.report import learning_curves, render_markdown
 from perception.multitask.verdict import HELPS, HURTS, NOISE, ONE_SEED, verdict
 
 
 def _run(name, seed, metrics, **cost):
     kind = "separate" if name.startswith("separate-") else "shared"
-    base = {"params": 1e6, "gflops": 0.2, "latency_ms": 10.0, "train_seconds": 100.0}
+    base = {"params": 1e6, "gflops": 0.2, "latency_ms": 10.0, "train_seconds": 100.0, "steps": 100,
+            "out": f"/nonexistent/{name}-{seed}"}
     return {"name": name, "seed": seed, "kind": kind, "tasks": list(metrics), "metrics": metrics, **base, **cost}
 
 
@@ -77,3 +79,35 @@ def test_merge_joins_seeds_of_one_experiment_and_refuses_another_one():
     extra = {**_result(RUNS[2:3]), "config": {**config, "seeds": [0], "balancers": ["gradnorm"]}}
     merged = merge_comparisons([first, second, extra], ["a", "b", "c"])
     assert merged["config"]["seeds"] == [0, 1] and [r["name"] for r in merged["runs"]][-1] == "shared-gradnorm"
+
+
+def _curve(folder, column, points):
+    """A run folder whose results.csv holds the validation metric `column` at `points` [(step, value)]."""
+    folder.mkdir()
+    rows = "".join(f"{step},{value}\n" for step, value in points)
+    (folder / "results.csv").write_text(f"step,val/{column}\n{rows}")
+    return str(folder)
+
+
+def test_at_equal_compute_each_separate_model_is_read_off_its_curve_where_the_shared_runs_time_runs_out(tmp_path):
+    # Seconds per step: objects 1.0, lanes 2.0 -> the shared run's 150 s buy each separate model 150 / 3 = 50 steps.
+    objects0 = _curve(tmp_path / "o0", "objects/map50", [(25, 0.1), (50, 0.2), (75, 0.3), (100, 0.4)])
+    lanes0 = _curve(tmp_path / "l0", "lanes/iou", [(40, 0.5), (80, 0.6), (100, 0.7)])
+    runs = [_run("shared-fixed", 0, {"objects": 0.30, "lanes": 0.60}, train_seconds=150),
+            _run("separate-objects", 0, {"objects": 0.40}, train_seconds=100, out=objects0),
+            _run("separate-lanes", 0, {"lanes": 0.70}, train_seconds=200, out=lanes0),
+            # seed 1: a shared run slower than both together (k = 400 / 3 > 100): the separate models' final metrics
+            _run("shared-fixed", 1, {"objects": 0.35, "lanes": 0.65}, train_seconds=400),
+            _run("separate-objects", 1, {"objects": 0.45}, train_seconds=100),
+            _run("separate-lanes", 1, {"lanes": 0.60}, train_seconds=200)]
+    result = _result(runs)
+    result["config"].update(model="n", imgsz=[64, 96], batch=2, max_steps=100, lr=0.01, device="cpu")
+    rows = {r["task"]: r for r in verdict(result, learning_curves(result))["equal_compute"]}
+    assert rows["objects"]["steps"] == [50, 133] and rows["objects"]["read_at"] == [50, 100]
+    assert rows["objects"]["diffs"] == pytest.approx([0.30 - 0.2, 0.35 - 0.45])
+    assert rows["lanes"]["read_at"] == [40, 100] and rows["lanes"]["diffs"] == pytest.approx([0.60 - 0.5, 0.65 - 0.60])
+    assert verdict(result)["equal_compute"] == []  # without the curves, nothing is read
+    table = render_markdown(result)
+    # lanes: behind at equal images (-0.025 mean), ahead at equal compute (+0.075): the report says the sign flips
+    assert "| lanes | lane IoU | shared-fixed | 0.625 | 0.550 | **+0.075** | +0.100, +0.050 | 50 (40), 133 (100) | " \
+        "-0.025, the other sign |" in table
