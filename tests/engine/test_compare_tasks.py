@@ -50,6 +50,9 @@ def test_compare_tasks_merges_comparisons_of_one_experiment_run_with_other_seeds
     # A balancer trained afterwards with one of the seeds, without retraining the separate models.
     assert main([*common, "--seeds", "1", "--balancing", "pcgrad", "--no-separate", "--out", str(tmp_path / "p1")]) == 0
     assert [r["name"] for r in json.loads((tmp_path / "p1" / "compare.json").read_text())["runs"]] == ["shared-pcgrad"]
+    # its report has no separate models to add up: no "separate together" rows of zeros
+    assert "| shared-pcgrad | " in (tmp_path / "p1" / "compare.md").read_text()
+    assert "separate" not in (tmp_path / "p1" / "compare.md").read_text().split("| model |")[1]
     assert main(["compare-tasks", "--merge", *(str(tmp_path / d) for d in ("s0", "s1", "p1")), "--out", str(tmp_path / "both")]) == 0
     merged = json.loads((tmp_path / "both" / "compare.json").read_text())
     assert merged["config"]["seeds"] == [0, 1] and [r["seed"] for r in merged["runs"]] == [0, 0, 0, 1, 1, 1, 1]
