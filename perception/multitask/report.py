@@ -68,8 +68,8 @@ def _cost_table(result: dict[str, Any], judged: dict[str, Any]) -> list[str]:
         latency = statistics.fmean(r["latency_ms"] for r in runs)  # each comparison measured its own
         lines.append(f"| {name} | {runs[0]['params'] / 1e6:.3f} | {runs[0]['gflops']:.3f} | {latency:.1f} | "
                      f"{statistics.fmean(r['train_seconds'] for r in runs):.0f} |")
-    if not cost["separate_models"]:  # --no-separate: the shared runs alone, for a --merge with the separate models
-        return lines
+    if not cost["separate_models"] or not cost["shared"]:  # one part of a comparison (--no-separate, --only): its
+        return lines  # models alone, nothing to add up against until --merge puts the parts together
     t = cost["separate_together"]
     # a low-data comparison trains the scarce task's separate model alone: its sum is not "four models"
     heads = {task for r in result["runs"] if r["kind"] == "shared" for task in r["tasks"]}

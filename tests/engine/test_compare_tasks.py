@@ -70,6 +70,7 @@ def test_a_comparison_split_by_model_over_two_parts_merges_into_the_whole(tiny_s
     assert main([*common, "--only", "shared-fixed,separate-lanes", "--out", str(tmp_path / "a")]) == 0
     assert main([*common, "--only", "separate-drivable", "--out", str(tmp_path / "b")]) == 0
     part = json.loads((tmp_path / "b" / "compare.json").read_text())
+    assert "all together" not in (tmp_path / "b" / "compare.md").read_text()  # one of two separate models
     assert [r["name"] for r in part["runs"]] == ["separate-drivable"] and not part["verdict"]["rows"]
     assert main(["compare-tasks", "--merge", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "ab")]) == 0
     merged = json.loads((tmp_path / "ab" / "compare.json").read_text())
