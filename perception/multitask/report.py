@@ -94,8 +94,8 @@ def _equal_compute_table(result: dict[str, Any], judged: dict[str, Any]) -> list
     equal_images = {(r["shared_run"], r["task"]): r["diff"] for r in judged["rows"]}
     lines = ["", "At equal compute (the other split of the budget): the separate models of a seed together get the "
              "shared run's training time, k steps each, each read off its learning curve at its last validation by "
-             "step k (mid-schedule: its learning rate not yet annealed). Training times are this machine's; a run "
-             "that shared the cores with other work took longer.", "",
+             "step k (mid-schedule: its learning rate not yet annealed). Training times are as measured: a run that "
+             "shared the cores with other work, or ran on another machine, shifts k.", "",
              "| task | metric | shared run | shared | separate at k steps | shared - separate | per seed | k (step read) | "
              "at equal images |", "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:

@@ -89,10 +89,12 @@ def equal_compute(result: dict[str, Any], curves: dict[str, list]) -> list[dict[
             cells = []  # (seed, k, step read, shared metric, separate metric)
             for seed in sorted({r.get("seed", 0) for r in runs}):
                 shared, separate = by_key.get((shared_name, seed)), by_key.get((f"separate-{task}", seed))
-                together = [r for r in runs if r["kind"] == "separate" and r.get("seed", 0) == seed and r["steps"]]
+                together = [by_key.get((f"separate-{t}", seed)) for t in result["tasks"]]
+                if not shared or not separate or shared["metrics"].get(task) is None or not all(together):
+                    continue  # a seed without every separate model has no "together" to give the time to
                 seconds_per_step = sum(r["train_seconds"] / r["steps"] for r in together)
-                if not shared or not separate or shared["metrics"].get(task) is None or not seconds_per_step:
-                    continue  # (a run too short for its clock to tick has no time to split)
+                if not seconds_per_step:
+                    continue  # a run too short for its clock to tick has no time to split
                 k = shared["train_seconds"] / seconds_per_step
                 if k >= separate["steps"]:
                     read = (separate["steps"], separate["metrics"][task])
