@@ -161,6 +161,8 @@ def converge_export(ctx: StepContext) -> dict:
     evaluation = ctx.work / "eval.json"  # converge_eval's summary, which the model card quotes
     release = cli(["release", "--model", str(p["best"]), "--out", str(p["release"]), "--half", "--card",
                    *(["--eval", str(evaluation)] if evaluation.is_file() else [])], ctx.work / "release.json")
-    return {"onnx_mb": round(p["onnx"].stat().st_size / 2**20, 2), "parity_max_abs_diff": {tag: max(v["max_abs_diff"].values(), default=0.0)
-                                                                 for tag, v in export["parity"].items()},
+    parity = export["parity"].items()
+    return {"onnx_mb": round(p["onnx"].stat().st_size / 2**20, 2),
+            "parity_max_abs_diff": {tag: max(v["max_abs_diff"].values(), default=0.0) for tag, v in parity},
+            "parity_max_rel_diff": {tag: max(v["max_rel_diff"].values(), default=0.0) for tag, v in parity},
             "release_mb": release["out_mb"], "checkpoint_mb": release["source_mb"], "card": release.get("card")}

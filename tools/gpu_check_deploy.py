@@ -45,7 +45,8 @@ def export_on_device(ctx: StepContext) -> dict:
     parity = check_parity(path, net, tolerance=FP32_TOLERANCE)
     summary = model_summary(net, tuple(net.config.imgsz))
     check(next(net.parameters()).device.type == ctx.device, "the model left the device")
-    figures = {"parity_max_abs_diff": max(parity["max_abs_diff"].values()), "gflops": summary["total"]["gflops"],
+    figures = {"parity_max_abs_diff": max(parity["max_abs_diff"].values()),
+               "parity_max_rel_diff": max(parity["max_rel_diff"].values()), "gflops": summary["total"]["gflops"],
                "ort_providers": ort.get_available_providers()}
     if ctx.device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
         from perception.runtime.session import create_session

@@ -30,11 +30,13 @@ def run(args: argparse.Namespace) -> int:
     for tag, info in summary["files"].items():
         print(f"{tag}: {info['path']} ({info['bytes'] / 1e6:.2f} MB)")
     for tag, parity in summary["parity"].items():
-        worst = max(parity["max_abs_diff"].values()) if parity["max_abs_diff"] else 0.0
+        worst = max(parity["max_abs_diff"].values(), default=0.0)
+        relative = max(parity["max_rel_diff"].values(), default=0.0)
         source = parity["source"] if parity["source"] in ("given", "synthetic", str(options.get("calib"))) else \
             f"frames read from {parity['source']}, found beside the checkout: name a folder with --calib"
         note = " (raw output difference, not a verdict)" if tag == "int8" else ""
-        print(f"parity {tag}: max abs diff {worst:.2e}{note} on {parity['images']} image(s) ({source})")
+        print(f"parity {tag}: max abs diff {worst:.2e}, {relative:.2e} of the output's magnitude{note} on "
+              f"{parity['images']} image(s) ({source})")
     if "int8" in summary and "verdict" in summary["int8"]:
         from perception.deploy.agreement import verdict_line
 

@@ -20,7 +20,7 @@ def _sibling(out: Path, tag: str) -> Path:
 
 def export_model(out: str | Path, **options) -> dict:
     """Export to `out` as `ExportConfig(out=out, **options)` says, verify it, optionally write the FP16 and INT8
-    siblings. Raises ParityError when the FP32 file differs from PyTorch beyond 1e-3.
+    siblings. Raises ParityError when the FP32 file differs from PyTorch beyond 1e-3 of an output's magnitude.
 
     Returns the JSON summary: files and sizes (bytes), parity figures per output, INT8 vs FP32 CPU latency
     (median ms at `threads` threads) and the ONNX Runtime providers available.
