@@ -205,7 +205,9 @@ def write_curves(result: dict[str, Any], path: str | Path) -> Path | None:
         ax.set_title(f"{task} {result['headline'][task]}", fontsize=8)
         ax.set_xlabel("optimizer step", fontsize=7)
         ax.tick_params(labelsize=7)
-    axes[0][0].legend(fontsize=6)
+    # one legend for every line of every panel (a separate model draws in its own task's panel only)
+    legend = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())}
+    axes[0][0].legend(legend.values(), legend.keys(), fontsize=6)
     fig.tight_layout()
     return _save(fig, path)
 
