@@ -36,7 +36,7 @@ def _budget(result: dict[str, Any]) -> str:
 
 
 def render_markdown(result: dict[str, Any], command: str | None = None, machine: str | None = None) -> str:
-    judged = verdict(result, learning_curves(result))
+    judged = result.get("verdict") or verdict(result, learning_curves(result))  # compare-tasks judged it already
     lines = [f"Command: `{command}`", ""] if command else []
     lines += [f"Budget: {_budget(result)}. Wall time {result['wall_seconds'] / 60:.1f} min"
               + (f" on {machine}." if machine else "."), ""]
