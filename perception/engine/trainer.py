@@ -231,8 +231,10 @@ class Trainer:
         self.steps_per_epoch = len(train_loader)
         if self.steps_per_epoch == 0:
             raise InputError(f"{cfg.data}: the training split is empty (0 batches of {cfg.batch})")
-        self.epochs = cfg.epochs  # with a time budget, re-estimated after every epoch (epoch_end.fit_epochs_to_time)
-        self.total_steps = self.steps_for(self.epochs)
+        self.total_steps = self.steps_for(cfg.epochs)
+        # the epochs the run will do: fewer than cfg.epochs where max_steps ends it first (compare-tasks passes
+        # epochs=max_steps as a bound); with a time budget, re-estimated after every epoch (epoch_end.fit_epochs_to_time)
+        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         warmup = max(cfg.warmup_steps_min, round(cfg.warmup_epochs * self.steps_per_epoch))
         self.warmup_steps = min(warmup, max(1, self.total_steps // 3))
 

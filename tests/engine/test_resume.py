@@ -148,6 +148,15 @@ def test_time_budget_replaces_epochs_and_ends_the_schedule(tiny_synthetic, tmp_p
     assert last["optimizer"]["param_groups"][0]["lr"] == pytest.approx(3e-3 * 0.05)
 
 
+def test_max_steps_sets_the_epochs_the_run_does(tiny_synthetic, tmp_path, capsys):
+    # compare-tasks passes epochs=max_steps as a bound; the run's length (and "epoch i/N" in its lines) comes from
+    # max_steps: 5 steps of 3 per epoch end two thirds into epoch 2 of 2, validated there, not "of 50".
+    summary = Trainer(_config(tiny_synthetic, tmp_path / "run", epochs=50, max_steps=5, val_period=50), progress=True).fit()
+    assert (summary["epochs"], summary["steps"]) == (1, 5) and summary["val_metrics"]  # epochs: the completed ones
+    out, err = capsys.readouterr()
+    assert "epoch 1.67/2 (step 5)" in out and "epoch 2/2" in err and "/50" not in out + err
+
+
 def test_resumed_run_keeps_the_gradient_monitors_measurements(tiny_synthetic, tmp_path, monkeypatch):
     # The monitor's records travel in last.pt: the resumed run's curve, summary and cost cover all of its steps.
     a, cut, b = _full_then_killed_and_resumed(tiny_synthetic, tmp_path, monkeypatch, grad_monitor_period=1)
