@@ -45,8 +45,7 @@ def fit_epochs_to_time(trainer: Trainer, epoch_seconds: float) -> None:
     if not trainer.config.time:
         return
     per_epoch = trainer.train_seconds / max(trainer.epoch, 1)
-    trainer.total_steps = trainer.steps_for(max(trainer.epoch, round(trainer.config.time * 3600 / per_epoch)))
-    trainer.epochs = math.ceil(trainer.total_steps / trainer.steps_per_epoch)
+    trainer.set_length(trainer.steps_for(max(trainer.epoch, round(trainer.config.time * 3600 / per_epoch))))
     set_total_steps(trainer.scheduler, trainer.total_steps)
 
 

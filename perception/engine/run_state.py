@@ -58,8 +58,7 @@ def restore_run_state(trainer: Trainer, ckpt: dict[str, Any]) -> None:
                             "step": trainer.step}
     trainer.train_seconds = float(ckpt.get("train_seconds", 0.0))
     if trainer.config.time:  # the length re-estimated before the interruption, not --epochs
-        trainer.total_steps = trainer.scheduler.lr_lambdas[0].total_steps
-        trainer.epochs = math.ceil(trainer.total_steps / trainer.steps_per_epoch)
+        trainer.set_length(trainer.scheduler.lr_lambdas[0].total_steps)
     else:
         set_total_steps(trainer.scheduler, trainer.total_steps)
     trainer.best_fitness = float(ckpt.get("best_fitness", -math.inf))

@@ -231,10 +231,8 @@ class Trainer:
         self.steps_per_epoch = len(train_loader)
         if self.steps_per_epoch == 0:
             raise InputError(f"{cfg.data}: the training split is empty (0 batches of {cfg.batch})")
-        self.total_steps = self.steps_for(cfg.epochs)
-        # the epochs the run will do: fewer than cfg.epochs where max_steps ends it first (compare-tasks passes
-        # epochs=max_steps as a bound); with a time budget, re-estimated after every epoch (epoch_end.fit_epochs_to_time)
-        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        # with a time budget, re-set after every epoch (epoch_end.fit_epochs_to_time)
+        self.set_length(self.steps_for(cfg.epochs))
         warmup = max(cfg.warmup_steps_min, round(cfg.warmup_epochs * self.steps_per_epoch))
         self.warmup_steps = min(warmup, max(1, self.total_steps // 3))
 
@@ -252,6 +250,12 @@ class Trainer:
     def steps_for(self, epochs: int) -> int:
         total = epochs * self.steps_per_epoch
         return min(total, self.config.max_steps) if self.config.max_steps else total
+
+    def set_length(self, total_steps: int) -> None:
+        """The run's length in steps, and the epochs it takes: fewer than config.epochs where max_steps ends it
+        first (compare-tasks passes epochs=max_steps as a bound), the last one partial where it ends mid-epoch."""
+        self.total_steps = total_steps
+        self.epochs = math.ceil(total_steps / self.steps_per_epoch)
 
     # ---- checkpoints ---------------------------------------------------------------------------------
     def save_last(self, metrics: dict[str, Any] | None = None) -> None:
